@@ -1,0 +1,44 @@
+# geoservice — `make run` serves the API, `make test` runs every check. Both are idempotent.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export GEOSERVICE_DATA_DIR ?= .data
+
+.PHONY: run test stop setup db venv lint bench clean
+
+run: setup
+	$(BIN)/geoservice demo --if-empty
+	$(BIN)/geoservice serve
+
+test: setup lint
+	$(BIN)/pytest
+
+stop:
+	@bash scripts/pgcluster.sh stop
+
+# Everything `run` and `test` need: packages, virtualenv, database, migrations.
+setup: db venv
+	$(BIN)/geoservice db upgrade
+
+db:
+	@bash scripts/pgcluster.sh ensure
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found: install Python 3.11 or newer (Debian: apt-get install python3 python3-venv)" >&2; exit 2; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "make: cannot create $(VENV): install python3-venv" >&2; exit 2; }
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy geoservice etl
+
+bench: setup
+	$(BIN)/python benchmarks/locate.py
+
+clean: stop
+	rm -rf $(VENV) $(GEOSERVICE_DATA_DIR)

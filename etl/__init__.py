@@ -1,0 +1,1 @@
+"""ETL for GIS staff: read, validate, reproject, publish a dataset version."""

@@ -1,0 +1,38 @@
+"""The FastAPI application: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from geoservice import __version__
+from geoservice.api import health, problems
+from geoservice.db import create_engine
+from geoservice.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the engine is opened in the lifespan, not at import."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.engine = create_engine(settings)
+        app.state.last_version = None
+        try:
+            yield
+        finally:
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="geoservice",
+        version=__version__,
+        description="Grid governance and police coverage for Huicheng District (惠城区).",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,204 @@
+"""Dataset versions: publish in one transaction, list, roll back.
+
+A publish takes, for each layer it changes, a function that writes that layer's rows
+under a new snapshot id. Everything — the snapshot rows, the new version, the
+pointer to it and the notification — commits together or not at all, so a loader
+that fails or is killed leaves the previous version current and intact.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from geoservice.errors import InvalidInput, NotFound
+from geoservice.models import (
+    LAYERS,
+    NOTIFY_CHANNEL,
+    current_dataset,
+    dataset_version,
+    dataset_version_layer,
+    snapshot,
+)
+
+LayerWriter = Callable[[Connection, int], int]
+"""Writes one layer's rows under the given snapshot id; returns the number of features."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """A file a version was built from."""
+
+    layer: str
+    path: str
+    sha256: str
+
+    @classmethod
+    def of_file(cls, layer: str, path: Path) -> Source:
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        return cls(layer=layer, path=str(path), sha256=digest.hexdigest())
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    id: int
+    created_at: datetime
+    created_by: str
+    note: str
+    status: str
+    parent_id: int | None
+    sources: list[dict[str, str]]
+    layers: dict[str, int]
+    current: bool
+
+
+def current_version_id(conn: Connection) -> int | None:
+    """The current dataset version, or None before the first publish."""
+    return conn.execute(sa.select(current_dataset.c.version_id)).scalar_one_or_none()
+
+
+def current_snapshots(conn: Connection) -> dict[str, int]:
+    """layer -> snapshot id of the current version."""
+    version = current_version_id(conn)
+    if version is None:
+        return {}
+    return _layers_of(conn, version)
+
+
+def _layers_of(conn: Connection, version_id: int) -> dict[str, int]:
+    rows = conn.execute(
+        sa.select(dataset_version_layer.c.layer, dataset_version_layer.c.snapshot_id).where(
+            dataset_version_layer.c.version_id == version_id
+        )
+    )
+    return {layer: snapshot_id for layer, snapshot_id in rows}
+
+
+def publish(
+    engine: Engine,
+    writers: Mapping[str, LayerWriter],
+    *,
+    sources: list[Source],
+    note: str = "",
+    created_by: str | None = None,
+) -> int:
+    """Write new snapshots of the given layers and make them current as one new version."""
+    unknown = sorted(set(writers) - set(LAYERS))
+    if unknown:
+        msg = f"unknown layer(s) {unknown}; expected one of {list(LAYERS)}"
+        raise InvalidInput(msg)
+    sources_by_layer = {source.layer: source for source in sources}
+    with engine.begin() as conn:
+        # Publishers queue here; readers are never blocked.
+        conn.execute(sa.text("LOCK TABLE geoservice.current_dataset IN SHARE ROW EXCLUSIVE MODE"))
+        parent = current_version_id(conn)
+        layers = _layers_of(conn, parent) if parent is not None else {}
+        version_id = conn.execute(
+            sa.insert(dataset_version)
+            .values(
+                created_by=created_by or _whoami(),
+                note=note,
+                sources=[source.__dict__ for source in sources],
+                parent_id=parent,
+            )
+            .returning(dataset_version.c.id)
+        ).scalar_one()
+        for layer, write in writers.items():
+            source = sources_by_layer.get(layer)
+            snapshot_id = conn.execute(
+                sa.insert(snapshot)
+                .values(
+                    layer=layer,
+                    feature_count=0,
+                    source=source.path if source else "",
+                    sha256=source.sha256 if source else "",
+                )
+                .returning(snapshot.c.id)
+            ).scalar_one()
+            count = write(conn, snapshot_id)
+            conn.execute(
+                sa.update(snapshot).where(snapshot.c.id == snapshot_id).values(feature_count=count)
+            )
+            layers[layer] = snapshot_id
+        conn.execute(
+            sa.insert(dataset_version_layer),
+            [
+                {"version_id": version_id, "layer": layer, "snapshot_id": snapshot_id}
+                for layer, snapshot_id in layers.items()
+            ],
+        )
+        _make_current(conn, version_id)
+    return version_id
+
+
+def rollback(engine: Engine, version_id: int) -> None:
+    """Make an earlier (or any published) version current again."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("LOCK TABLE geoservice.current_dataset IN SHARE ROW EXCLUSIVE MODE"))
+        exists = conn.execute(
+            sa.select(dataset_version.c.status).where(dataset_version.c.id == version_id)
+        ).scalar_one_or_none()
+        if exists is None:
+            known = [v.id for v in list_versions(conn)]
+            msg = f"dataset version {version_id} does not exist; published versions: {known}"
+            raise NotFound(msg)
+        _make_current(conn, version_id)
+
+
+def _make_current(conn: Connection, version_id: int) -> None:
+    conn.execute(
+        sa.text(
+            "INSERT INTO geoservice.current_dataset (singleton, version_id) VALUES (true, :v) "
+            "ON CONFLICT (singleton) DO UPDATE "
+            "SET version_id = EXCLUDED.version_id, made_current_at = now()"
+        ),
+        {"v": version_id},
+    )
+    conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, str(version_id))))
+
+
+def list_versions(conn: Connection) -> list[DatasetVersion]:
+    """Every published version, oldest first."""
+    current = current_version_id(conn)
+    layer_rows = conn.execute(
+        sa.select(
+            dataset_version_layer.c.version_id,
+            dataset_version_layer.c.layer,
+            dataset_version_layer.c.snapshot_id,
+        )
+    ).all()
+    layers: dict[int, dict[str, int]] = {}
+    for version_id, layer, snapshot_id in layer_rows:
+        layers.setdefault(version_id, {})[layer] = snapshot_id
+    rows = conn.execute(sa.select(dataset_version).order_by(dataset_version.c.id)).mappings()
+    return [
+        DatasetVersion(
+            id=row["id"],
+            created_at=row["created_at"],
+            created_by=row["created_by"],
+            note=row["note"],
+            status=row["status"],
+            parent_id=row["parent_id"],
+            sources=row["sources"],
+            layers=layers.get(row["id"], {}),
+            current=row["id"] == current,
+        )
+        for row in rows
+    ]
+
+
+def _whoami() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

@@ -1,0 +1,134 @@
+"""Engine, migrations and dataset-version notifications."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import URL, Engine
+
+from geoservice.errors import DatabaseUnavailable
+from geoservice.models import NOTIFY_CHANNEL
+from geoservice.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def describe(url: URL) -> str:
+    """``host:port/database`` of a URL, without credentials."""
+    return f"{url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
+
+
+def create_engine(settings: Settings, **kwargs: object) -> Engine:
+    """An engine on the configured database with short connect and statement timeouts."""
+    url = settings.sqlalchemy_url()
+    connect_args = {
+        "connect_timeout": settings.connect_timeout_s,
+        "application_name": "geoservice",
+        "options": f"-c statement_timeout={settings.statement_timeout_ms}",
+    }
+    options: dict[str, object] = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
+    options.update(kwargs)
+    return sa.create_engine(url, connect_args=connect_args, **options)
+
+
+def check_connection(engine: Engine) -> None:
+    """Connect once; raise ``DatabaseUnavailable`` with a one-line reason naming host and port."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as exc:
+        msg = f"cannot connect to PostgreSQL at {describe(engine.url)}: {one_line(exc)}"
+        raise DatabaseUnavailable(msg) from None
+
+
+def one_line(exc: BaseException) -> str:
+    """A driver error as one line (libpq messages span several)."""
+    text = str(getattr(exc, "orig", None) or exc)
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
+def open_engine(settings: Settings) -> Engine:
+    """``create_engine`` followed by ``check_connection``: fails fast with a clear message."""
+    engine = create_engine(settings)
+    check_connection(engine)
+    return engine
+
+
+def libpq_conninfo(url: URL) -> str:
+    """A libpq connection string for a SQLAlchemy URL (for raw psycopg connections)."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def alembic_config(engine: Engine) -> Config:
+    """Alembic configuration running on ``engine``, independent of the working directory."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply migrations up to ``revision``."""
+    check_connection(engine)
+    command.upgrade(alembic_config(engine), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Revert migrations down to ``revision`` (``base`` removes everything)."""
+    check_connection(engine)
+    command.downgrade(alembic_config(engine), revision)
+
+
+class VersionListener:
+    """Calls ``on_version(version_id)`` for every dataset version published or made current.
+
+    Runs ``LISTEN`` on its own connection in a daemon thread and reconnects after
+    a lost connection; ``on_reconnect`` is called after each (re)connection so the
+    caller can catch up on what it missed.
+    """
+
+    def __init__(
+        self,
+        url: URL,
+        on_version: Callable[[int], None],
+        on_reconnect: Callable[[], None] | None = None,
+        retry_s: float = 2.0,
+    ) -> None:
+        self._conninfo = libpq_conninfo(url)
+        self._on_version = on_version
+        self._on_reconnect = on_reconnect
+        self._retry_s = retry_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="geoservice-listen", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=3) as conn:
+                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    if self._on_reconnect:
+                        self._on_reconnect()
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=1.0):
+                            self._on_version(int(note.payload))
+            except psycopg.Error as exc:
+                log.warning("dataset listener: %s; retrying", str(exc).strip().splitlines()[0])
+            except Exception:
+                log.exception("dataset listener callback failed; retrying")
+            self._stop.wait(self._retry_s)

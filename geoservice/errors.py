@@ -1,0 +1,63 @@
+"""One exception tree for geoservice; the API maps it to HTTP in ``api/problems.py``."""
+
+from __future__ import annotations
+
+
+class GeoserviceError(Exception):
+    """Base of every error geoservice raises on purpose."""
+
+    title = "geoservice error"
+
+
+class ConfigurationError(GeoserviceError):
+    """Settings or environment are unusable."""
+
+    title = "Configuration error"
+
+
+class DatabaseUnavailable(GeoserviceError):
+    """PostGIS cannot be reached."""
+
+    title = "Database unavailable"
+
+
+class InvalidInput(GeoserviceError):
+    """A request or command argument is not acceptable; the message names the value."""
+
+    title = "Invalid input"
+
+
+class InvalidCoordinates(InvalidInput):
+    title = "Invalid coordinates"
+
+
+class UnknownCRS(InvalidInput):
+    title = "Unknown CRS"
+
+
+class InvalidGeometry(InvalidInput):
+    title = "Invalid geometry"
+
+
+class PayloadTooLarge(InvalidInput):
+    title = "Payload too large"
+
+
+class NotFound(GeoserviceError):
+    title = "Not found"
+
+
+class NoDataset(NotFound):
+    """No dataset version has been published yet."""
+
+    title = "No dataset"
+
+
+class ValidationFailed(GeoserviceError):
+    """An ETL input failed validation; ``problems`` lists every finding."""
+
+    title = "Validation failed"
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []

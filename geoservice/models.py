@@ -1,0 +1,208 @@
+"""PostGIS tables (SQLAlchemy Core + GeoAlchemy2), schema ``geoservice``.
+
+Versioning: every load writes rows under a new *snapshot* of one layer. A *dataset
+version* maps each layer to one snapshot, so publishing a version that changes only the
+officers reuses the snapshots of every other layer, and every earlier version stays
+readable. ``current_dataset`` is a one-row pointer: making another version current is
+one UPDATE. Views ``geoservice.current_*`` and ``public.road_edges`` (pgRouting's
+convention) read the current version.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+SCHEMA: Final = "geoservice"
+NOTIFY_CHANNEL: Final = "geoservice_dataset"
+
+BOUNDARY_LAYERS: Final = ("district", "town", "unit", "large_grid", "grid")
+"""Boundary layers, top down; ``parent_code`` names a feature of the layer above."""
+
+LAYERS: Final = (*BOUNDARY_LAYERS, "stations", "officers", "patrols", "roads")
+"""Every layer a dataset version maps to a snapshot."""
+
+UNIT_KINDS: Final = ("village", "community", "scenic_area")
+STATION_KINDS: Final = ("station", "post")
+
+metadata = MetaData(schema=SCHEMA)
+
+
+def _snapshot_fk() -> Column:
+    return Column(
+        "snapshot_id",
+        Integer,
+        ForeignKey(f"{SCHEMA}.snapshot.id", ondelete="CASCADE"),
+        nullable=False,
+    )
+
+
+dataset_version = Table(
+    "dataset_version",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("created_by", Text, nullable=False),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("sources", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("status", Text, nullable=False, server_default="published"),
+    Column("parent_id", Integer, ForeignKey(f"{SCHEMA}.dataset_version.id")),
+    CheckConstraint("status IN ('published', 'archived')", name="dataset_version_status"),
+)
+
+snapshot = Table(
+    "snapshot",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("layer", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("feature_count", Integer, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("sha256", Text, nullable=False),
+    CheckConstraint(
+        "layer IN (" + ", ".join(f"'{name}'" for name in LAYERS) + ")", name="snapshot_layer"
+    ),
+)
+
+dataset_version_layer = Table(
+    "dataset_version_layer",
+    metadata,
+    Column(
+        "version_id",
+        Integer,
+        ForeignKey(f"{SCHEMA}.dataset_version.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("layer", Text, primary_key=True),
+    Column("snapshot_id", Integer, ForeignKey(f"{SCHEMA}.snapshot.id"), nullable=False),
+)
+
+current_dataset = Table(
+    "current_dataset",
+    metadata,
+    Column("singleton", Boolean, primary_key=True, server_default=text("true")),
+    Column("version_id", Integer, ForeignKey(f"{SCHEMA}.dataset_version.id"), nullable=False),
+    Column("made_current_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("singleton", name="current_dataset_singleton"),
+)
+
+boundary = Table(
+    "boundary",
+    metadata,
+    _snapshot_fk(),
+    Column("code", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("parent_code", Text),
+    Column("kind", Text),
+    Column("population", Integer),
+    Column("geom", Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False),
+    PrimaryKeyConstraint("snapshot_id", "code"),
+    Index("boundary_geom_gist", "geom", postgresql_using="gist"),
+)
+
+station = Table(
+    "station",
+    metadata,
+    _snapshot_fk(),
+    Column("code", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("unit_code", Text),
+    Column("geom", Geometry("POINT", srid=4326, spatial_index=False), nullable=False),
+    PrimaryKeyConstraint("snapshot_id", "code"),
+    CheckConstraint("kind IN ('station', 'post')", name="station_kind"),
+    Index("station_geom_gist", "geom", postgresql_using="gist"),
+)
+
+officer = Table(
+    "officer",
+    metadata,
+    _snapshot_fk(),
+    Column("code", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("rank", Text, nullable=False, server_default=""),
+    Column("phone", Text, comment="personal data: never part of a dispatch answer"),
+    Column("station_code", Text),
+    PrimaryKeyConstraint("snapshot_id", "code"),
+)
+
+officer_unit = Table(
+    "officer_unit",
+    metadata,
+    _snapshot_fk(),
+    Column("officer_code", Text, nullable=False),
+    Column("unit_code", Text, nullable=False),
+    PrimaryKeyConstraint("snapshot_id", "officer_code", "unit_code"),
+)
+
+patrol_segment = Table(
+    "patrol_segment",
+    metadata,
+    _snapshot_fk(),
+    Column("code", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("team", Text, nullable=False, server_default=""),
+    Column("team_size", Integer, nullable=False),
+    Column("geom", Geometry("LINESTRING", srid=4326, spatial_index=False), nullable=False),
+    PrimaryKeyConstraint("snapshot_id", "code"),
+    Index("patrol_segment_geom_gist", "geom", postgresql_using="gist"),
+)
+
+road_node = Table(
+    "road_node",
+    metadata,
+    _snapshot_fk(),
+    Column("id", BigInteger, nullable=False),
+    Column("osm_id", BigInteger),
+    Column("geom", Geometry("POINT", srid=4326, spatial_index=False), nullable=False),
+    PrimaryKeyConstraint("snapshot_id", "id"),
+)
+
+road_edge = Table(
+    "road_edge",
+    metadata,
+    _snapshot_fk(),
+    Column("id", BigInteger, nullable=False),
+    Column("source", BigInteger, nullable=False),
+    Column("target", BigInteger, nullable=False),
+    Column("cost", Float, nullable=False, comment="seconds, default profile, source to target"),
+    Column("reverse_cost", Float, nullable=False, comment="seconds; < 0 for one-way edges"),
+    Column("length_m", Float, nullable=False),
+    Column("highway", Text, nullable=False),
+    Column("maxspeed_kmh", Float),
+    Column("oneway", Boolean, nullable=False),
+    Column("name", Text),
+    Column("osm_way_id", BigInteger),
+    Column("geom", Geometry("LINESTRING", srid=4326, spatial_index=False), nullable=False),
+    PrimaryKeyConstraint("snapshot_id", "id"),
+    Index("road_edge_geom_gist", "geom", postgresql_using="gist"),
+)
+
+LAYER_TABLES: Final[dict[str, tuple[Table, ...]]] = {
+    **{layer: (boundary,) for layer in BOUNDARY_LAYERS},
+    "stations": (station,),
+    "officers": (officer, officer_unit),
+    "patrols": (patrol_segment,),
+    "roads": (road_node, road_edge),
+}
+"""The tables that hold one layer's snapshot rows."""
