@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -24,6 +25,23 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database connection and migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+etl_app = typer.Typer(
+    help="Validate and publish GIS files as a new dataset version.", no_args_is_help=True
+)
+app.add_typer(etl_app, name="etl")
+
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", help="Validate and show the diff; publish nothing.")
+]
+AllowOutside = Annotated[
+    bool, typer.Option("--allow-outside", help="Accept data away from the district.")
+]
+Note = Annotated[str, typer.Option(help="A note stored with the new dataset version.")]
+CrsOption = Annotated[
+    str | None,
+    typer.Option("--crs", help="CRS of the file: wgs84, cgcs2000, gcj02, bd09 or EPSG:NNNN."),
+]
+InputFile = Annotated[Path, typer.Argument(help="The file to load.")]
 
 stderr = Console(stderr=True)
 
@@ -112,6 +130,160 @@ def rollback(version: int) -> None:
     engine = open_engine(Settings())
     datasets.rollback(engine, version)
     typer.echo(f"dataset version {version} is current")
+
+
+@etl_app.command("boundaries")
+def etl_boundaries(
+    file: InputFile,
+    layer: Annotated[str, typer.Option(help="district, town, unit, large_grid or grid.")],
+    crs: CrsOption = None,
+    code_field: Annotated[str, typer.Option(help="Field holding the code.")] = "code",
+    name_field: Annotated[str, typer.Option(help="Field holding the name.")] = "name",
+    parent_field: Annotated[str, typer.Option(help="Field holding the parent's code.")] = (
+        "parent_code"
+    ),
+    layer_name: Annotated[
+        str | None, typer.Option(help="Layer inside a GeoPackage holding several.")
+    ] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="Shapefile text encoding (e.g. gbk) if no .cpg.")
+    ] = None,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="make_valid and snap edges; each repair listed.")
+    ] = False,
+    allow_outside: AllowOutside = False,
+    dry_run: DryRun = False,
+    note: Note = "",
+) -> None:
+    """Validate and publish one boundary layer."""
+    from etl.boundaries import BoundaryOptions, prepare_boundaries
+    from etl.commands import run_loads
+
+    options = BoundaryOptions(
+        layer=layer,
+        crs=crs,
+        code_field=code_field,
+        name_field=name_field,
+        parent_field=parent_field,
+        layer_name=layer_name,
+        encoding=encoding,
+        repair=repair,
+        allow_outside=allow_outside,
+    )
+    engine = open_engine(Settings())
+    run_loads(
+        engine,
+        [(f"{layer} layer", lambda ctx: prepare_boundaries(file, options, ctx))],
+        dry_run=dry_run,
+        note=note,
+    )
+
+
+@etl_app.command("officers")
+def etl_officers(file: InputFile, dry_run: DryRun = False, note: Note = "") -> None:
+    """Validate and publish officers and their unit assignments (CSV)."""
+    from etl.commands import run_loads
+    from etl.police import prepare_officers
+
+    engine = open_engine(Settings())
+    run_loads(
+        engine, [("officers", lambda ctx: prepare_officers(file, ctx))], dry_run=dry_run, note=note
+    )
+
+
+@etl_app.command("stations")
+def etl_stations(
+    file: InputFile,
+    crs: CrsOption = None,
+    allow_outside: AllowOutside = False,
+    dry_run: DryRun = False,
+    note: Note = "",
+) -> None:
+    """Validate and publish police stations and posts (points)."""
+    from etl.commands import run_loads
+    from etl.police import prepare_stations
+
+    engine = open_engine(Settings())
+    prepare = lambda ctx: prepare_stations(file, ctx, crs=crs, allow_outside=allow_outside)  # noqa: E731
+    run_loads(engine, [("stations", prepare)], dry_run=dry_run, note=note)
+
+
+@etl_app.command("patrols")
+def etl_patrols(
+    file: InputFile,
+    crs: CrsOption = None,
+    allow_outside: AllowOutside = False,
+    dry_run: DryRun = False,
+    note: Note = "",
+) -> None:
+    """Validate and publish patrol segments (lines with level and team size)."""
+    from etl.commands import run_loads
+    from etl.police import prepare_patrols
+
+    engine = open_engine(Settings())
+    prepare = lambda ctx: prepare_patrols(file, ctx, crs=crs, allow_outside=allow_outside)  # noqa: E731
+    run_loads(engine, [("patrol segments", prepare)], dry_run=dry_run, note=note)
+
+
+@etl_app.command("roads")
+def etl_roads(
+    file: InputFile,
+    profile: Annotated[str, typer.Option(help="Speed profile: car, foot or a .json file.")] = "car",
+    allow_outside: AllowOutside = False,
+    dry_run: DryRun = False,
+    note: Note = "",
+) -> None:
+    """Validate and publish a road network (.osm, .osm.bz2, .osm.pbf, osmnx .graphml)."""
+    from etl.commands import run_loads
+    from etl.roads import prepare_roads
+
+    engine = open_engine(Settings())
+    prepare = lambda ctx: prepare_roads(file, ctx, profile=profile, allow_outside=allow_outside)  # noqa: E731
+    run_loads(engine, [("roads", prepare)], dry_run=dry_run, note=note)
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = (
+        2020
+    ),
+    out: Annotated[
+        Path | None, typer.Option(help="Where to write the files [GEOSERVICE_DATA_DIR/demo].")
+    ] = None,
+    no_load: Annotated[bool, typer.Option("--no-load", help="Only write the files.")] = False,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Do nothing when a dataset is already published.")
+    ] = False,
+) -> None:
+    """Write the synthetic Huicheng dataset as GIS files, then load it through the ETL."""
+    from etl.commands import console, progress
+    from geoservice.demo import demo_steps
+    from geoservice.synthetic import write_demo
+
+    settings = Settings()
+    engine = None
+    if not no_load:
+        engine = open_engine(settings)
+        with engine.connect() as conn:
+            current = datasets.current_version_id(conn)
+        if if_empty and current is not None:
+            typer.echo(f"dataset version {current} is current; demo not loaded")
+            return
+    out = out or settings.resolved_data_dir / "demo"
+    with progress() as bar:
+        bar.add_task(f"generating the synthetic dataset (seed {seed}) into {out}")
+        files = write_demo(out, seed=seed)
+    console.print(f"wrote the synthetic Huicheng dataset to {out}")
+    if engine is not None:
+        from etl.commands import run_loads
+
+        run_loads(
+            engine,
+            demo_steps(files),
+            dry_run=False,
+            with_diff=False,
+            note=f"synthetic Huicheng demo, seed {seed}",
+        )
 
 
 def main() -> None:

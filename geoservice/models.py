@@ -126,7 +126,12 @@ station = Table(
     Column("code", Text, nullable=False),
     Column("name", Text, nullable=False),
     Column("kind", Text, nullable=False),
-    Column("unit_code", Text),
+    Column(
+        "area_code",
+        Text,
+        nullable=False,
+        comment="the town (station) or unit (post) it answers for",
+    ),
     Column("geom", Geometry("POINT", srid=4326, spatial_index=False), nullable=False),
     PrimaryKeyConstraint("snapshot_id", "code"),
     CheckConstraint("kind IN ('station', 'post')", name="station_kind"),

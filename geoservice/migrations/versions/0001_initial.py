@@ -138,7 +138,12 @@ def upgrade() -> None:
         sa.Column("code", sa.Text, nullable=False),
         sa.Column("name", sa.Text, nullable=False),
         sa.Column("kind", sa.Text, nullable=False),
-        sa.Column("unit_code", sa.Text),
+        sa.Column(
+            "area_code",
+            sa.Text,
+            nullable=False,
+            comment="the town (station) or unit (post) it answers for",
+        ),
         geometry("POINT"),
         sa.PrimaryKeyConstraint("snapshot_id", "code"),
         sa.CheckConstraint("kind IN ('station', 'post')", name="station_kind"),

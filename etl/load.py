@@ -1,0 +1,83 @@
+"""A validated layer ready to publish, its diff against the current version, and publishing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+import shapely
+from sqlalchemy.engine import Engine
+
+from etl.report import Report
+from geoservice import datasets
+from geoservice.datasets import LayerWriter, Source
+
+
+@dataclass
+class LayerLoad:
+    """One input, validated: publish ``write`` under a new snapshot of ``layer``."""
+
+    layer: str
+    source: Source
+    report: Report
+    frame: pd.DataFrame
+    write: LayerWriter
+    summary: str
+    diff: Callable[[], list[str]]
+
+
+def diff_frames(
+    old: pd.DataFrame | None, new: pd.DataFrame, noun: str, compare: tuple[str, ...] = ()
+) -> list[str]:
+    """Codes added and removed, renames, geometry and attribute changes, as lines."""
+    if old is None or old.empty:
+        return [f"{len(new)} {noun} added (no current version of this layer)"]
+    old_by_code = old.set_index("code")
+    new_by_code = new.set_index("code")
+    added = sorted(set(new_by_code.index) - set(old_by_code.index))
+    removed = sorted(set(old_by_code.index) - set(new_by_code.index))
+    common = sorted(set(new_by_code.index) & set(old_by_code.index))
+    lines = []
+    if added:
+        lines.append(f"{len(added)} {noun} added: {_few(added)}")
+    if removed:
+        lines.append(f"{len(removed)} {noun} removed: {_few(removed)}")
+    if common:
+        before, after = old_by_code.loc[common], new_by_code.loc[common]
+        renamed = [
+            c for c, a, b in zip(common, before["name"], after["name"], strict=True) if a != b
+        ]
+        if renamed:
+            lines.append(f"{len(renamed)} renamed: {_few(renamed)}")
+        if "geometry" in new_by_code.columns and "geometry" in old_by_code.columns:
+            same = shapely.equals_exact(before.geometry.values, after.geometry.values, 1e-9)
+            moved = [c for c, s in zip(common, same, strict=True) if not s]
+            if moved:
+                lines.append(f"{len(moved)} with changed geometry: {_few(moved)}")
+        for column in compare:
+            changed = [
+                c
+                for c, a, b in zip(common, before[column], after[column], strict=True)
+                if str(a) != str(b)
+            ]
+            if changed:
+                lines.append(f"{len(changed)} with changed {column}: {_few(changed)}")
+    return lines or [f"no change to the {len(new)} {noun}"]
+
+
+def _few(codes: list[str], limit: int = 8) -> str:
+    shown = ", ".join(codes[:limit])
+    return shown + (f" … (+{len(codes) - limit} more)" if len(codes) > limit else "")
+
+
+def publish_loads(engine: Engine, loads: list[LayerLoad], note: str = "") -> int:
+    """Publish every load as one new dataset version; returns its id."""
+    for load in loads:
+        load.report.raise_if_failed()
+    return datasets.publish(
+        engine,
+        {load.layer: load.write for load in loads},
+        sources=[load.source for load in loads],
+        note=note,
+    )

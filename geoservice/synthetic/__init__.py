@@ -1,0 +1,136 @@
+"""The synthetic Huicheng demo dataset, written as ordinary GIS files.
+
+Only the district boundary and the town/unit names and codes are real (see
+``geoservice/data/SOURCES.md``); all geometry below the district, populations,
+police and roads are synthetic and labelled so in every file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from shapely.geometry import MultiPolygon, shape
+
+from geoservice.synthetic import boundaries, police, roads
+from geoservice.synthetic.divisions import towns_and_units
+
+SYNTHETIC_NOTE = "SYNTHETIC demo data made by geoservice.synthetic; not real boundaries or people"
+DISTRICT_FILE = "huicheng_district_wgs84.geojson"
+
+
+@dataclass(frozen=True)
+class DemoFiles:
+    """Where ``write_demo`` put each layer, in loading order."""
+
+    district: Path
+    boundaries: Path  # GeoPackage with layers town, unit, large_grid, grid
+    stations: Path
+    officers: Path
+    patrols: Path
+    roads: Path
+
+
+def real_district() -> MultiPolygon:
+    """The real Huicheng boundary shipped with geoservice (ODbL, © OpenStreetMap contributors)."""
+    text = resources.files("geoservice.data").joinpath(DISTRICT_FILE).read_text(encoding="utf-8")
+    geom = shape(json.loads(text)["features"][0]["geometry"])
+    return geom if isinstance(geom, MultiPolygon) else MultiPolygon([geom])
+
+
+def district_file() -> Path:
+    return Path(str(resources.files("geoservice.data").joinpath(DISTRICT_FILE)))
+
+
+def _frame(features: list[boundaries.Feature]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {
+            "code": [f.code for f in features],
+            "name": [f.name for f in features],
+            "parent_code": [f.parent_code for f in features],
+            "population": [f.population for f in features],
+            "kind": [f.kind for f in features],
+            "source": SYNTHETIC_NOTE,
+        },
+        geometry=[f.geom for f in features],
+        crs="EPSG:4326",
+    )
+
+
+def write_demo(out_dir: Path, seed: int = 2020) -> DemoFiles:
+    """Generate the demo for ``seed`` and write it under ``out_dir``; deterministic."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    district = real_district()
+    towns, units = towns_and_units()
+    layers = boundaries.generate(district, towns, units, rng)
+    network = roads.generate(district, rng)
+
+    files = DemoFiles(
+        district=district_file(),
+        boundaries=out_dir / "huicheng_boundaries.gpkg",
+        stations=out_dir / "stations.geojson",
+        officers=out_dir / "officers.csv",
+        patrols=out_dir / "patrol_segments.geojson",
+        roads=out_dir / "roads.osm",
+    )
+    files.boundaries.unlink(missing_ok=True)
+    for name, features in (
+        ("town", layers.towns),
+        ("unit", layers.units),
+        ("large_grid", layers.large_grids),
+        ("grid", layers.grids),
+    ):
+        _frame(features).to_file(files.boundaries, layer=name, driver="GPKG")
+
+    sites = police.stations(layers)
+    gpd.GeoDataFrame(
+        {
+            "code": [s.code for s in sites],
+            "name": [s.name for s in sites],
+            "kind": [s.kind for s in sites],
+            "area_code": [s.area_code for s in sites],
+            "source": SYNTHETIC_NOTE,
+        },
+        geometry=[s.geom for s in sites],
+        crs="EPSG:4326",
+    ).to_file(files.stations, driver="GeoJSON")
+
+    people = police.officers(layers, rng)
+    pd.DataFrame(
+        {
+            "code": [o.code for o in people],
+            "name": [o.name for o in people],
+            "rank": [o.rank for o in people],
+            "phone": [o.phone for o in people],
+            "station_code": [o.station_code for o in people],
+            "unit_codes": [";".join(o.unit_codes) for o in people],
+        }
+    ).to_csv(files.officers, index=False)
+
+    segments = police.patrol_segments(network, rng)
+    gpd.GeoDataFrame(
+        {
+            "code": [p.code for p in segments],
+            "name": [p.name for p in segments],
+            "level": [p.level for p in segments],
+            "team": [p.team for p in segments],
+            "team_size": [p.team_size for p in segments],
+            "source": SYNTHETIC_NOTE,
+        },
+        geometry=[p.geom for p in segments],
+        crs="EPSG:4326",
+    ).to_file(files.patrols, driver="GeoJSON")
+
+    roads.write_osm(network, files.roads)
+    (out_dir / "README.txt").write_text(
+        f"{SYNTHETIC_NOTE}.\nSeed {seed}. The district boundary is real: "
+        "ODbL 1.0, © OpenStreetMap contributors (via the R package mapchina).\n",
+        encoding="utf-8",
+    )
+    return files
