@@ -35,6 +35,7 @@ from geoservice.synthetic.divisions import unit_kind
 
 PRECISION_DEG = 1e-7
 PARENT = dict(zip(BOUNDARY_LAYERS[1:], BOUNDARY_LAYERS[:-1], strict=True))
+CHILD = {parent: child for child, parent in PARENT.items()}
 NOUNS = {
     "district": "district",
     "town": "town",
@@ -75,13 +76,17 @@ def prepare_boundaries(path: Path, options: BoundaryOptions, context: Context) -
     check_near_district(np.asarray(geoms), district, f"{path.name}", options.allow_outside)
 
     usable = np.array([g is not None for g in geoms])
+    if layer != "grid":
+        _check_orphans(frame, context.boundary(CHILD[layer]), layer, report)
     if layer != "district":
         parents = context.boundary(PARENT[layer])
         _check_parents(frame, parents, layer, report)
         if usable.any():
+            found = len(report.errors)
             checked = _check_coverage(frame, usable, noun, options.repair, report)
             frame = frame.set_geometry(list(checked))
-            if parents is not None and not report.errors:
+            # Nesting is only meaningful on valid geometry forming a valid coverage.
+            if parents is not None and usable.all() and len(report.errors) == found:
                 _check_nesting(frame, parents, layer, report)
     report.facts.append(f"{len(frame)} {noun}{'s' if len(frame) != 1 else ''} read")
     if "population" in frame and frame["population"].notna().any():
@@ -246,6 +251,22 @@ def _check_parents(
             report.error(
                 f"{NOUNS[layer]} {code!r}: parent {parent!r} is not a {parent_noun} of the "
                 "current dataset"
+            )
+
+
+def _check_orphans(
+    frame: gpd.GeoDataFrame, children: gpd.GeoDataFrame | None, layer: str, report: Report
+) -> None:
+    """Codes the current layer below still names as parents must stay."""
+    if children is None:
+        return
+    kept = set(frame["code"])
+    named = children["parent_code"].value_counts()
+    for code, count in named.items():
+        if code not in kept:
+            report.error(
+                f"{NOUNS[layer]} {code!r} is missing but {count} {NOUNS[CHILD[layer]]}s of the "
+                "current dataset name it as their parent"
             )
 
 

@@ -49,15 +49,15 @@ def check_near_district(
     if gap_km <= FAR_KM:
         return
     cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
-    if max(abs(minx), abs(maxx)) > 180 or max(abs(miny), abs(maxy)) > 90:
+    if shapely.box(miny, minx, maxy, maxx).distance(district) * 111.32 < FAR_KM:
+        hint = "lon and lat look swapped"
+    elif max(abs(minx), abs(maxx)) > 180 or max(abs(miny), abs(maxy)) > 90:
         hint = (
             f"coordinates up to {max(abs(minx), abs(maxx)):.0f} look like projected metres read "
             "as degrees: pass the file's --crs (e.g. EPSG:4547)"
         )
-    elif shapely.box(miny, minx, maxy, maxx).distance(district) * 111.32 < FAR_KM:
-        hint = "lon and lat look swapped"
     else:
-        hint = "is the CRS right (wgs84, gcj02, EPSG:…)?"
+        hint = "is --crs right, or the CRS the file states?"
     msg = (
         f"{what} lies {gap_km:,.0f} km from Huicheng District (its centre is at {cx:.4f} "
         f"{cy:.4f}, the district's at {dlon:.4f} {dlat:.4f}); {hint}. "

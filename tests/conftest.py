@@ -33,18 +33,24 @@ def base_settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def make_database(base_settings: Settings) -> Iterator:
-    """Factory: a fresh empty database (extensions only) as Settings; dropped at the end."""
+    """Factory: a fresh database (migrated, or a copy of ``template``) as Settings; dropped at
+    the end of the session."""
     admin = _admin_engine(base_settings)
     created: list[str] = []
 
-    def make(migrate: bool = True) -> Settings:
+    def make(migrate: bool = True, template: str | None = None) -> Settings:
         name = f"geoservice_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+            if template:
+                conn.exec_driver_sql(
+                    f"CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY"
+                )
+            else:
+                conn.exec_driver_sql(f"CREATE DATABASE {name}")
         created.append(name)
         url = base_settings.sqlalchemy_url().set(database=name)
         settings = Settings(database_url=url.render_as_string(hide_password=False))
-        if migrate:
+        if migrate and not template:
             engine = create_engine(settings)
             upgrade(engine)
             engine.dispose()
@@ -73,3 +79,63 @@ def engine(settings: Settings) -> Iterator[Engine]:
 @pytest.fixture()
 def conninfo(settings: Settings) -> str:
     return libpq_conninfo(settings.sqlalchemy_url())
+
+
+# --- the demo dataset, generated once per session -------------------------------------------
+
+DEMO_SEED = 2020
+
+
+@pytest.fixture(scope="session")
+def demo_files(tmp_path_factory):
+    from geoservice.synthetic import write_demo
+
+    return write_demo(tmp_path_factory.mktemp("demo"), seed=DEMO_SEED)
+
+
+@pytest.fixture(scope="session")
+def demo_template(make_database, demo_files, base_settings) -> str:
+    """Name of a database holding the demo, published through the ETL; used as a template."""
+    from etl.commands import run_loads
+    from geoservice.demo import demo_steps
+
+    settings = make_database()
+    engine = create_engine(settings)
+    run_loads(engine, demo_steps(demo_files), dry_run=False, note="test demo", with_diff=False)
+    engine.dispose()
+    return settings.sqlalchemy_url().database
+
+
+@pytest.fixture()
+def demo_settings(demo_template, make_database) -> Settings:
+    """A private copy of the demo database for one test."""
+    return make_database(template=demo_template)
+
+
+@pytest.fixture()
+def demo_engine(demo_settings) -> Iterator[Engine]:
+    engine = create_engine(demo_settings)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def broken(demo_files, tmp_path_factory) -> dict[str, Path]:
+    """Every deliberately broken variant of the demo files, by name."""
+    from geoservice.synthetic.broken import VARIANTS
+
+    out = tmp_path_factory.mktemp("broken")
+    return {name: make(demo_files, out) for name, make in VARIANTS.items()}
+
+
+def row_counts(engine: Engine) -> dict[str, int]:
+    """Rows per table plus the current version: what a failed load must leave as it was."""
+    tables = ("boundary", "station", "officer", "officer_unit", "patrol_segment", "road_node",
+              "road_edge", "snapshot", "dataset_version")
+    with engine.connect() as conn:
+        counts = {t: conn.execute(sa.text(f"SELECT count(*) FROM geoservice.{t}")).scalar_one()
+                  for t in tables}
+        counts["current"] = conn.execute(
+            sa.text("SELECT version_id FROM geoservice.current_dataset")
+        ).scalar_one()
+    return counts
