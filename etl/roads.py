@@ -326,7 +326,9 @@ def prepare_roads(
             hex=True,
             include_srid=True,
         )
-        lines = shapely.set_srid(shapely.linestrings(list(edges["coords"])), 4326)
+        coords = list(edges["coords"])
+        owner = np.repeat(np.arange(len(coords)), [len(c) for c in coords])
+        lines = shapely.set_srid(shapely.linestrings(np.concatenate(coords), indices=owner), 4326)
         edge_wkb = shapely.to_wkb(lines, hex=True, include_srid=True)
         raw = conn.connection.driver_connection
         assert raw is not None

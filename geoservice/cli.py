@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -294,6 +295,12 @@ def main() -> None:
         fail(str(exc), getattr(exc, "problems", []))
     except sa.exc.SQLAlchemyError as exc:
         fail(f"database error: {one_line(exc)}")
+    except Exception as exc:
+        if os.environ.get("GEOSERVICE_DEBUG"):
+            raise
+        fail(
+            f"internal error: {type(exc).__name__}: {exc} (GEOSERVICE_DEBUG=1 shows the traceback)"
+        )
 
 
 def fail(message: str, problems: list[str] | None = None) -> None:

@@ -130,11 +130,22 @@ def broken(demo_files, tmp_path_factory) -> dict[str, Path]:
 
 def row_counts(engine: Engine) -> dict[str, int]:
     """Rows per table plus the current version: what a failed load must leave as it was."""
-    tables = ("boundary", "station", "officer", "officer_unit", "patrol_segment", "road_node",
-              "road_edge", "snapshot", "dataset_version")
+    tables = (
+        "boundary",
+        "station",
+        "officer",
+        "officer_unit",
+        "patrol_segment",
+        "road_node",
+        "road_edge",
+        "snapshot",
+        "dataset_version",
+    )
     with engine.connect() as conn:
-        counts = {t: conn.execute(sa.text(f"SELECT count(*) FROM geoservice.{t}")).scalar_one()
-                  for t in tables}
+        counts = {
+            t: conn.execute(sa.text(f"SELECT count(*) FROM geoservice.{t}")).scalar_one()
+            for t in tables
+        }
         counts["current"] = conn.execute(
             sa.text("SELECT version_id FROM geoservice.current_dataset")
         ).scalar_one()

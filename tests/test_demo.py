@@ -17,9 +17,12 @@ LAYER_COUNTS = {"district": 1, "town": 16, "unit": 216, "large_grid": 527, "grid
 def _layer(engine, layer: str) -> gpd.GeoDataFrame:
     with engine.connect() as conn:
         return gpd.read_postgis(
-            sa.text(f"SELECT code, name, parent_code, kind, population, geom "
-                    f"FROM geoservice.current_{layer}"),
-            conn, geom_col="geom",
+            sa.text(
+                f"SELECT code, name, parent_code, kind, population, geom "
+                f"FROM geoservice.current_{layer}"
+            ),
+            conn,
+            geom_col="geom",
         )
 
 
@@ -34,7 +37,9 @@ def test_the_demo_has_the_published_figures(demo_engine) -> None:
         assert count("SELECT sum(team_size) FROM geoservice.current_patrol_segment") == 340
         assert count("SELECT count(*) FROM geoservice.current_station WHERE kind = 'post'") == 216
         assert count("SELECT count(*) FROM geoservice.current_station WHERE kind = 'station'") == 16
-        directed = count("SELECT count(*) + count(*) FILTER (WHERE reverse_cost >= 0) FROM road_edges")
+        directed = count(
+            "SELECT count(*) + count(*) FILTER (WHERE reverse_cost >= 0) FROM road_edges"
+        )
         assert directed >= 100_000
         assert count("SELECT count(*) FROM road_edges WHERE reverse_cost < 0") > 0
         assert count("SELECT count(*) FROM geoservice.current_unit WHERE kind = 'scenic_area'") == 2
@@ -43,8 +48,12 @@ def test_the_demo_has_the_published_figures(demo_engine) -> None:
 
 def test_every_layer_is_a_valid_coverage_nested_in_its_parent(demo_engine) -> None:
     layers = {layer: _layer(demo_engine, layer) for layer in LAYER_COUNTS}
-    for (child, parent) in [("town", "district"), ("unit", "town"), ("large_grid", "unit"),
-                            ("grid", "large_grid")]:
+    for child, parent in [
+        ("town", "district"),
+        ("unit", "town"),
+        ("large_grid", "unit"),
+        ("grid", "large_grid"),
+    ]:
         children, parents = layers[child], layers[parent]
         assert shapely.coverage_is_valid(children.geometry.values), child
         assert set(children.parent_code) == set(parents.code), child
@@ -61,9 +70,7 @@ def test_every_layer_is_a_valid_coverage_nested_in_its_parent(demo_engine) -> No
 
 def test_units_are_real_names_and_codes(demo_engine) -> None:
     units = _layer(demo_engine, "unit")
-    real = pd.read_csv(
-        "geoservice/data/huicheng_villages.csv", dtype=str
-    ).set_index("code")["name"]
+    real = pd.read_csv("geoservice/data/huicheng_villages.csv", dtype=str).set_index("code")["name"]
     villages = units[units.kind != "scenic_area"]
     assert len(villages) == 214
     assert (villages.set_index("code").name == real.loc[villages.code]).all()

@@ -29,8 +29,10 @@ def _refused(result, *fragments: str) -> str:
     ("variant", "message"),
     [
         ("self_intersection", f"grid '{GRID}': Self-intersection at 114.41851766"),
-        ("unknown_parent", f"grid '{GRID}': parent '44130299999901' is not a large grid of the "
-                           "current dataset"),
+        (
+            "unknown_parent",
+            f"grid '{GRID}': parent '44130299999901' is not a large grid of the current dataset",
+        ),
         ("duplicate_code", f"code '{GRID}' appears 2 times"),
         ("gap", "in large grid '44130200100301' covered by no grid, near 114.41"),
         ("overlap", f"grids '{GRID}' and '4413020010030104' overlap by"),
@@ -40,8 +42,9 @@ def test_broken_grid_layers_are_refused_and_nothing_changes(
     variant, message, broken, demo_settings, demo_engine
 ) -> None:
     before = row_counts(demo_engine)
-    result = run_cli("etl", "boundaries", str(broken[variant]), "--layer", "grid",
-                     settings=demo_settings)
+    result = run_cli(
+        "etl", "boundaries", str(broken[variant]), "--layer", "grid", settings=demo_settings
+    )
     stderr = _refused(result, message, "nothing was published")
     assert f"grid layer from grid_{variant}.gpkg" in stderr
     assert row_counts(demo_engine) == before
@@ -49,8 +52,16 @@ def test_broken_grid_layers_are_refused_and_nothing_changes(
 
 def test_repair_fixes_a_self_intersection_and_says_so(broken, demo_settings, demo_engine) -> None:
     before = row_counts(demo_engine)
-    result = run_cli("etl", "boundaries", str(broken["self_intersection"]), "--layer", "grid",
-                     "--repair", "--dry-run", settings=demo_settings)
+    result = run_cli(
+        "etl",
+        "boundaries",
+        str(broken["self_intersection"]),
+        "--layer",
+        "grid",
+        "--repair",
+        "--dry-run",
+        settings=demo_settings,
+    )
     # the bow tie, once valid, overlaps its neighbours: repaired, then refused for that
     assert f"repaired: grid '{GRID}': Self-intersection at" in result.stderr
     assert "made valid with make_valid" in result.stderr
@@ -60,12 +71,36 @@ def test_repair_fixes_a_self_intersection_and_says_so(broken, demo_settings, dem
 
 def test_gbk_shapefile_is_refused_until_the_encoding_is_given(broken, demo_settings) -> None:
     path = str(broken["gbk_shapefile"])
-    result = run_cli("etl", "boundaries", path, "--layer", "unit", "--parent-field", "parent",
-                     "--dry-run", settings=demo_settings)
-    _refused(result, "the attribute text is not UTF-8", "It decodes as GBK (东湖社区居委",
-             "pass --encoding gbk")
-    ok = run_cli("etl", "boundaries", path, "--layer", "unit", "--parent-field", "parent",
-                 "--encoding", "gbk", "--dry-run", settings=demo_settings)
+    result = run_cli(
+        "etl",
+        "boundaries",
+        path,
+        "--layer",
+        "unit",
+        "--parent-field",
+        "parent",
+        "--dry-run",
+        settings=demo_settings,
+    )
+    _refused(
+        result,
+        "the attribute text is not UTF-8",
+        "It decodes as GBK (东湖社区居委",
+        "pass --encoding gbk",
+    )
+    ok = run_cli(
+        "etl",
+        "boundaries",
+        path,
+        "--layer",
+        "unit",
+        "--parent-field",
+        "parent",
+        "--encoding",
+        "gbk",
+        "--dry-run",
+        settings=demo_settings,
+    )
     assert ok.returncode == 0, ok.stderr
     assert "216 units read" in ok.stderr
     assert "dry run: valid, nothing published" in ok.stderr
@@ -87,22 +122,33 @@ def test_a_gcj02_file_lands_within_a_millimetre_of_its_wgs84_original(broken, de
 
 
 def test_gcj02_file_with_crs_publishes_unchanged_towns(broken, demo_settings) -> None:
-    result = run_cli("etl", "boundaries", str(broken["gcj02_copy"]), "--layer", "town",
-                     "--crs", "gcj02", "--dry-run", settings=demo_settings)
+    result = run_cli(
+        "etl",
+        "boundaries",
+        str(broken["gcj02_copy"]),
+        "--layer",
+        "town",
+        "--crs",
+        "gcj02",
+        "--dry-run",
+        settings=demo_settings,
+    )
     assert result.returncode == 0, result.stderr
     assert "no change to the 16 towns" in result.stderr
 
 
-def test_dry_run_reports_the_diff_and_changes_nothing(demo_files, demo_settings, demo_engine,
-                                                      tmp_path) -> None:
+def test_dry_run_reports_the_diff_and_changes_nothing(
+    demo_files, demo_settings, demo_engine, tmp_path
+) -> None:
     towns = gpd.read_file(demo_files.boundaries, layer="town")
     towns.loc[0, "name"] = "新桥东街道"
     towns.loc[1, "population"] = 1
     path = tmp_path / "towns.geojson"
     towns.to_file(path, driver="GeoJSON")
     before = row_counts(demo_engine)
-    result = run_cli("etl", "boundaries", str(path), "--layer", "town", "--dry-run",
-                     settings=demo_settings)
+    result = run_cli(
+        "etl", "boundaries", str(path), "--layer", "town", "--dry-run", settings=demo_settings
+    )
     assert result.returncode == 0, result.stderr
     assert "1 renamed: 441302001" in result.stderr
     assert "1 with changed population: 441302002" in result.stderr
@@ -113,10 +159,14 @@ def test_removing_a_town_that_units_name_is_refused(demo_files, demo_settings, t
     towns = gpd.read_file(demo_files.boundaries, layer="town").drop(index=[15])
     path = tmp_path / "towns.geojson"
     towns.to_file(path, driver="GeoJSON")
-    result = run_cli("etl", "boundaries", str(path), "--layer", "town", "--dry-run",
-                     settings=demo_settings)
-    _refused(result, "town '441302450' is missing but 2 units of the current dataset name it",
-             "in district '441302' covered by no town")
+    result = run_cli(
+        "etl", "boundaries", str(path), "--layer", "town", "--dry-run", settings=demo_settings
+    )
+    _refused(
+        result,
+        "town '441302450' is missing but 2 units of the current dataset name it",
+        "in district '441302' covered by no town",
+    )
 
 
 def test_publish_then_rollback(demo_files, demo_settings, demo_engine, tmp_path) -> None:
@@ -125,12 +175,22 @@ def test_publish_then_rollback(demo_files, demo_settings, demo_engine, tmp_path)
     path = tmp_path / "towns.geojson"
     towns.to_file(path, driver="GeoJSON")
     before = row_counts(demo_engine)
-    result = run_cli("etl", "boundaries", str(path), "--layer", "town", "--note", "rename",
-                     settings=demo_settings)
+    result = run_cli(
+        "etl",
+        "boundaries",
+        str(path),
+        "--layer",
+        "town",
+        "--note",
+        "rename",
+        settings=demo_settings,
+    )
     assert result.returncode == 0, result.stderr
     new_version = before["current"] + 1
-    assert result.stderr.strip().splitlines()[-1].startswith(
-        f"published dataset version {new_version}: 16 towns from towns.geojson"
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"published dataset version {new_version}: 16 towns from towns.geojson")
     )
     listed = json.loads(run_cli("datasets", "--json", settings=demo_settings).stdout)
     assert [v["current"] for v in listed] == [False, True]
@@ -146,15 +206,23 @@ def test_publish_then_rollback(demo_files, demo_settings, demo_engine, tmp_path)
     [
         (["missing.geojson", "--layer", "town"], "missing.geojson: no such file"),
         (["{towns}", "--layer", "parish"], "unknown layer 'parish'; expected one of district"),
-        (["{towns}", "--layer", "town", "--code-field", "CODE"],
-         "no field 'CODE'; the file has ['code', 'name', 'parent_code'"),
-        (["{towns}", "--layer", "town", "--crs", "EPSG:99999"],
-         "unknown CRS 'EPSG:99999': PROJ does not know EPSG:99999"),
-        (["{gpkg}", "--layer", "town"], "holds 4 layers ['town', 'unit', 'large_grid', 'grid']; "
-                                         "choose one with --layer-name"),
+        (
+            ["{towns}", "--layer", "town", "--code-field", "CODE"],
+            "no field 'CODE'; the file has ['code', 'name', 'parent_code'",
+        ),
+        (
+            ["{towns}", "--layer", "town", "--crs", "EPSG:99999"],
+            "unknown CRS 'EPSG:99999': PROJ does not know EPSG:99999",
+        ),
+        (
+            ["{gpkg}", "--layer", "town"],
+            "holds 4 layers ['town', 'unit', 'large_grid', 'grid']; choose one with --layer-name",
+        ),
         (["{gpkg}", "--layer", "town", "--layer-name", "towns"], "no layer 'towns'"),
-        (["{towns}", "--layer", "town", "--crs", "EPSG:4547"],
-         "towns.geojson lies 2,395 km from Huicheng District (its centre is at 109.5141 0.0002"),
+        (
+            ["{towns}", "--layer", "town", "--crs", "EPSG:4547"],
+            "towns.geojson lies 2,395 km from Huicheng District (its centre is at 109.5141 0.0002",
+        ),
     ],
 )
 def test_bad_arguments_are_named(args, message, demo_files, demo_settings, tmp_path) -> None:
@@ -166,32 +234,66 @@ def test_bad_arguments_are_named(args, message, demo_files, demo_settings, tmp_p
     _refused(result, message)
 
 
-def test_far_away_data_is_refused_with_the_distance_and_cause(demo_files, demo_settings,
-                                                              tmp_path) -> None:
+def test_far_away_data_is_refused_with_the_distance_and_cause(
+    demo_files, demo_settings, tmp_path
+) -> None:
     towns = gpd.read_file(demo_files.boundaries, layer="town")
     swapped = towns.set_geometry(shapely.transform(towns.geometry.values, lambda c: c[:, ::-1]))
     path = tmp_path / "swapped.geojson"
     swapped.to_file(path, driver="GeoJSON")
-    result = run_cli("etl", "boundaries", str(path), "--layer", "town", "--dry-run",
-                     settings=demo_settings)
-    _refused(result, "swapped.geojson lies", "km from Huicheng District", "lon and lat look swapped",
-             "Pass --allow-outside")
+    result = run_cli(
+        "etl", "boundaries", str(path), "--layer", "town", "--dry-run", settings=demo_settings
+    )
+    _refused(
+        result,
+        "swapped.geojson lies",
+        "km from Huicheng District",
+        "lon and lat look swapped",
+        "Pass --allow-outside",
+    )
 
     metres = towns.to_crs(4547).set_crs(None, allow_override=True)
     path = tmp_path / "metres.csv"
     metres.assign(wkt=metres.geometry.to_wkt()).drop(columns="geometry").to_csv(path, index=False)
-    no_crs = run_cli("etl", "boundaries", str(path), "--layer", "town", "--dry-run",
-                     settings=demo_settings)
+    no_crs = run_cli(
+        "etl", "boundaries", str(path), "--layer", "town", "--dry-run", settings=demo_settings
+    )
     _refused(no_crs, "metres.csv: the file does not state its CRS", "pass --crs")
-    as_degrees = run_cli("etl", "boundaries", str(path), "--layer", "town", "--crs", "wgs84",
-                         "--dry-run", settings=demo_settings)
+    as_degrees = run_cli(
+        "etl",
+        "boundaries",
+        str(path),
+        "--layer",
+        "town",
+        "--crs",
+        "wgs84",
+        "--dry-run",
+        settings=demo_settings,
+    )
     _refused(as_degrees, "look like projected metres read as degrees")
-    right = run_cli("etl", "boundaries", str(path), "--layer", "town", "--crs", "EPSG:4547",
-                    "--dry-run", settings=demo_settings)
+    right = run_cli(
+        "etl",
+        "boundaries",
+        str(path),
+        "--layer",
+        "town",
+        "--crs",
+        "EPSG:4547",
+        "--dry-run",
+        settings=demo_settings,
+    )
     assert right.returncode == 0, right.stderr
 
 
 def test_children_before_parents_are_refused(demo_files, settings) -> None:
-    result = run_cli("etl", "boundaries", str(demo_files.boundaries), "--layer", "unit",
-                     "--layer-name", "unit", settings=settings)
+    result = run_cli(
+        "etl",
+        "boundaries",
+        str(demo_files.boundaries),
+        "--layer",
+        "unit",
+        "--layer-name",
+        "unit",
+        settings=settings,
+    )
     _refused(result, "no town layer is published yet: load the towns before the units")
