@@ -133,6 +133,20 @@ def rollback(version: int) -> None:
     typer.echo(f"dataset version {version} is current")
 
 
+@app.command()
+def locate(
+    lon: Annotated[str, typer.Argument(help="Longitude (or easting).")],
+    lat: Annotated[str, typer.Argument(help="Latitude (or northing).")],
+    crs: CrsOption = None,
+) -> None:
+    """One locate result as JSON on stdout (the same answer as GET /v1/locate)."""
+    from geoservice.locate import build_index, parse_point
+
+    x, y = parse_point(lon, lat, crs)
+    index = build_index(open_engine(Settings()))
+    typer.echo(json.dumps(index.locate(x, y), ensure_ascii=False, indent=2))
+
+
 @etl_app.command("boundaries")
 def etl_boundaries(
     file: InputFile,

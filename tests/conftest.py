@@ -150,3 +150,19 @@ def row_counts(engine: Engine) -> dict[str, int]:
             sa.text("SELECT version_id FROM geoservice.current_dataset")
         ).scalar_one()
     return counts
+
+
+@pytest.fixture(scope="session")
+def demo_readonly(demo_template, make_database) -> Settings:
+    """One copy of the demo shared by tests that only read it."""
+    return make_database(template=demo_template)
+
+
+@pytest.fixture(scope="session")
+def demo_index(demo_readonly):
+    from geoservice.locate import build_index
+
+    engine = create_engine(demo_readonly)
+    index = build_index(engine)
+    engine.dispose()
+    return index

@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from geoservice import __version__
-from geoservice.api import health, problems
+from geoservice.api import health, locate, problems
 from geoservice.db import create_engine
+from geoservice.index_holder import IndexHolder
 from geoservice.settings import Settings
 
 
@@ -22,9 +23,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.engine = create_engine(settings)
         app.state.last_version = None
+        app.state.indexes = IndexHolder(app.state.engine)
+        app.state.indexes.refresh()
+        app.state.indexes.listen()
         try:
             yield
         finally:
+            app.state.indexes.close()
             app.state.engine.dispose()
 
     app = FastAPI(
@@ -35,4 +40,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     problems.install(app)
     app.include_router(health.router)
+    app.include_router(locate.router)
     return app

@@ -1,0 +1,76 @@
+"""The current ``LocateIndex``, rebuilt in the background when a new version is published."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from geoservice.datasets import current_version_id
+from geoservice.db import VersionListener
+from geoservice.errors import GeoserviceError, NoDataset
+from geoservice.locate import LocateIndex, build_index
+
+log = logging.getLogger(__name__)
+
+
+class IndexHolder:
+    """Holds the index of the current dataset version and swaps it atomically.
+
+    A request reads ``holder.index`` once and works on that object to the end, so it never
+    mixes versions; a rebuild assigns a new object, never changes the old one.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._index: LocateIndex | None = None
+        self._lock = threading.Lock()
+        self._listener: VersionListener | None = None
+
+    @property
+    def index(self) -> LocateIndex:
+        index = self._index
+        if index is None:
+            index = self.refresh()
+        if index is None:
+            msg = "no dataset is published yet: load one (`geoservice demo` or the etl commands)"
+            raise NoDataset(msg)
+        return index
+
+    def refresh(self, version: int | None = None) -> LocateIndex | None:
+        """Rebuild unless the index already is at ``version`` (or the current one)."""
+        with self._lock:
+            try:
+                if version is None:
+                    with self.engine.connect() as conn:
+                        version = current_version_id(conn)
+                if version is None:
+                    return None
+                if self._index is not None and self._index.version == version:
+                    return self._index
+                self._index = build_index(self.engine)
+                log.info("locate index at dataset version %s", self._index.version)
+            except (GeoserviceError, sa.exc.SQLAlchemyError) as exc:
+                log.warning(
+                    "locate index not rebuilt (%s); keeping version %s",
+                    exc,
+                    self._index.version if self._index else None,
+                )
+            return self._index
+
+    def listen(self) -> None:
+        """Follow published versions (LISTEN/NOTIFY), catching up after reconnects."""
+
+        def catch_up(*_: object) -> None:
+            self.refresh()
+
+        self._listener = VersionListener(
+            self.engine.url, on_version=catch_up, on_reconnect=catch_up
+        )
+        self._listener.start()
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()

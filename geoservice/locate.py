@@ -1,0 +1,495 @@
+"""Point -> base grid -> whole hierarchy, from an immutable in-memory index per dataset version.
+
+Semantics (the same in every code path: single, batch, HTTP, CLI, Python):
+
+- grids are closed polygons; a point *covered* by exactly one grid is ``inside``;
+- a point covered by several grids (on a shared edge or vertex) is ``boundary`` and gets
+  the covering grid with the **smallest code** (a stable, documented rule);
+- a point covered by none is ``outside``; it gets the nearest grid and the distance in
+  metres, measured in EPSG:4547 (CGCS2000 / 3-degree Gauss-Kruger CM 114E).
+
+Speed comes from a cell table: the grids' bounding box is cut into square cells of
+``CELL_DEG`` (about 28 m). A cell whose box (slightly enlarged) lies in the interior of one
+grid answers directly; a cell that touches no grid answers ``outside``; only points in
+cells that touch a grid boundary are tested exactly (GEOS, prepared polygons) against the
+few grids listed for that cell. The table is built by a quadtree descent that tests
+blocks of cells against an STRtree of the grids, so only blocks near boundaries are split.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import orjson
+import pyproj
+import shapely
+import sqlalchemy as sa
+from numpy.typing import NDArray
+from sqlalchemy.engine import Engine
+
+from geoservice.crs import METRIC_EPSG, InputCRS, parse_crs
+from geoservice.errors import GeoserviceError, InvalidCoordinates, NoDataset, PayloadTooLarge
+
+CELL_DEG = 0.00025
+"""Cell size of the lookup table, in degrees (about 28 m by 26 m at 23°N)."""
+CELL_MARGIN_DEG = 1e-9
+"""Cells are classified with boxes enlarged by this, so rounding in the cell arithmetic
+can never hand a point to a neighbouring cell that would answer differently."""
+MAX_BATCH = 100_000
+
+OUTSIDE = -2
+BOUNDARY_CELL = -1
+STATUS_NAMES = ("inside", "boundary", "outside")
+
+
+class IndexBuildError(GeoserviceError):
+    """The published data cannot make a consistent index (the previous index stays)."""
+
+    title = "Index build failed"
+
+
+@dataclass(frozen=True)
+class Grid:
+    """One base grid's answer, everything but the point-specific fields."""
+
+    code: str
+    hierarchy: dict[str, Any]
+    fragment: bytes  # the hierarchy as JSON members, without braces
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Results for many points, as arrays (index into ``LocateIndex.grids``; -1 none)."""
+
+    lon: NDArray[np.float64]
+    lat: NDArray[np.float64]
+    grid: NDArray[np.int64]
+    status: NDArray[np.int8]  # 0 inside, 1 boundary, 2 outside
+    nearest_m: NDArray[np.float64]  # NaN unless outside
+
+
+class LocateIndex:
+    """Immutable lookup structure for one dataset version."""
+
+    def __init__(
+        self,
+        version: int,
+        grids: list[Grid],
+        polygons: NDArray[np.object_],
+        district: dict[str, str],
+    ) -> None:
+        self.version = version
+        self.grids = grids
+        self.codes = np.array([g.code for g in grids])
+        if not (self.codes[:-1] < self.codes[1:]).all():
+            msg = "grids must be given in ascending, unique code order"
+            raise IndexBuildError(msg)
+        self.polygons = polygons
+        shapely.prepare(self.polygons)
+        self.district = district
+        to_metric = pyproj.Transformer.from_crs(4326, METRIC_EPSG, always_xy=True)
+        self._to_metric = to_metric
+        self._metric = shapely.transform(
+            polygons, lambda xy: np.column_stack(to_metric.transform(xy[:, 0], xy[:, 1]))
+        )
+        self._metric_tree = shapely.STRtree(self._metric)
+        self._tree = shapely.STRtree(polygons)
+        self._build_cells()
+        self._version_bytes = str(version).encode()
+
+    # --- building ---------------------------------------------------------------------------
+
+    def _build_cells(self) -> None:
+        minx, miny, maxx, maxy = shapely.total_bounds(self.polygons)
+        self.x0 = minx - CELL_DEG
+        self.y0 = miny - CELL_DEG
+        self.nx = math.ceil((maxx - self.x0) / CELL_DEG) + 2
+        self.ny = math.ceil((maxy - self.y0) / CELL_DEG) + 2
+        cells = np.full((self.ny, self.nx), OUTSIDE, dtype=np.int32)
+        boundary_cells: list[NDArray[np.int64]] = []
+        boundary_lists: list[list[int]] = []
+
+        size = 1 << max(0, math.ceil(math.log2(max(self.nx, self.ny))) - 4)
+        ix, iy = np.meshgrid(np.arange(0, self.nx, size), np.arange(0, self.ny, size))
+        blocks = np.column_stack([ix.ravel(), iy.ravel()])
+        while len(blocks):
+            boxes = shapely.box(
+                self.x0 + blocks[:, 0] * CELL_DEG - CELL_MARGIN_DEG,
+                self.y0 + blocks[:, 1] * CELL_DEG - CELL_MARGIN_DEG,
+                self.x0 + (blocks[:, 0] + size) * CELL_DEG + CELL_MARGIN_DEG,
+                self.y0 + (blocks[:, 1] + size) * CELL_DEG + CELL_MARGIN_DEG,
+            )
+            box_i, grid_i = self._tree.query(boxes, predicate="intersects")
+            hits = np.bincount(box_i, minlength=len(blocks))
+            single = hits == 1
+            first = np.full(len(blocks), -1)
+            first[box_i[::-1]] = grid_i[::-1]
+            inside = np.zeros(len(blocks), dtype=bool)
+            if single.any():
+                candidates = np.flatnonzero(single)
+                inside[candidates] = shapely.contains_properly(
+                    self.polygons[first[candidates]], boxes[candidates]
+                )
+            for (bx, by), g in zip(blocks[inside], first[inside], strict=True):
+                cells[by : by + size, bx : bx + size] = g
+            ambiguous = (hits > 0) & ~inside
+            if size == 1:
+                flat = blocks[ambiguous, 1] * self.nx + blocks[ambiguous, 0]
+                order = np.argsort(box_i, kind="stable")
+                starts = np.searchsorted(box_i[order], np.flatnonzero(ambiguous))
+                ends = np.searchsorted(box_i[order], np.flatnonzero(ambiguous), side="right")
+                boundary_cells.append(flat)
+                boundary_lists += [
+                    sorted(grid_i[order[s:e]].tolist()) for s, e in zip(starts, ends, strict=True)
+                ]
+                break
+            parents = blocks[ambiguous]
+            size //= 2
+            blocks = np.concatenate(
+                [parents + np.array([dx, dy]) * size for dx in (0, 1) for dy in (0, 1)]
+            )
+            blocks = blocks[(blocks[:, 0] < self.nx) & (blocks[:, 1] < self.ny)]
+
+        flat_cells = np.concatenate(boundary_cells) if boundary_cells else np.array([], int)
+        # A boundary cell stores -1 - k, where k indexes its candidate list.
+        cells.ravel()[flat_cells] = -3 - np.arange(len(flat_cells))
+        self.cells = cells
+        lengths = np.array([len(c) for c in boundary_lists], dtype=np.int64)
+        self._cand_start = np.concatenate([[0], np.cumsum(lengths)])
+        self._cand = np.array([g for c in boundary_lists for g in c], dtype=np.int64)
+        self.boundary_cell_share = len(flat_cells) / max(1, int((cells != OUTSIDE).sum()))
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes held by the lookup arrays (geometry excluded)."""
+        return int(self.cells.nbytes + self._cand.nbytes + self._cand_start.nbytes)
+
+    # --- lookups ------------------------------------------------------------------------------
+
+    def locate_many(
+        self, lon: NDArray[np.float64], lat: NDArray[np.float64], *, nearest: bool = True
+    ) -> Batch:
+        """Locate WGS84 points (arrays); vectorised."""
+        lon = np.asarray(lon, dtype=np.float64)
+        lat = np.asarray(lat, dtype=np.float64)
+        n = len(lon)
+        grid = np.full(n, -1, dtype=np.int64)
+        status = np.full(n, 2, dtype=np.int8)
+        cx = np.floor((lon - self.x0) / CELL_DEG).astype(np.int64)
+        cy = np.floor((lat - self.y0) / CELL_DEG).astype(np.int64)
+        in_box = (cx >= 0) & (cx < self.nx) & (cy >= 0) & (cy < self.ny)
+        value = np.full(n, OUTSIDE, dtype=np.int64)
+        value[in_box] = self.cells[cy[in_box], cx[in_box]]
+        direct = value >= 0
+        grid[direct] = value[direct]
+        status[direct] = 0
+        exact = np.flatnonzero(value <= -3)
+        if len(exact):
+            self._exact(exact, -3 - value[exact], lon, lat, grid, status)
+        nearest_m = np.full(n, np.nan)
+        if nearest:
+            out = np.flatnonzero(status == 2)
+            if len(out):
+                grid[out], nearest_m[out] = self._nearest(lon[out], lat[out])
+        return Batch(lon, lat, grid, status, nearest_m)
+
+    def _exact(self, points, cell_k, lon, lat, grid, status) -> None:
+        starts = self._cand_start[cell_k]
+        counts = self._cand_start[cell_k + 1] - starts
+        owner = np.repeat(np.arange(len(points)), counts)
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        candidate = self._cand[np.repeat(starts, counts) + offsets]
+        pid = points[owner]
+        hit = shapely.intersects_xy(self.polygons[candidate], lon[pid], lat[pid])
+        owner, candidate = owner[hit], candidate[hit]
+        covering = np.bincount(owner, minlength=len(points))
+        # grids are in code order, so the smallest index is the smallest code
+        best = np.full(len(points), np.iinfo(np.int64).max)
+        np.minimum.at(best, owner, candidate)
+        found = covering > 0
+        grid[points[found]] = best[found]
+        status[points[found]] = np.where(covering[found] > 1, 1, 0)
+
+    def _nearest(self, lon, lat) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        x, y = self._to_metric.transform(lon, lat)
+        points = shapely.points(x, y)
+        (pi, gi), dist = self._metric_tree.query_nearest(
+            points, return_distance=True, all_matches=True
+        )
+        best = np.full(len(points), np.iinfo(np.int64).max)
+        np.minimum.at(best, pi, gi)  # ties: the smallest code
+        distance = np.full(len(points), np.nan)
+        distance[pi] = dist
+        return best, distance
+
+    def locate(self, lon: float, lat: float) -> dict[str, Any]:
+        """One WGS84 point -> the locate result (a dict shaped as in the API)."""
+        cx = math.floor((lon - self.x0) / CELL_DEG)
+        cy = math.floor((lat - self.y0) / CELL_DEG)
+        if 0 <= cx < self.nx and 0 <= cy < self.ny:
+            value = int(self.cells[cy, cx])
+            if value >= 0:
+                return self._answer(lon, lat, value, 0, None)
+        batch = self.locate_many(np.array([lon]), np.array([lat]))
+        return self._answer(
+            lon, lat, int(batch.grid[0]), int(batch.status[0]), float(batch.nearest_m[0])
+        )
+
+    def _answer(self, lon, lat, g: int, status: int, distance: float | None) -> dict[str, Any]:
+        point = {"lon": lon, "lat": lat}
+        if status == 2:
+            assert distance is not None
+            return {
+                "status": "outside",
+                "point": point,
+                "grid": None,
+                "large_grid": None,
+                "unit": None,
+                "town": None,
+                "district": None,
+                "officers": [],
+                "station": None,
+                "post": None,
+                "nearest": {"grid_code": self.grids[g].code, "distance_m": round(distance, 2)},
+                "dataset_version": self.version,
+            }
+        return {
+            "status": STATUS_NAMES[status],
+            "point": point,
+            **self.grids[g].hierarchy,
+            "nearest": None,
+            "dataset_version": self.version,
+        }
+
+    def results(self, batch: Batch) -> list[dict[str, Any]]:
+        """A batch as locate results (dicts), in input order."""
+        return [
+            self._answer(float(x), float(y), int(g), int(s), None if s != 2 else float(d))
+            for x, y, g, s, d in zip(
+                batch.lon, batch.lat, batch.grid, batch.status, batch.nearest_m, strict=True
+            )
+        ]
+
+    def results_json(self, batch: Batch) -> bytes:
+        """``{"dataset_version": N, "results": [...]}`` as JSON bytes.
+
+        No per-item dicts: each grid's hierarchy was serialised once when the index was
+        built, and the items are assembled by one ``bytes.join`` over object arrays.
+        """
+        n = len(batch.grid)
+        lons = np.array(orjson.dumps(batch.lon.tolist())[1:-1].split(b","), dtype=object)
+        lats = np.array(orjson.dumps(batch.lat.tolist())[1:-1].split(b","), dtype=object)
+        head = self._status_heads[batch.status]
+        middle = np.full(n, b',"lat":', dtype=object)
+        grid = np.where(batch.status == 2, 0, batch.grid)
+        rest = self._rests[grid]
+        for i in np.flatnonzero(batch.status == 2):
+            answer = self._answer(
+                float(batch.lon[i]),
+                float(batch.lat[i]),
+                int(batch.grid[i]),
+                2,
+                float(batch.nearest_m[i]),
+            )
+            head[i], lons[i], middle[i], lats[i], rest[i] = (
+                orjson.dumps(answer) + b",",
+                b"",
+                b"",
+                b"",
+                b"",
+            )
+        pieces = np.empty(5 * n, dtype=object)
+        for k, column in enumerate((head, lons, middle, lats, rest)):
+            pieces[k::5] = column
+        body = b"".join(pieces.tolist())
+        return b'{"dataset_version":' + self._version_bytes + b',"results":[' + body[:-1] + b"]}"
+
+    @cached_property
+    def _status_heads(self) -> NDArray[np.object_]:
+        return np.array(
+            [b'{"status":"inside","point":{"lon":', b'{"status":"boundary","point":{"lon":', b""],
+            dtype=object,
+        )
+
+    @cached_property
+    def _rests(self) -> NDArray[np.object_]:
+        tail = b',"nearest":null,"dataset_version":' + self._version_bytes + b"},"
+        return np.array([b"}," + grid.fragment + tail for grid in self.grids], dtype=object)
+
+
+# --- input checks shared by the API and the CLI ---------------------------------------------
+
+DISTRICT_BBOX = (113.9, 22.6, 115.1, 23.8)
+"""Huicheng and surroundings; used only to spot swapped lon/lat."""
+
+
+def to_wgs84_points(points: Any, crs: InputCRS) -> tuple[NDArray, NDArray]:
+    """Validate ``[[x, y], ...]`` in ``crs`` and convert to WGS84 arrays; errors name the value."""
+    if not isinstance(points, list):
+        msg = f"points must be a list of [lon, lat] pairs, got {type(points).__name__}"
+        raise InvalidCoordinates(msg)
+    if len(points) == 0:
+        msg = "points is empty; send 1 to 100,000 [lon, lat] pairs"
+        raise InvalidCoordinates(msg)
+    if len(points) > MAX_BATCH:
+        msg = f"{len(points):,} points is more than the limit of {MAX_BATCH:,} per request"
+        raise PayloadTooLarge(msg)
+    numbers = (float, int)
+    if not all(
+        type(pair) is list
+        and len(pair) == 2
+        and type(pair[0]) in numbers
+        and type(pair[1]) in numbers
+        for pair in points
+    ):
+        for i, item in enumerate(points):
+            if not (isinstance(item, list) and len(item) == 2):
+                msg = f"points[{i}] is {item!r}; expected a [lon, lat] pair of numbers"
+                raise InvalidCoordinates(msg)
+            for value in item:
+                if type(value) not in numbers:
+                    msg = f"points[{i}] has {value!r}; expected numbers"
+                    raise InvalidCoordinates(msg)
+    xy = np.array(points, dtype=np.float64)
+    return check_coordinates(xy[:, 0], xy[:, 1], crs)
+
+
+def check_coordinates(
+    x: NDArray, y: NDArray, crs: InputCRS, *, single: bool = False
+) -> tuple[NDArray, NDArray]:
+    """Finite, not swapped, in range; returns WGS84 lon/lat arrays. Errors name the value."""
+
+    def fail(mask: NDArray, problem: str) -> None:
+        if mask.any():
+            i = int(np.flatnonzero(mask)[0])
+            where = "" if single else f"point {i}: "
+            raise InvalidCoordinates(where + problem.format(x=x[i], y=y[i]))
+
+    fail(~(np.isfinite(x) & np.isfinite(y)), "({x}, {y}) is not a finite coordinate")
+    if crs.geographic:
+        minx, miny, maxx, maxy = DISTRICT_BBOX
+        swapped = (y >= minx) & (y <= maxx) & (x >= miny) & (x <= maxy)
+        fail(swapped, "({x}, {y}) looks like lat, lon for Huicheng; send lon first")
+        fail(np.abs(x) > 180, "longitude {x} outside [-180, 180]")
+        fail(np.abs(y) > 90, "latitude {y} outside [-90, 90]")
+    lon, lat = crs.to_wgs84(x, y)
+    return np.atleast_1d(lon), np.atleast_1d(lat)
+
+
+def parse_point(lon: str | float | None, lat: str | float | None, crs_name: str | None):
+    """One point from query strings or CLI arguments; returns (lon, lat) in WGS84."""
+    crs = parse_crs(crs_name)
+    values = []
+    for name, raw in (("lon", lon), ("lat", lat)):
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            msg = f"{name} is missing; expected a number"
+            raise InvalidCoordinates(msg)
+        try:
+            values.append(float(raw))
+        except (TypeError, ValueError):
+            msg = f"{name} {raw!r} is not a number"
+            raise InvalidCoordinates(msg) from None
+    x, y = check_coordinates(np.array(values[:1]), np.array(values[1:]), crs, single=True)
+    return float(x[0]), float(y[0])
+
+
+# --- building from PostGIS --------------------------------------------------------------------
+
+HIERARCHY_SQL = """
+SELECT g.code, g.name, ST_AsBinary(g.geom),
+       lg.code, lg.name, u.code, u.name, u.kind, t.code, t.name, d.code, d.name
+FROM geoservice.current_grid g
+LEFT JOIN geoservice.current_large_grid lg ON lg.code = g.parent_code
+LEFT JOIN geoservice.current_unit u ON u.code = lg.parent_code
+LEFT JOIN geoservice.current_town t ON t.code = u.parent_code
+LEFT JOIN geoservice.current_district d ON d.code = t.parent_code
+ORDER BY g.code
+"""
+
+
+def build_index(engine: Engine) -> LocateIndex:
+    """Read the current version in one snapshot and build its index."""
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+        version = conn.execute(
+            sa.text("SELECT version_id FROM geoservice.current_dataset")
+        ).scalar_one_or_none()
+        if version is None:
+            msg = "no dataset is published yet: load one (`geoservice demo` or the etl commands)"
+            raise NoDataset(msg)
+        rows = conn.execute(sa.text(HIERARCHY_SQL)).all()
+        officer_rows = conn.execute(
+            sa.text(
+                "SELECT ou.unit_code, o.code, o.name FROM geoservice.current_officer_unit ou "
+                "JOIN geoservice.current_officer o ON o.code = ou.officer_code "
+                "ORDER BY ou.unit_code, o.code"
+            )
+        ).all()
+        station_rows = conn.execute(
+            sa.text(
+                "SELECT kind, area_code, code, name FROM geoservice.current_station ORDER BY code"
+            )
+        ).all()
+    rows = sorted(rows, key=lambda row: row[0])  # code order, whatever the collation
+    if not rows:
+        msg = f"dataset version {version} has no grids"
+        raise IndexBuildError(msg)
+    broken = [row[0] for row in rows if row[10] is None]
+    if broken:
+        msg = (
+            f"dataset version {version}: {len(broken)} grids have no complete chain to the "
+            f"district, e.g. {broken[:5]}"
+        )
+        raise IndexBuildError(msg)
+    officers: dict[str, list[dict[str, str]]] = {}
+    for unit_code, code, name in officer_rows:
+        officers.setdefault(unit_code, []).append({"code": code, "name": name})
+    stations = {
+        area: {"code": code, "name": name}
+        for kind, area, code, name in station_rows
+        if kind == "station"
+    }
+    posts = {
+        area: {"code": code, "name": name}
+        for kind, area, code, name in station_rows
+        if kind == "post"
+    }
+    grids = []
+    for row in rows:
+        (
+            code,
+            name,
+            _,
+            lg_code,
+            lg_name,
+            u_code,
+            u_name,
+            u_kind,
+            t_code,
+            t_name,
+            d_code,
+            d_name,
+        ) = row
+        hierarchy = {
+            "grid": {"code": code, "name": name},
+            "large_grid": {"code": lg_code, "name": lg_name},
+            "unit": {"code": u_code, "name": u_name, "kind": u_kind},
+            "town": {"code": t_code, "name": t_name},
+            "district": {"code": d_code, "name": d_name},
+            "officers": officers.get(u_code, []),
+            "station": stations.get(t_code),
+            "post": posts.get(u_code),
+        }
+        grids.append(Grid(code, hierarchy, orjson.dumps(hierarchy)[1:-1]))
+    polygons = shapely.from_wkb([bytes(row[2]) for row in rows])
+    district = {"code": rows[0][10], "name": rows[0][11]}
+    return LocateIndex(version, grids, polygons, district)
+
+
+def locate_points(index: LocateIndex, points: list, crs_name: str | None) -> Batch:
+    """Validate, convert and locate a batch given as ``[[x, y], ...]`` in ``crs_name``."""
+    lon, lat = to_wgs84_points(points, parse_crs(crs_name))
+    return index.locate_many(lon, lat)
