@@ -38,6 +38,7 @@ lint: venv
 	$(BIN)/mypy geoservice etl
 
 bench: setup
+	$(BIN)/geoservice demo --if-empty
 	$(BIN)/python benchmarks/locate.py
 
 clean: stop

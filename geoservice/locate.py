@@ -110,8 +110,7 @@ class LocateIndex:
         self.nx = math.ceil((maxx - self.x0) / CELL_DEG) + 2
         self.ny = math.ceil((maxy - self.y0) / CELL_DEG) + 2
         cells = np.full((self.ny, self.nx), OUTSIDE, dtype=np.int32)
-        boundary_cells: list[NDArray[np.int64]] = []
-        boundary_lists: list[list[int]] = []
+        flat_cells = np.array([], dtype=np.int64)
 
         size = 1 << max(0, math.ceil(math.log2(max(self.nx, self.ny))) - 4)
         ix, iy = np.meshgrid(np.arange(0, self.nx, size), np.arange(0, self.ny, size))
@@ -125,43 +124,43 @@ class LocateIndex:
             )
             box_i, grid_i = self._tree.query(boxes, predicate="intersects")
             hits = np.bincount(box_i, minlength=len(blocks))
-            single = hits == 1
             first = np.full(len(blocks), -1)
             first[box_i[::-1]] = grid_i[::-1]
             inside = np.zeros(len(blocks), dtype=bool)
-            if single.any():
-                candidates = np.flatnonzero(single)
-                inside[candidates] = shapely.contains_properly(
-                    self.polygons[first[candidates]], boxes[candidates]
-                )
-            for (bx, by), g in zip(blocks[inside], first[inside], strict=True):
-                cells[by : by + size, bx : bx + size] = g
+            single = np.flatnonzero(hits == 1)
+            inside[single] = shapely.contains_properly(self.polygons[first[single]], boxes[single])
+            self._fill(cells, blocks[inside], first[inside], size)
             ambiguous = (hits > 0) & ~inside
             if size == 1:
-                flat = blocks[ambiguous, 1] * self.nx + blocks[ambiguous, 0]
-                order = np.argsort(box_i, kind="stable")
-                starts = np.searchsorted(box_i[order], np.flatnonzero(ambiguous))
-                ends = np.searchsorted(box_i[order], np.flatnonzero(ambiguous), side="right")
-                boundary_cells.append(flat)
-                boundary_lists += [
-                    sorted(grid_i[order[s:e]].tolist()) for s, e in zip(starts, ends, strict=True)
-                ]
+                # each boundary cell keeps its candidate grids, in code (= index) order
+                keep = ambiguous[box_i]
+                order = np.lexsort((grid_i[keep], box_i[keep]))
+                cell_of_pair = box_i[keep][order]
+                self._cand = grid_i[keep][order].astype(np.int64)
+                rank = np.cumsum(ambiguous) - 1  # box -> k, its candidate list
+                counts = np.bincount(rank[cell_of_pair], minlength=int(ambiguous.sum()))
+                self._cand_start = np.concatenate([[0], np.cumsum(counts)])
+                flat_cells = blocks[ambiguous, 1] * self.nx + blocks[ambiguous, 0]
                 break
-            parents = blocks[ambiguous]
             size //= 2
             blocks = np.concatenate(
-                [parents + np.array([dx, dy]) * size for dx in (0, 1) for dy in (0, 1)]
+                [blocks[ambiguous] + np.array([dx, dy]) * size for dx in (0, 1) for dy in (0, 1)]
             )
             blocks = blocks[(blocks[:, 0] < self.nx) & (blocks[:, 1] < self.ny)]
 
-        flat_cells = np.concatenate(boundary_cells) if boundary_cells else np.array([], int)
-        # A boundary cell stores -1 - k, where k indexes its candidate list.
+        # A boundary cell stores -3 - k, where k indexes its candidate list.
         cells.ravel()[flat_cells] = -3 - np.arange(len(flat_cells))
         self.cells = cells
-        lengths = np.array([len(c) for c in boundary_lists], dtype=np.int64)
-        self._cand_start = np.concatenate([[0], np.cumsum(lengths)])
-        self._cand = np.array([g for c in boundary_lists for g in c], dtype=np.int64)
         self.boundary_cell_share = len(flat_cells) / max(1, int((cells != OUTSIDE).sum()))
+
+    def _fill(self, cells: NDArray, blocks: NDArray, grids: NDArray, size: int) -> None:
+        """Set every cell of each (size x size) block to its grid, clipped to the table."""
+        dx, dy = np.meshgrid(np.arange(size), np.arange(size))
+        x = (blocks[:, :1] + dx.ravel()).ravel()
+        y = (blocks[:, 1:] + dy.ravel()).ravel()
+        value = np.repeat(grids, size * size)
+        ok = (x < self.nx) & (y < self.ny)
+        cells[y[ok], x[ok]] = value[ok]
 
     @property
     def memory_bytes(self) -> int:
@@ -234,6 +233,12 @@ class LocateIndex:
             value = int(self.cells[cy, cx])
             if value >= 0:
                 return self._answer(lon, lat, value, 0, None)
+            if value <= -3:  # a boundary cell: exact tests on its few candidates
+                k = -3 - value
+                candidates = self._cand[self._cand_start[k] : self._cand_start[k + 1]]
+                covering = candidates[shapely.intersects_xy(self.polygons[candidates], lon, lat)]
+                if len(covering):  # candidates are in code order: the first is the smallest
+                    return self._answer(lon, lat, int(covering[0]), int(len(covering) > 1), None)
         batch = self.locate_many(np.array([lon]), np.array([lat]))
         return self._answer(
             lon, lat, int(batch.grid[0]), int(batch.status[0]), float(batch.nearest_m[0])
@@ -302,11 +307,13 @@ class LocateIndex:
                 b"",
                 b"",
             )
-        pieces = np.empty(5 * n, dtype=object)
+        pieces = np.empty(5 * n + 2, dtype=object)
+        pieces[0] = b'{"dataset_version":' + self._version_bytes + b',"results":['
         for k, column in enumerate((head, lons, middle, lats, rest)):
-            pieces[k::5] = column
-        body = b"".join(pieces.tolist())
-        return b'{"dataset_version":' + self._version_bytes + b',"results":[' + body[:-1] + b"]}"
+            pieces[1 + k : 1 + 5 * n : 5] = column
+        pieces[5 * n] = pieces[5 * n][:-1]  # no comma after the last item
+        pieces[5 * n + 1] = b"]}"
+        return b"".join(pieces.tolist())
 
     @cached_property
     def _status_heads(self) -> NDArray[np.object_]:

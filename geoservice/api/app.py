@@ -9,13 +9,18 @@ from fastapi import FastAPI
 
 from geoservice import __version__
 from geoservice.api import health, locate, problems
+from geoservice.api.fastpath import LocateFastPath
 from geoservice.db import create_engine
 from geoservice.index_holder import IndexHolder
 from geoservice.settings import Settings
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; the engine is opened in the lifespan, not at import."""
+def create_app(settings: Settings | None = None) -> LocateFastPath:
+    """Build the app; the engine is opened in the lifespan, not at import.
+
+    The FastAPI app is wrapped in ``LocateFastPath``, which answers valid
+    ``GET /v1/locate`` requests without FastAPI's per-request machinery.
+    """
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -41,4 +46,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(health.router)
     app.include_router(locate.router)
-    return app
+    return LocateFastPath(app)
