@@ -39,7 +39,7 @@ lint: venv
 
 bench: setup
 	$(BIN)/geoservice demo --if-empty
-	$(BIN)/python benchmarks/locate.py
+	$(BIN)/python -m benchmarks.locate
 
 clean: stop
 	rm -rf $(VENV) $(GEOSERVICE_DATA_DIR)

@@ -1,6 +1,6 @@
 """Locate benchmark: geoservice beside shapely, geopandas, PostGIS, on the demo data.
 
-Run with ``make bench`` (or ``.venv/bin/python benchmarks/locate.py``) against a database
+Run with ``make bench`` (or ``.venv/bin/python -m benchmarks.locate``) against a database
 holding the demo. Every figure is printed next to its baseline, measured in the same run;
 the ratios matter, since these machines are noisy. Nothing here asserts a timing.
 """
@@ -13,19 +13,16 @@ import json
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import shapely
 import sqlalchemy as sa
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks._common import best_of, free_port, serving, wrk  # noqa: E402
-from geoservice.db import create_engine  # noqa: E402
-from geoservice.locate import build_index  # noqa: E402
-from geoservice.settings import Settings  # noqa: E402
+from benchmarks._common import best_of, free_port, serving, wrk
+from geoservice.db import create_engine
+from geoservice.locate import build_index
+from geoservice.settings import Settings
 
 
 def rss_mb() -> float:
