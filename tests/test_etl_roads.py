@@ -118,6 +118,24 @@ def test_bz2_extract_and_graphml(settings, engine, tmp_path) -> None:
     assert edges == len(drivable)
 
 
+def test_pbf_reads_like_the_xml_it_came_from(tmp_path) -> None:
+    import osmium
+
+    from etl.roads import read_osm
+
+    xml = SHARED_DATA / "osm" / "west_oakland.osm.bz2"
+    pbf = tmp_path / "west_oakland.osm.pbf"
+    writer = osmium.SimpleWriter(str(pbf))
+    for item in osmium.FileProcessor(str(xml)):
+        writer.add(item)
+    writer.close()
+    car = load_profile("car")
+    a = build_graph(read_osm(xml), car, Report("xml")).edges
+    b = build_graph(read_osm(pbf), car, Report("pbf")).edges
+    assert len(a) == len(b) > 40
+    assert np.allclose(a.cost, b.cost, atol=1e-6)
+
+
 def test_demo_edges_run_from_source_to_target(demo_engine) -> None:
     with demo_engine.connect() as conn:
         wrong = conn.execute(
