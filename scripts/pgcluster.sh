@@ -13,6 +13,7 @@ set -euo pipefail
 
 PG_BIN=/usr/lib/postgresql/15/bin
 PG_EXT=/usr/share/postgresql/15/extension
+PG_LIB=/usr/lib/postgresql/15/lib
 PACKAGES="postgresql-15-postgis-3 postgresql-15-pgrouting"
 DB_NAME=geoservice
 
@@ -38,8 +39,15 @@ cluster_dir() {
   fi
 }
 
+have_extensions() {
+  # Both the SQL scripts and the shared libraries: `apt-get remove` can leave the scripts.
+  [ -f "$PG_EXT/postgis.control" ] && [ -f "$PG_EXT/pgrouting.control" ] \
+    && compgen -G "$PG_LIB/postgis-3*.so" >/dev/null && compgen -G "$PG_LIB/libpgrouting-*.so" >/dev/null \
+    && [ -x "$PG_BIN/initdb" ]
+}
+
 install_packages() {
-  if [ -f "$PG_EXT/postgis.control" ] && [ -f "$PG_EXT/pgrouting.control" ] && [ -x "$PG_BIN/initdb" ]; then
+  if have_extensions; then
     return
   fi
   echo "pgcluster: installing $PACKAGES ..."
@@ -50,7 +58,7 @@ install_packages() {
   else
     die "PostGIS 3 and pgRouting for PostgreSQL 15 are missing and cannot be installed here: install the Debian/Ubuntu packages '$PACKAGES', or set GEOSERVICE_DATABASE_URL to a PostGIS server."
   fi
-  [ -f "$PG_EXT/postgis.control" ] && [ -f "$PG_EXT/pgrouting.control" ] || die "installing $PACKAGES did not provide the postgis and pgrouting extensions."
+  have_extensions || die "installing $PACKAGES did not provide the postgis and pgrouting extensions."
 }
 
 free_port() {
