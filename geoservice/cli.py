@@ -133,6 +133,13 @@ def rollback(version: int) -> None:
     typer.echo(f"dataset version {version} is current")
 
 
+def _publish(description: str, prepare, dry_run: bool, note: str) -> None:
+    """Validate one ETL input and publish it as a new dataset version (or not, dry run)."""
+    from etl.commands import run_loads
+
+    run_loads(open_engine(Settings()), [(description, prepare)], dry_run=dry_run, note=note)
+
+
 @app.command()
 def locate(
     lon: Annotated[str, typer.Argument(help="Longitude (or easting).")],
@@ -172,7 +179,6 @@ def etl_boundaries(
 ) -> None:
     """Validate and publish one boundary layer."""
     from etl.boundaries import BoundaryOptions, prepare_boundaries
-    from etl.commands import run_loads
 
     options = BoundaryOptions(
         layer=layer,
@@ -185,25 +191,15 @@ def etl_boundaries(
         repair=repair,
         allow_outside=allow_outside,
     )
-    engine = open_engine(Settings())
-    run_loads(
-        engine,
-        [(f"{layer} layer", lambda ctx: prepare_boundaries(file, options, ctx))],
-        dry_run=dry_run,
-        note=note,
-    )
+    _publish(f"{layer} layer", lambda ctx: prepare_boundaries(file, options, ctx), dry_run, note)
 
 
 @etl_app.command("officers")
 def etl_officers(file: InputFile, dry_run: DryRun = False, note: Note = "") -> None:
     """Validate and publish officers and their unit assignments (CSV)."""
-    from etl.commands import run_loads
     from etl.police import prepare_officers
 
-    engine = open_engine(Settings())
-    run_loads(
-        engine, [("officers", lambda ctx: prepare_officers(file, ctx))], dry_run=dry_run, note=note
-    )
+    _publish("officers", lambda ctx: prepare_officers(file, ctx), dry_run, note)
 
 
 @etl_app.command("stations")
@@ -215,12 +211,10 @@ def etl_stations(
     note: Note = "",
 ) -> None:
     """Validate and publish police stations and posts (points)."""
-    from etl.commands import run_loads
     from etl.police import prepare_stations
 
-    engine = open_engine(Settings())
     prepare = lambda ctx: prepare_stations(file, ctx, crs=crs, allow_outside=allow_outside)  # noqa: E731
-    run_loads(engine, [("stations", prepare)], dry_run=dry_run, note=note)
+    _publish("stations", prepare, dry_run, note)
 
 
 @etl_app.command("patrols")
@@ -232,12 +226,10 @@ def etl_patrols(
     note: Note = "",
 ) -> None:
     """Validate and publish patrol segments (lines with level and team size)."""
-    from etl.commands import run_loads
     from etl.police import prepare_patrols
 
-    engine = open_engine(Settings())
     prepare = lambda ctx: prepare_patrols(file, ctx, crs=crs, allow_outside=allow_outside)  # noqa: E731
-    run_loads(engine, [("patrol segments", prepare)], dry_run=dry_run, note=note)
+    _publish("patrol segments", prepare, dry_run, note)
 
 
 @etl_app.command("roads")
@@ -249,12 +241,10 @@ def etl_roads(
     note: Note = "",
 ) -> None:
     """Validate and publish a road network (.osm, .osm.bz2, .osm.pbf, osmnx .graphml)."""
-    from etl.commands import run_loads
     from etl.roads import prepare_roads
 
-    engine = open_engine(Settings())
     prepare = lambda ctx: prepare_roads(file, ctx, profile=profile, allow_outside=allow_outside)  # noqa: E731
-    run_loads(engine, [("roads", prepare)], dry_run=dry_run, note=note)
+    _publish("roads", prepare, dry_run, note)
 
 
 @app.command()
