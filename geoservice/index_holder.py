@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 
@@ -51,6 +52,10 @@ class IndexHolder:
                 if self._index is not None and self._index.version == version:
                     return self._index
                 self._index = build_index(self.engine)
+                # Long-lived objects out of the cyclic GC's reach: batch requests allocate
+                # hundreds of thousands of short-lived objects, and each full collection
+                # would otherwise walk the whole index again.
+                gc.freeze()
                 log.info("locate index at dataset version %s", self._index.version)
             except (GeoserviceError, sa.exc.SQLAlchemyError) as exc:
                 log.warning(
