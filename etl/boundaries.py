@@ -25,7 +25,7 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from etl.context import Context
 from etl.geo import AREA_TOLERANCE_M2, area_m2, check_near_district, point_of
-from etl.load import LayerLoad, diff_frames
+from etl.load import LayerLoad, diff_frames, insert_features
 from etl.readers import read_vector
 from etl.report import Report, where
 from geoservice.datasets import Source
@@ -93,28 +93,17 @@ def prepare_boundaries(path: Path, options: BoundaryOptions, context: Context) -
         report.facts.append(f"population {int(frame['population'].fillna(0).sum()):,}")
 
     def write(conn: sa.Connection, snapshot_id: int) -> int:
-        rows = [
-            {
-                "snapshot_id": snapshot_id,
-                "code": row.code,
-                "name": row.name,
-                "parent_code": row.parent_code,
-                "kind": row.kind,
-                "population": None if pd.isna(row.population) else int(row.population),
-                "wkb": shapely.to_wkb(row.geometry),
-            }
-            for row in frame.itertuples()
-        ]
-        conn.execute(
-            sa.text(
-                "INSERT INTO geoservice.boundary "
-                "(snapshot_id, code, name, parent_code, kind, population, geom) VALUES "
-                "(:snapshot_id, :code, :name, :parent_code, :kind, :population, "
-                "ST_Multi(ST_GeomFromWKB(:wkb, 4326)))"
-            ),
-            rows,
+        rows = frame.assign(
+            population=[None if pd.isna(p) else int(p) for p in frame["population"]]
         )
-        return len(rows)
+        return insert_features(
+            conn,
+            "boundary",
+            snapshot_id,
+            rows,
+            ("code", "name", "parent_code", "kind", "population"),
+            multi=True,
+        )
 
     return LayerLoad(
         layer=layer,

@@ -23,7 +23,7 @@ class Context:
 
     engine: Engine
     staged: dict[str, LayerLoad] = field(default_factory=dict)
-    _cache: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    _cache: dict[tuple[str, ...], gpd.GeoDataFrame | None] = field(default_factory=dict)
 
     def boundary(self, layer: str) -> gpd.GeoDataFrame | None:
         """code, name, parent_code, kind, population, geometry of a boundary layer, or None."""
@@ -35,11 +35,12 @@ class Context:
 
     def current(self, view: str, columns: list[str]) -> gpd.GeoDataFrame | None:
         """Rows of a ``geoservice.current_*`` view with a geometry, or None when empty."""
-        if view not in self._cache:
+        key = (view, *columns)
+        if key not in self._cache:
             query = f"SELECT {', '.join(columns)}, ST_AsBinary(geom) FROM geoservice.{view}"
             with self.engine.connect() as conn:
                 rows = conn.execute(sa.text(query)).all()
-            self._cache[view] = (
+            self._cache[key] = (
                 gpd.GeoDataFrame(
                     [row[:-1] for row in rows],
                     columns=columns,
@@ -49,7 +50,7 @@ class Context:
                 if rows
                 else None
             )
-        return self._cache[view]
+        return self._cache[key]
 
     def codes(self, layer: str) -> set[str]:
         frame = self.boundary(layer)
@@ -65,6 +66,5 @@ class Context:
     def station_codes(self) -> set[str] | None:
         if "stations" in self.staged:
             return set(self.staged["stations"].frame["code"])
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.text("SELECT code FROM geoservice.current_station")).all()
-        return {code for (code,) in rows} or None
+        frame = self.current("current_station", ["code"])
+        return None if frame is None else set(frame["code"])

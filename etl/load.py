@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 import shapely
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from etl.report import Report
@@ -25,6 +26,35 @@ class LayerLoad:
     write: LayerWriter
     summary: str
     diff: Callable[[], list[str]]
+
+
+def insert_features(
+    conn: sa.Connection,
+    table: str,
+    snapshot_id: int,
+    frame: pd.DataFrame,
+    columns: tuple[str, ...],
+    *,
+    multi: bool = False,
+) -> int:
+    """Insert ``frame``'s ``columns`` and geometry (SRID 4326) into ``geoservice.<table>``."""
+    geom = "ST_GeomFromWKB(:wkb, 4326)"
+    values = ", ".join(f":{c}" for c in columns)
+    conn.execute(
+        sa.text(
+            f"INSERT INTO geoservice.{table} (snapshot_id, {', '.join(columns)}, geom) "
+            f"VALUES (:snapshot_id, {values}, {f'ST_Multi({geom})' if multi else geom})"
+        ),
+        [
+            {
+                "snapshot_id": snapshot_id,
+                **{c: getattr(row, c) for c in columns},
+                "wkb": shapely.to_wkb(row.geometry),
+            }
+            for row in frame.itertuples()
+        ],
+    )
+    return len(frame)
 
 
 def diff_frames(

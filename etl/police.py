@@ -14,7 +14,7 @@ from shapely.geometry import LineString, MultiLineString, MultiPoint, Point
 
 from etl.context import Context
 from etl.geo import check_near_district
-from etl.load import LayerLoad, diff_frames
+from etl.load import LayerLoad, diff_frames, insert_features
 from etl.readers import read_table, read_vector, require_file
 from etl.report import Report, where
 from geoservice.datasets import Source
@@ -107,24 +107,9 @@ def prepare_stations(
     report.facts.append(f"{counts['station']} stations, {counts['post']} posts")
 
     def write(conn: sa.Connection, snapshot_id: int) -> int:
-        conn.execute(
-            sa.text(
-                "INSERT INTO geoservice.station (snapshot_id, code, name, kind, area_code, geom) "
-                "VALUES (:s, :code, :name, :kind, :area_code, ST_GeomFromWKB(:wkb, 4326))"
-            ),
-            [
-                {
-                    "s": snapshot_id,
-                    "code": r.code,
-                    "name": r.name,
-                    "kind": r.kind,
-                    "area_code": r.area_code,
-                    "wkb": shapely.to_wkb(r.geometry),
-                }
-                for r in frame.itertuples()
-            ],
+        return insert_features(
+            conn, "station", snapshot_id, frame, ("code", "name", "kind", "area_code")
         )
-        return len(frame)
 
     return LayerLoad(
         "stations",
@@ -180,26 +165,13 @@ def prepare_patrols(
     report.facts.append(f"{len(frame)} segments, {sum(sizes)} patrol officers")
 
     def write(conn: sa.Connection, snapshot_id: int) -> int:
-        conn.execute(
-            sa.text(
-                "INSERT INTO geoservice.patrol_segment "
-                "(snapshot_id, code, name, level, team, team_size, geom) VALUES "
-                "(:s, :code, :name, :level, :team, :team_size, ST_GeomFromWKB(:wkb, 4326))"
-            ),
-            [
-                {
-                    "s": snapshot_id,
-                    "code": r.code,
-                    "name": r.name,
-                    "level": r.level,
-                    "team": r.team,
-                    "team_size": r.team_size,
-                    "wkb": shapely.to_wkb(r.geometry),
-                }
-                for r in frame.itertuples()
-            ],
+        return insert_features(
+            conn,
+            "patrol_segment",
+            snapshot_id,
+            frame,
+            ("code", "name", "level", "team", "team_size"),
         )
-        return len(frame)
 
     return LayerLoad(
         "patrols",
