@@ -40,6 +40,7 @@ lint: venv
 bench: setup
 	$(BIN)/geoservice demo --if-empty
 	$(BIN)/python -m benchmarks.locate
+	$(BIN)/python -m benchmarks.isochrones
 
 clean: stop
 	rm -rf $(VENV) $(GEOSERVICE_DATA_DIR)

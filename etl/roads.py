@@ -2,7 +2,8 @@
 
 Edges follow pgRouting's convention: one row per road piece between two graph
 nodes (way ends and nodes shared by several ways), ``cost`` seconds from
-``source`` to ``target`` at the profile's speed (a ``maxspeed`` tag wins),
+``source`` to ``target`` at the profile's speed (a ``maxspeed`` tag wins where the
+profile follows it),
 ``reverse_cost`` the way back or -1 on one-way streets, ``geom`` running from
 source to target. Ways the profile cannot use (footways for a car) stay out.
 """
@@ -195,7 +196,7 @@ def build_graph(ways: Ways, profile: Profile, report: Report) -> RoadGraph:
         maxspeed = parse_maxspeed(tags.get("maxspeed"))
         if tags.get("maxspeed") and maxspeed is None:
             unparsed[tags["maxspeed"]] += 1
-        speed = maxspeed or profile.speeds_kmh[highway]
+        speed = profile.speed_kmh(highway, maxspeed)
         direction = _direction(tags, profile)
         cuts = a + np.flatnonzero(split[a:b])
         for i, j in pairwise(cuts):

@@ -154,6 +154,26 @@ def locate(
     typer.echo(json.dumps(index.locate(x, y), ensure_ascii=False, indent=2))
 
 
+@app.command()
+def isochrones(
+    lon: Annotated[str, typer.Argument(help="Longitude (or easting) of the origin.")],
+    lat: Annotated[str, typer.Argument(help="Latitude (or northing) of the origin.")],
+    minutes: Annotated[str, typer.Option(help="Band limits, each in (0, 60].")] = "1,3,5",
+    crs: CrsOption = None,
+    profile: Annotated[str, typer.Option(help="car, foot, or a profile .json file.")] = "car",
+    buffer_m: Annotated[float, typer.Option(help="Band half-width around roads, m.")] = 30.0,
+) -> None:
+    """Isochrone bands as GeoJSON on stdout (the same answer as GET /v1/isochrones)."""
+    import orjson
+
+    from geoservice.isochrones import isochrones as bands
+    from geoservice.network import load_network
+
+    network = load_network(open_engine(Settings()), profile)
+    result = bands(network, lon, lat, minutes, crs=crs, buffer_m=buffer_m)
+    typer.echo(orjson.dumps(result.to_geojson()).decode())
+
+
 @etl_app.command("boundaries")
 def etl_boundaries(
     file: InputFile,

@@ -1,4 +1,5 @@
-"""The current ``LocateIndex``, rebuilt in the background when a new version is published."""
+"""The current ``LocateIndex`` and road ``Network``s, rebuilt in the background when a new
+version is published."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from sqlalchemy.engine import Engine
 
 from geoservice.datasets import current_version_id
 from geoservice.db import VersionListener
-from geoservice.errors import GeoserviceError, NoDataset
+from geoservice.errors import GeoserviceError, InvalidInput, NoDataset
 from geoservice.locate import LocateIndex, build_index
+from geoservice.network import Network, load_network, roads_snapshot_id
+from geoservice.profiles import DEFAULT_PROFILE, available
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +30,9 @@ class IndexHolder:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._index: LocateIndex | None = None
+        self._networks: dict[str, Network] = {}
         self._lock = threading.Lock()
+        self._network_lock = threading.Lock()
         self._listener: VersionListener | None = None
 
     @property
@@ -52,6 +57,7 @@ class IndexHolder:
                 if self._index is not None and self._index.version == version:
                     return self._index
                 self._index = build_index(self.engine)
+                self._refresh_networks()
                 # Long-lived objects out of the cyclic GC's reach: batch requests allocate
                 # hundreds of thousands of short-lived objects, and each full collection
                 # would otherwise walk the whole index again.
@@ -64,6 +70,40 @@ class IndexHolder:
                     self._index.version if self._index else None,
                 )
             return self._index
+
+    def network(self, profile: str = DEFAULT_PROFILE) -> Network:
+        """The road network of the current version for a shipped profile (built on first
+        use; the default profile is built with each new version)."""
+        if profile not in available():
+            msg = f"unknown profile {profile!r}; expected one of {available()}"
+            raise InvalidInput(msg)
+        version = self.index.version
+        network = self._networks.get(profile)
+        if network is not None and network.version == version:
+            return network
+        with self._network_lock:
+            network = self._networks.get(profile)
+            if network is None or network.version != version:
+                network = load_network(self.engine, profile)
+                self._networks[profile] = network
+            return network
+
+    def _refresh_networks(self) -> None:
+        """After a new version: keep networks whose roads did not change, rebuild the
+        default profile's, drop the others (rebuilt on demand)."""
+        assert self._index is not None
+        with self._network_lock, self.engine.connect() as conn:
+            snapshot = roads_snapshot_id(conn, self._index.version)
+        kept = {}
+        for name, network in self._networks.items():
+            if network.snapshot_id == snapshot:
+                kept[name] = network.at_version(self._index.version)
+        self._networks = kept
+        if snapshot is not None and DEFAULT_PROFILE not in kept:
+            try:
+                self._networks[DEFAULT_PROFILE] = load_network(self.engine, DEFAULT_PROFILE)
+            except GeoserviceError as exc:
+                log.warning("road network not built: %s", exc)
 
     def listen(self) -> None:
         """Follow published versions (LISTEN/NOTIFY), catching up after reconnects."""

@@ -17,9 +17,17 @@ class Profile:
     name: str
     speeds_kmh: dict[str, float]
     oneway: bool  # whether one-way tags bind this mode
+    use_maxspeed: bool = True  # whether a maxspeed tag replaces the class speed
 
     def drivable(self, highway: str) -> bool:
         return highway in self.speeds_kmh
+
+    def speed_kmh(self, highway: str, maxspeed_kmh: float | None) -> float:
+        """Travel speed on one way: its ``maxspeed`` tag if the mode follows it, else the
+        class speed."""
+        if self.use_maxspeed and maxspeed_kmh is not None and maxspeed_kmh > 0:
+            return float(maxspeed_kmh)
+        return self.speeds_kmh[highway]
 
 
 def available() -> list[str]:
@@ -51,7 +59,12 @@ def load_profile(name_or_path: str | Path = DEFAULT_PROFILE) -> Profile:
     try:
         data = json.loads(text)
         speeds = {str(k): float(v) for k, v in data["speeds_kmh"].items()}
-        profile = Profile(str(data["name"]), speeds, bool(data.get("oneway", True)))
+        profile = Profile(
+            str(data["name"]),
+            speeds,
+            bool(data.get("oneway", True)),
+            bool(data.get("use_maxspeed", True)),
+        )
     except (KeyError, TypeError, ValueError) as exc:
         msg = f"profile {name_or_path}: expected {{'name', 'speeds_kmh': {{class: km/h}}}}: {exc}"
         raise InvalidInput(msg) from None

@@ -166,3 +166,14 @@ def demo_index(demo_readonly):
     index = build_index(engine)
     engine.dispose()
     return index
+
+
+@pytest.fixture(scope="session")
+def demo_network(demo_readonly):
+    """The demo's car network, built once."""
+    from geoservice.network import load_network
+
+    engine = create_engine(demo_readonly)
+    network = load_network(engine)
+    engine.dispose()
+    return network

@@ -1,0 +1,553 @@
+"""The road network as a directed graph: CSR arrays per dataset version and profile,
+origins snapped onto edges, and one multi-source time-limited search with partial edges.
+
+- **Costs** are recomputed per profile from each edge's length, class, ``maxspeed`` and
+  one-way flag (:meth:`Profile.speed_kmh`); for the default ``car`` profile they equal the
+  ``cost``/``reverse_cost`` stored in ``road_edges``. Edges the profile cannot use are left
+  out. Parallel edges keep the **minimum** cost (scipy's COO->CSR would sum them), and the
+  CSR arrays are built directly so zero-cost edges stay edges.
+- **Origins** are snapped onto the nearest usable edge (not the nearest node), at most
+  ``SNAP_LIMIT_M`` away; the edge is split at that fraction. A line origin (a patrol
+  segment) is sampled every ``LINE_STEP_M`` and every sample is snapped: the whole line is
+  one origin, reached at time 0.
+- **Search**: one virtual node per origin, joined to the ends of its snapped edges, and one
+  ``scipy.sparse.csgraph.dijkstra(min_only=True, limit=...)`` over all of them; it also
+  says which origin reaches each node first.
+- **Partial edges**: a point at fraction ``x`` of edge ``u -> v`` is reached at
+  ``min(t_u + x * forward, t_v + (1 - x) * backward)`` (and from an origin on the edge
+  itself), so the part reached within ``T`` ends exactly where the time runs out.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import shapely
+import sqlalchemy as sa
+from numpy.typing import NDArray
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+from sqlalchemy.engine import Engine
+
+from geoservice.crs import from_metric, to_metric
+from geoservice.datasets import current_version_id
+from geoservice.errors import InvalidInput, NoDataset
+from geoservice.profiles import Profile, load_profile
+
+SNAP_LIMIT_M = 500.0
+"""An origin farther than this from every usable road is refused."""
+LINE_STEP_M = 25.0
+"""A line origin is sampled at this spacing (and at both ends)."""
+ORIGIN_OFFSET_S = 1.0
+"""Added to every edge leaving a virtual origin node and subtracted afterwards, so a
+zero-length first step is never a zero weight."""
+
+Array = NDArray[np.float64]
+
+
+class NoRoadNearby(InvalidInput):
+    """An origin is too far from the road network to be routed from."""
+
+    title = "No road nearby"
+
+
+@dataclass(frozen=True)
+class Snaps:
+    """Origins placed on the network: each row a point on an edge, labelled by origin."""
+
+    origin: NDArray[np.int64]  # which origin (0..n_origins-1) the row belongs to
+    edge: NDArray[np.int64]
+    fraction: Array  # along the edge, source -> target
+    lon: Array  # the snapped point
+    lat: Array
+    distance_m: Array  # from the input point to the snapped point
+
+    @property
+    def n_origins(self) -> int:
+        return int(self.origin.max()) + 1 if len(self.origin) else 0
+
+
+def profile_costs(frame: pd.DataFrame, profile: Profile) -> tuple[Array, Array]:
+    """Seconds along and against each edge for ``profile``; ``inf`` where not allowed."""
+    highway = frame["highway"].to_numpy(dtype=object)
+    maxspeed = pd.to_numeric(frame["maxspeed_kmh"], errors="coerce").to_numpy(dtype=float)
+    usable = np.array([profile.drivable(h) for h in highway], dtype=bool)
+    speed = np.full(len(frame), np.nan)
+    for i in np.flatnonzero(usable):
+        m = maxspeed[i]
+        speed[i] = profile.speed_kmh(highway[i], None if np.isnan(m) else float(m))
+    forward = np.where(usable, frame["length_m"].to_numpy(dtype=float) / (speed / 3.6), np.inf)
+    one_way = frame["oneway"].to_numpy(dtype=bool) & profile.oneway
+    backward = np.where(one_way, np.inf, forward)
+    return forward, backward
+
+
+def min_csr(rows: NDArray[np.int64], cols: NDArray[np.int64], weights: Array, n: int) -> csr_matrix:
+    """CSR matrix keeping the minimum weight of parallel entries (and explicit zeros)."""
+    order = np.lexsort((weights, cols, rows))
+    rows, cols, weights = rows[order], cols[order], weights[order]
+    first = np.ones(len(rows), dtype=bool)
+    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+    rows, cols, weights = rows[first], cols[first], weights[first]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(indptr, rows + 1, 1)
+    return csr_matrix((weights, cols, np.cumsum(indptr)), shape=(n, n))
+
+
+class Network:
+    """Immutable directed road graph of one dataset version for one profile."""
+
+    def __init__(
+        self,
+        *,
+        version: int,
+        snapshot_id: int | None = None,
+        profile: str,
+        edge_ids: NDArray[np.int64],
+        source: NDArray[np.int64],
+        target: NDArray[np.int64],
+        forward_s: Array,
+        backward_s: Array,
+        lines: NDArray[np.object_],
+        names: NDArray[np.object_] | None = None,
+        node_ids: NDArray[np.int64] | None = None,
+    ) -> None:
+        """``source``/``target`` are node indices 0..n-1; ``lines`` are LineStrings in
+        WGS84 running from source to target; ``inf`` costs mark forbidden directions."""
+        self.version = version
+        self.snapshot_id = snapshot_id
+        self.profile = profile
+        self.edge_ids = edge_ids
+        self.source = source
+        self.target = target
+        self.forward_s = forward_s
+        self.backward_s = backward_s
+        self.names = names if names is not None else np.full(len(edge_ids), None, dtype=object)
+        self.n_nodes = int(max(source.max(initial=-1), target.max(initial=-1)) + 1)
+        self.node_ids = node_ids if node_ids is not None else np.arange(self.n_nodes)
+        self.lines = lines
+        self.lines_metric = shapely.transform(lines, _metric_coords)
+        self.length_m = shapely.length(self.lines_metric)
+        self.tree = shapely.STRtree(self.lines_metric)
+        self.tree.query_nearest(shapely.points(0.0, 0.0))  # build it now, not on first use
+        fwd, bwd = np.isfinite(forward_s), np.isfinite(backward_s)
+        self.matrix = min_csr(
+            np.concatenate([source[fwd], target[bwd]]),
+            np.concatenate([target[fwd], source[bwd]]),
+            np.concatenate([forward_s[fwd], backward_s[bwd]]),
+            self.n_nodes,
+        )
+
+    @classmethod
+    def from_frame(
+        cls, frame: pd.DataFrame, *, version: int, profile: Profile, snapshot_id: int | None = None
+    ) -> Network:
+        """From ``road_edges`` rows: id, source, target, length_m, highway, maxspeed_kmh,
+        oneway, name and ``geometry`` (WGS84 LineStrings)."""
+        forward, backward = profile_costs(frame, profile)
+        keep = np.isfinite(forward) | np.isfinite(backward)
+        if not keep.any():
+            msg = f"no road in dataset version {version} can be used by the {profile.name} profile"
+            raise NoDataset(msg)
+        frame = frame[keep]
+        node_ids, ends = np.unique(
+            np.concatenate([frame["source"].to_numpy(), frame["target"].to_numpy()]),
+            return_inverse=True,
+        )
+        return cls(
+            version=version,
+            snapshot_id=snapshot_id,
+            profile=profile.name,
+            edge_ids=frame["id"].to_numpy(dtype=np.int64),
+            source=ends[: len(frame)].astype(np.int64),
+            target=ends[len(frame) :].astype(np.int64),
+            forward_s=forward[keep],
+            backward_s=backward[keep],
+            lines=frame["geometry"].to_numpy(dtype=object),
+            names=frame["name"].to_numpy(dtype=object),
+            node_ids=node_ids.astype(np.int64),
+        )
+
+    def at_version(self, version: int) -> Network:
+        """This network (same roads) labelled with a later dataset version."""
+        clone = copy.copy(self)
+        clone.version = version
+        return clone
+
+    @property
+    def n_edges(self) -> int:
+        return len(self.edge_ids)
+
+    @cached_property
+    def node_lonlat(self) -> Array:
+        """(n, 2) node positions, from the edge ends."""
+        xy = np.empty((self.n_nodes, 2))
+        xy[self.source] = shapely.get_coordinates(shapely.get_point(self.lines, 0))
+        xy[self.target] = shapely.get_coordinates(shapely.get_point(self.lines, -1))
+        return xy
+
+    @cached_property
+    def node_xy_metric(self) -> Array:
+        """(n, 2) node positions in EPSG:4547."""
+        x, y = to_metric(self.node_lonlat[:, 0], self.node_lonlat[:, 1])
+        return np.column_stack([x, y])
+
+    @cached_property
+    def _segments(self) -> tuple[Array, Array, Array, Array, NDArray[np.int64]]:
+        """Every straight segment of every edge in metres: start, end, the edge fractions
+        where it starts and ends, and each edge's first segment (``first[e]:first[e+1]``)."""
+        xy, owner = shapely.get_coordinates(self.lines_metric, return_index=True)
+        same = owner[1:] == owner[:-1]
+        a, b, edge = xy[:-1][same], xy[1:][same], owner[:-1][same]
+        length = np.hypot(*(b - a).T)
+        first = np.searchsorted(edge, np.arange(self.n_edges + 1))
+        done = np.cumsum(length)
+        done -= np.repeat(done[first[:-1]] - length[first[:-1]], np.diff(first))
+        total = self.length_m[edge]
+        end = np.divide(done, total, out=np.ones_like(done), where=total > 0)
+        end[first[1:] - 1] = 1.0
+        start = np.divide(done - length, total, out=np.zeros_like(done), where=total > 0)
+        return a, b, start, end, first
+
+    def points_on(self, pieces: Pieces, step: float) -> Array:
+        """Metric points along reached parts: both ends and at most ``step`` apart."""
+        a, b, seg_start, seg_end, first = self._segments
+        count = first[pieces.edge + 1] - first[pieces.edge]
+        owner = np.repeat(np.arange(len(count)), count)
+        seg = first[pieces.edge][owner] + (
+            np.arange(len(owner)) - np.repeat(np.cumsum(count) - count, count)
+        )
+        lo = np.maximum(pieces.start[owner], seg_start[seg])
+        hi = np.minimum(pieces.end[owner], seg_end[seg])
+        keep = hi >= lo
+        seg, lo, hi = seg[keep], lo[keep], hi[keep]
+        span = seg_end[seg] - seg_start[seg]
+        t0 = np.divide(lo - seg_start[seg], span, out=np.zeros_like(lo), where=span > 0)
+        t1 = np.divide(hi - seg_start[seg], span, out=np.zeros_like(hi), where=span > 0)
+        length = np.hypot(*(b[seg] - a[seg]).T) * (t1 - t0)
+        n = np.ceil(length / step).astype(np.int64) + 1
+        which = np.repeat(np.arange(len(n)), n)
+        k = np.arange(len(which)) - np.repeat(np.cumsum(n) - n, n)
+        t = t0[which] + (t1 - t0)[which] * (k / np.maximum(np.repeat(n - 1, n), 1))
+        s = seg[which]
+        return a[s] + (b[s] - a[s]) * t[:, None]
+
+    # -- origins ---------------------------------------------------------------------------
+
+    def snap_points(
+        self,
+        lon: Sequence[float] | Array,
+        lat: Sequence[float] | Array,
+        max_distance_m: float = SNAP_LIMIT_M,
+        *,
+        strict: bool = True,
+    ) -> Snaps:
+        """Each point onto the nearest usable edge; one origin per point (origin ``i`` is
+        point ``i``).
+
+        Raises ``NoRoadNearby`` naming the first point farther than ``max_distance_m``;
+        with ``strict=False`` such points are left out instead.
+        """
+        lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+        snaps = self._snap(lon, lat, np.arange(len(lon)), max_distance_m)
+        missing = np.setdiff1d(np.arange(len(lon)), snaps.origin)
+        if len(missing) and strict:
+            i = int(missing[0])
+            msg = (
+                f"point ({lon[i]:.6f}, {lat[i]:.6f}) is more than {max_distance_m:g} m from any "
+                f"road the {self.profile} profile can use"
+            )
+            raise NoRoadNearby(msg)
+        return snaps
+
+    def snap_lines(
+        self, lines: Sequence[shapely.LineString], max_distance_m: float = LINE_STEP_M * 4
+    ) -> Snaps:
+        """Each WGS84 line is one origin: its samples every ``LINE_STEP_M`` that lie within
+        ``max_distance_m`` of a road. A line with no such sample is refused."""
+        metric = shapely.transform(np.asarray(lines, dtype=object), _metric_coords)
+        samples, owners = [], []
+        for k, line in enumerate(metric):
+            steps = np.append(np.arange(0.0, line.length, LINE_STEP_M), line.length)
+            samples.append(shapely.line_interpolate_point(line, steps))
+            owners.append(np.full(len(steps), k))
+        points = np.concatenate(samples)
+        x, y = shapely.get_coordinates(points).T
+        lon, lat = from_metric(x, y)
+        snaps = self._snap(lon, lat, np.concatenate(owners), max_distance_m)
+        missing = np.setdiff1d(np.arange(len(metric)), snaps.origin)
+        if len(missing):
+            msg = (
+                f"line origin {int(missing[0])} runs nowhere within {max_distance_m:g} m of a "
+                f"road the {self.profile} profile can use"
+            )
+            raise NoRoadNearby(msg)
+        return snaps
+
+    def _snap(self, lon: Array, lat: Array, origin: NDArray, max_distance_m: float) -> Snaps:
+        x, y = to_metric(lon, lat)
+        points = shapely.points(x, y)
+        hit, edge = self.tree.query_nearest(points, max_distance=max_distance_m)
+        # several equally near edges: keep the first per point
+        hit, first = np.unique(hit, return_index=True)
+        edge = edge[first]
+        lines = self.lines_metric[edge]
+        fraction = shapely.line_locate_point(lines, points[hit], normalized=True)
+        on_line = shapely.line_interpolate_point(lines, fraction, normalized=True)
+        sx, sy = shapely.get_coordinates(on_line).T
+        slon, slat = from_metric(sx, sy)
+        return Snaps(
+            origin=np.asarray(origin)[hit].astype(np.int64),
+            edge=edge.astype(np.int64),
+            fraction=np.clip(fraction, 0.0, 1.0),
+            lon=np.asarray(slon),
+            lat=np.asarray(slat),
+            distance_m=shapely.distance(points[hit], on_line),
+        )
+
+    # -- search ----------------------------------------------------------------------------
+
+    def reach(self, snaps: Snaps, limit_s: float) -> Reach:
+        """Earliest arrival at every node within ``limit_s`` from the nearest origin."""
+        if not limit_s > 0:
+            msg = f"time limit {limit_s!r} s must be > 0"
+            raise InvalidInput(msg)
+        n, k = self.n_nodes, snaps.n_origins
+        e = snaps.edge
+        rows, cols, weights = [], [], []
+        for ends, cost, share in (
+            (self.target, self.forward_s, 1.0 - snaps.fraction),
+            (self.source, self.backward_s, snaps.fraction),
+        ):
+            ok = np.isfinite(cost[e]) | (share <= 0)  # standing on an end reaches it
+            rows.append(n + snaps.origin[ok])
+            cols.append(ends[e[ok]])
+            weights.append(ORIGIN_OFFSET_S + _travel(share[ok], cost[e[ok]]))
+        virtual = min_csr(
+            np.concatenate(rows), np.concatenate(cols), np.concatenate(weights), n + k
+        )
+        base = self.matrix
+        graph = csr_matrix(
+            (
+                np.concatenate([base.data, virtual.data]),
+                np.concatenate([base.indices, virtual.indices]),
+                np.concatenate([base.indptr, virtual.indptr[n + 1 :] + base.nnz]),
+            ),
+            shape=(n + k, n + k),
+        )
+        dist, _, sources = dijkstra(
+            graph,
+            directed=True,
+            indices=np.arange(n, n + k),
+            limit=limit_s + ORIGIN_OFFSET_S,
+            min_only=True,
+            return_predecessors=True,
+        )
+        time = dist[:n] - ORIGIN_OFFSET_S
+        origin = np.where(np.isfinite(time), sources[:n] - n, -1).astype(np.int64)
+        return Reach(self, snaps, limit_s, time, origin)
+
+
+@dataclass(frozen=True)
+class Pieces:
+    """Reached parts of edges: edge ``edge`` from fraction ``start`` to ``end``."""
+
+    edge: NDArray[np.int64]
+    start: Array
+    end: Array
+
+
+@dataclass(frozen=True)
+class Reach:
+    """One search's answer: node times (``inf`` beyond the limit) and which origin."""
+
+    network: Network
+    snaps: Snaps
+    limit_s: float
+    node_time: Array
+    node_origin: NDArray[np.int64]
+
+    def pieces(self, seconds: float) -> Pieces:
+        """The exact parts of edges reachable within ``seconds`` (at most the search limit),
+        at most two per edge, sorted by edge."""
+        if seconds > self.limit_s * (1 + 1e-12):
+            msg = f"{seconds} s is beyond this search's limit of {self.limit_s} s"
+            raise InvalidInput(msg)
+        net = self.network
+        from_u = _share(seconds - self.node_time[net.source], net.forward_s)
+        from_v = _share(seconds - self.node_time[net.target], net.backward_s)
+        whole = from_u + from_v >= 1.0
+        head = ~whole & (from_u > 0)
+        tail = ~whole & (from_v > 0)
+        edges = np.arange(net.n_edges)
+        edge = np.concatenate([edges[whole], edges[head], edges[tail]])
+        start = np.concatenate([np.zeros(whole.sum() + head.sum()), 1.0 - from_v[tail]])
+        end = np.concatenate([np.ones(whole.sum()), from_u[head], np.ones(tail.sum())])
+        # origins split their own edges: merge those few edges' intervals one by one
+        s = self.snaps
+        with np.errstate(divide="ignore"):
+            ahead = seconds / net.forward_s[s.edge]
+            behind = seconds / net.backward_s[s.edge]
+        mine = np.isin(edge, s.edge)
+        merged = _merge(
+            np.concatenate([edge[mine], s.edge, s.edge]),
+            np.concatenate([start[mine], s.fraction, np.maximum(0.0, s.fraction - behind)]),
+            np.concatenate([end[mine], np.minimum(1.0, s.fraction + ahead), s.fraction]),
+        )
+        edge = np.concatenate([edge[~mine], merged.edge])
+        start = np.concatenate([start[~mine], merged.start])
+        end = np.concatenate([end[~mine], merged.end])
+        order = np.lexsort((start, edge))
+        return Pieces(edge[order], start[order], end[order])
+
+    def time_at(self, edge: NDArray[np.int64], fraction: Array) -> Array:
+        """Earliest arrival at points on edges (``inf`` if not within the limit)."""
+        net = self.network
+        edge, fraction = np.asarray(edge), np.asarray(fraction, dtype=float)
+        best = np.minimum(
+            self.node_time[net.source[edge]] + _travel(fraction, net.forward_s[edge]),
+            self.node_time[net.target[edge]] + _travel(1.0 - fraction, net.backward_s[edge]),
+        )
+        s = self.snaps
+        for e, f in zip(s.edge.tolist(), s.fraction.tolist(), strict=True):
+            on = edge == e
+            if on.any():
+                x = fraction[on]
+                along = np.where(
+                    x >= f,
+                    _travel(x - f, net.forward_s[e]),
+                    _travel(f - x, net.backward_s[e]),
+                )
+                best[on] = np.minimum(best[on], along)
+        return np.where(best <= self.limit_s, best, np.inf)
+
+    def lines(self, seconds: float) -> NDArray[np.object_]:
+        """Reached parts as LineStrings in the metric CRS (EPSG:4547)."""
+        return cut_lines(self.network.lines_metric, self.pieces(seconds))
+
+    def reached_edges(self, seconds: float) -> pd.DataFrame:
+        """The exact answer for planners: one row per reached part, WGS84 geometry."""
+        pieces = self.pieces(seconds)
+        net = self.network
+        parts = cut_lines(net.lines, pieces)
+        return pd.DataFrame(
+            {
+                "edge_id": net.edge_ids[pieces.edge],
+                "name": net.names[pieces.edge],
+                "start_fraction": pieces.start,
+                "end_fraction": pieces.end,
+                "length_m": net.length_m[pieces.edge] * (pieces.end - pieces.start),
+                "geometry": parts,
+            }
+        )
+
+
+def _travel(share: Array | float, cost_s: Array | float) -> Array:
+    """Seconds to cover ``share`` of an edge (0 for no distance, even where forbidden)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(np.asarray(share) <= 0, 0.0, np.multiply(share, cost_s))
+
+
+def _share(spare_s: Array, cost_s: Array) -> Array:
+    """Fraction of an edge covered with ``spare_s`` seconds left at its start (0 if none)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.clip(spare_s / cost_s, 0.0, 1.0)
+    return np.where(spare_s >= 0, np.nan_to_num(share, nan=1.0), 0.0)
+
+
+def _merge(edge: NDArray[np.int64], start: Array, end: Array) -> Pieces:
+    """Union of intervals per edge; empty ones dropped."""
+    keep = end > start
+    edge, start, end = edge[keep], start[keep], end[keep]
+    order = np.lexsort((start, edge))
+    edge, start, end = edge[order], start[order], end[order]
+    out_e: list[int] = []
+    out_s: list[float] = []
+    out_t: list[float] = []
+    for e, s, t in zip(edge.tolist(), start.tolist(), end.tolist(), strict=True):
+        if out_e and out_e[-1] == e and s <= out_t[-1]:
+            out_t[-1] = max(out_t[-1], t)
+        else:
+            out_e.append(e)
+            out_s.append(s)
+            out_t.append(t)
+    return Pieces(np.array(out_e, dtype=np.int64), np.array(out_s), np.array(out_t))
+
+
+def cut_lines(lines: NDArray[np.object_], pieces: Pieces) -> NDArray[np.object_]:
+    """The part of each piece's line between its fractions (whole lines where [0, 1])."""
+    out = lines[pieces.edge].copy()
+    partial = np.flatnonzero((pieces.start > 0) | (pieces.end < 1))
+    for i in partial.tolist():
+        out[i] = _substring(out[i], pieces.start[i], pieces.end[i])
+    return out
+
+
+def _substring(line: shapely.LineString, start: float, end: float) -> shapely.LineString:
+    """The part of ``line`` between two length fractions."""
+    xy = shapely.get_coordinates(line)
+    along = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
+    total = along[-1]
+    if total == 0:
+        return line
+    a, b = start * total, end * total
+    inner = (along > a) & (along < b)
+    ends = (
+        [np.interp(v, along, xy[:, 0]) for v in (a, b)],
+        [np.interp(v, along, xy[:, 1]) for v in (a, b)],
+    )
+    coords = np.vstack([[ends[0][0], ends[1][0]], xy[inner], [ends[0][1], ends[1][1]]])
+    return shapely.linestrings(coords)
+
+
+def _metric_coords(xy: Array) -> Array:
+    x, y = to_metric(xy[:, 0], xy[:, 1])
+    return np.column_stack([x, y])
+
+
+def roads_snapshot_id(conn: sa.Connection, version: int) -> int | None:
+    """The roads snapshot a dataset version uses (None if it has no roads)."""
+    return conn.execute(
+        sa.text(
+            "SELECT snapshot_id FROM geoservice.dataset_version_layer "
+            "WHERE version_id = :v AND layer = 'roads'"
+        ),
+        {"v": version},
+    ).scalar()
+
+
+def read_edges(engine: Engine) -> tuple[int, int, pd.DataFrame]:
+    """The current version's id, its roads snapshot id and its road edges, read in one
+    transaction."""
+    with engine.connect() as conn:
+        version = current_version_id(conn)
+        if version is None:
+            msg = "no dataset is published yet: load one (`geoservice demo` or the etl commands)"
+            raise NoDataset(msg)
+        snapshot_id = roads_snapshot_id(conn, version)
+        rows = conn.execute(
+            sa.text(
+                "SELECT id, source, target, length_m, highway, maxspeed_kmh, oneway, name, "
+                "ST_AsBinary(geom) FROM geoservice.road_edge WHERE snapshot_id = :s ORDER BY id"
+            ),
+            {"s": snapshot_id},
+        ).all()
+    if snapshot_id is None or not rows:
+        msg = f"dataset version {version} has no road network: load one with `geoservice etl roads`"
+        raise NoDataset(msg)
+    columns = ["id", "source", "target", "length_m", "highway", "maxspeed_kmh", "oneway", "name"]
+    frame = pd.DataFrame(rows, columns=[*columns, "wkb"])
+    frame["geometry"] = shapely.from_wkb(frame.pop("wkb").map(bytes).to_numpy())
+    return version, int(snapshot_id), frame
+
+
+def load_network(engine: Engine, profile: str | Profile = "car") -> Network:
+    """The current dataset version's network for ``profile`` (name, JSON path or Profile)."""
+    chosen = profile if isinstance(profile, Profile) else load_profile(profile)
+    version, snapshot_id, frame = read_edges(engine)
+    return Network.from_frame(frame, version=version, profile=chosen, snapshot_id=snapshot_id)
