@@ -3,9 +3,8 @@
 Edges follow pgRouting's convention: one row per road piece between two graph
 nodes (way ends and nodes shared by several ways), ``cost`` seconds from
 ``source`` to ``target`` at the profile's speed (a ``maxspeed`` tag wins where the
-profile follows it),
-``reverse_cost`` the way back or -1 on one-way streets, ``geom`` running from
-source to target. Ways the profile cannot use (footways for a car) stay out.
+profile follows it), ``reverse_cost`` the way back or -1 on one-way streets, ``geom``
+running from source to target. Ways the profile cannot use (footways for a car) stay out.
 """
 
 from __future__ import annotations
