@@ -10,6 +10,7 @@ import threading
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from geoservice.coverage import CoverageModel
 from geoservice.datasets import current_version_id
 from geoservice.db import VersionListener
 from geoservice.errors import GeoserviceError, InvalidInput, NoDataset
@@ -31,6 +32,7 @@ class IndexHolder:
         self.engine = engine
         self._index: LocateIndex | None = None
         self._networks: dict[str, Network] = {}
+        self._coverage: dict[str, CoverageModel] = {}
         self._lock = threading.Lock()
         self._network_lock = threading.Lock()
         self._listener: VersionListener | None = None
@@ -87,6 +89,20 @@ class IndexHolder:
                 network = load_network(self.engine, profile)
                 self._networks[profile] = network
             return network
+
+    def coverage(self, profile: str = DEFAULT_PROFILE) -> CoverageModel:
+        """The coverage model of the current version (built on first use)."""
+        network = self.network(profile)
+        index = self.index
+        model = self._coverage.get(profile)
+        if model is not None and model.network is network:
+            return model
+        with self._network_lock:
+            model = self._coverage.get(profile)
+            if model is None or model.network is not network:
+                model = CoverageModel(self.engine, network, index)
+                self._coverage[profile] = model
+            return model
 
     def _refresh_networks(self) -> None:
         """After a new version: keep networks whose roads did not change, rebuild the

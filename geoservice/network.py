@@ -116,6 +116,8 @@ class Network:
         lines: NDArray[np.object_],
         names: NDArray[np.object_] | None = None,
         node_ids: NDArray[np.int64] | None = None,
+        highway: NDArray[np.object_] | None = None,
+        class_speed: NDArray[np.bool_] | None = None,
     ) -> None:
         """``source``/``target`` are node indices 0..n-1; ``lines`` are LineStrings in
         WGS84 running from source to target; ``inf`` costs mark forbidden directions."""
@@ -128,6 +130,12 @@ class Network:
         self.forward_s = forward_s
         self.backward_s = backward_s
         self.names = names if names is not None else np.full(len(edge_ids), None, dtype=object)
+        self.highway = highway if highway is not None else np.full(len(edge_ids), "", dtype=object)
+        # whether an edge's speed is its class speed (not a maxspeed tag): what a change of
+        # class speeds applies to
+        self.class_speed = (
+            class_speed if class_speed is not None else np.ones(len(edge_ids), dtype=bool)
+        )
         self.n_nodes = int(max(source.max(initial=-1), target.max(initial=-1)) + 1)
         self.node_ids = node_ids if node_ids is not None else np.arange(self.n_nodes)
         self.lines = lines
@@ -135,13 +143,41 @@ class Network:
         self.length_m = shapely.length(self.lines_metric)
         self.tree = shapely.STRtree(self.lines_metric)
         self.tree.query_nearest(shapely.points(0.0, 0.0))  # build it now, not on first use
+        self.matrix = self._matrix()
+
+    def _matrix(self) -> csr_matrix:
+        source, target = self.source, self.target
+        forward_s, backward_s = self.forward_s, self.backward_s
         fwd, bwd = np.isfinite(forward_s), np.isfinite(backward_s)
-        self.matrix = min_csr(
+        return min_csr(
             np.concatenate([source[fwd], target[bwd]]),
             np.concatenate([target[fwd], source[bwd]]),
             np.concatenate([forward_s[fwd], backward_s[bwd]]),
             self.n_nodes,
         )
+
+    def with_changes(
+        self,
+        closed: NDArray[np.int64] | None = None,
+        speeds_kmh: dict[str, float] | None = None,
+    ) -> Network:
+        """A what-if copy: edges ``closed`` (indices) in both directions, class speeds
+        replaced (edges with a maxspeed tag keep it). Geometry and index are shared."""
+        forward, backward = self.forward_s.copy(), self.backward_s.copy()
+        for highway, speed in (speeds_kmh or {}).items():
+            hit = (self.highway == highway) & self.class_speed
+            old = self.length_m[hit] / forward[hit] * 3.6  # km/h (metric length, same ratio)
+            forward[hit] *= old / speed
+            two_way = hit.copy()
+            two_way[hit] = np.isfinite(backward[hit])
+            backward[two_way] = forward[two_way]
+        if closed is not None and len(closed):
+            forward[closed] = np.inf
+            backward[closed] = np.inf
+        clone = copy.copy(self)
+        clone.forward_s, clone.backward_s = forward, backward
+        clone.matrix = clone._matrix()
+        return clone
 
     @classmethod
     def from_frame(
@@ -171,6 +207,8 @@ class Network:
             lines=frame["geometry"].to_numpy(dtype=object),
             names=frame["name"].to_numpy(dtype=object),
             node_ids=node_ids.astype(np.int64),
+            highway=frame["highway"].to_numpy(dtype=object),
+            class_speed=(frame["maxspeed_kmh"].isna().to_numpy() | (not profile.use_maxspeed)),
         )
 
     def at_version(self, version: int) -> Network:
@@ -213,6 +251,18 @@ class Network:
         end[first[1:] - 1] = 1.0
         start = np.divide(done - length, total, out=np.zeros_like(done), where=total > 0)
         return a, b, start, end, first
+
+    def points_along_edges(self, edge: NDArray[np.int64], fraction: Array) -> Array:
+        """Metric (x, y) of points at length fractions along edges."""
+        a, b, seg_start, seg_end, first = self._segments
+        owner = np.repeat(np.arange(self.n_edges), np.diff(first))
+        key = owner + seg_start
+        k = np.searchsorted(key, edge + fraction, side="right") - 1
+        k = np.clip(k, first[edge], first[edge + 1] - 1)
+        span = seg_end[k] - seg_start[k]
+        t = np.divide(fraction - seg_start[k], span, out=np.zeros_like(span), where=span > 0)
+        t = np.clip(t, 0.0, 1.0)[:, None]
+        return a[k] + (b[k] - a[k]) * t
 
     def points_on(self, pieces: Pieces, step: float) -> Array:
         """Metric points along reached parts: both ends and at most ``step`` apart."""
@@ -413,17 +463,21 @@ class Reach:
             self.node_time[net.source[edge]] + _travel(fraction, net.forward_s[edge]),
             self.node_time[net.target[edge]] + _travel(1.0 - fraction, net.backward_s[edge]),
         )
+        # points on an origin's own edge: pair each with every origin snapped to that edge
         s = self.snaps
-        for e, f in zip(s.edge.tolist(), s.fraction.tolist(), strict=True):
-            on = edge == e
-            if on.any():
-                x = fraction[on]
-                along = np.where(
-                    x >= f,
-                    _travel(x - f, net.forward_s[e]),
-                    _travel(f - x, net.backward_s[e]),
-                )
-                best[on] = np.minimum(best[on], along)
+        by_edge = np.argsort(s.edge, kind="stable")
+        snap_edge, snap_fraction = s.edge[by_edge], s.fraction[by_edge]
+        lo = np.searchsorted(snap_edge, edge, side="left")
+        hi = np.searchsorted(snap_edge, edge, side="right")
+        point = np.repeat(np.arange(len(edge)), hi - lo)
+        pair = np.repeat(lo, hi - lo) + (
+            np.arange(len(point)) - np.repeat(np.cumsum(hi - lo) - (hi - lo), hi - lo)
+        )
+        x, f, e = fraction[point], snap_fraction[pair], edge[point]
+        along = np.where(
+            x >= f, _travel(x - f, net.forward_s[e]), _travel(f - x, net.backward_s[e])
+        )
+        np.minimum.at(best, point, along)
         return np.where(best <= self.limit_s, best, np.inf)
 
     def lines(self, seconds: float) -> NDArray[np.object_]:
