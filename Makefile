@@ -41,6 +41,7 @@ bench: setup
 	$(BIN)/geoservice demo --if-empty
 	$(BIN)/python -m benchmarks.locate
 	$(BIN)/python -m benchmarks.isochrones
+	$(BIN)/python -m benchmarks.planning
 
 clean: stop
 	rm -rf $(VENV) $(GEOSERVICE_DATA_DIR)

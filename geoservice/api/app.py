@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from geoservice import __version__
-from geoservice.api import coverage, health, isochrones, locate, problems
+from geoservice.api import coverage, health, isochrones, layers, locate, problems
 from geoservice.api.fastpath import LocateFastPath
 from geoservice.db import create_engine
 from geoservice.index_holder import IndexHolder
@@ -48,4 +48,5 @@ def create_app(settings: Settings | None = None) -> LocateFastPath:
     app.include_router(locate.router)
     app.include_router(isochrones.router)
     app.include_router(coverage.router)
+    app.include_router(layers.router)
     return LocateFastPath(app)
