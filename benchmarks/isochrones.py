@@ -135,9 +135,10 @@ def main() -> None:
     )
 
     print("2. 5-minute reach times from all unit posts together")
-    best = min(
+    with_snap = min(
         timed(lambda: net.reach(net.snap_points(lon, lat, strict=False), 300.0)) for _ in range(5)
     )
+    best = min(timed(lambda: net.reach(snaps, 300.0)) for _ in range(5))
     start_nodes = sorted({int(net.node_ids[net.source[e]]) for e in snaps.edge})
     with engine.connect() as conn:
         query = sa.text(
@@ -154,7 +155,8 @@ def main() -> None:
             for e in snaps.edge
         ]
     )
-    print(f"  geoservice (snap + one min_only search)  {best * 1e3:10.1f} ms")
+    print(f"  geoservice, one min_only search           {best * 1e3:10.1f} ms")
+    print(f"  geoservice, snapping the posts + search   {with_snap * 1e3:10.1f} ms")
     print(
         f"  pgr_drivingDistance, {len(start_nodes)} start vids, equicost {pgr_all * 1e3:10.1f} ms"
         f"   x{pgr_all / best:.1f}"
