@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import shapely
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -217,3 +218,37 @@ def test_near_distance_is_the_exact_euclidean_distance(ny, nx, density, reach, s
     near = exact <= reach
     assert np.array_equal(ours[near], exact[near])
     assert (ours[~near] >= reach).all()
+
+
+def test_network_follows_versions_and_is_kept_when_roads_do_not_change(
+    demo_settings, demo_engine
+) -> None:
+    from geoservice.datasets import Source, publish
+    from geoservice.index_holder import IndexHolder
+
+    holder = IndexHolder(demo_engine)
+    holder.refresh()
+    before = holder.network()
+
+    def same_officers(conn, snapshot_id: int) -> int:
+        for table, columns in (
+            ("officer", "code, name, rank, phone, station_code"),
+            ("officer_unit", "officer_code, unit_code"),
+        ):
+            conn.execute(
+                sa.text(
+                    f"INSERT INTO geoservice.{table} (snapshot_id, {columns}) "
+                    f"SELECT :s, {columns} FROM geoservice.current_{table}"
+                ),
+                {"s": snapshot_id},
+            )
+        return 570
+
+    version = publish(
+        demo_engine, {"officers": same_officers}, sources=[Source("officers", "t", "-")]
+    )
+    holder.refresh()
+    after = holder.network()
+    assert after.version == version == before.version + 1
+    assert after.matrix is before.matrix  # the roads did not change: nothing rebuilt
+    assert holder.coverage().network is after
