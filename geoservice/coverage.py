@@ -22,11 +22,11 @@ import sqlalchemy as sa
 from numpy.typing import NDArray
 from sqlalchemy.engine import Engine
 
-from geoservice.crs import from_metric
+from geoservice.crs import from_metric, parse_crs
 from geoservice.errors import InvalidInput
 from geoservice.isochrones import parse_minutes
-from geoservice.locate import LocateIndex
-from geoservice.network import Network, Snaps
+from geoservice.locate import LocateIndex, build_index, to_wgs84_points
+from geoservice.network import Network, Snaps, load_network
 
 DEMAND_STEP_M = 50.0
 HORIZON_MINUTES = 60.0
@@ -321,7 +321,7 @@ def load_origins(engine: Engine, network: Network, kind: str) -> Origins:
             ).all()
             if rows:
                 lines = shapely.from_wkb([bytes(r[1]) for r in rows])
-                snaps = network.snap_lines(list(lines))
+                snaps = network.snap_lines(list(lines), names=[r[0] for r in rows])
                 parts.append(Origins(snaps, [r[0] for r in rows], ["patrol"] * len(rows)))
     return combine(parts)
 
@@ -407,8 +407,6 @@ class Scenario:
         if unknown:
             msg = f"unknown scenario field(s) {unknown}; expected some of {sorted(known)}"
             raise InvalidInput(msg)
-        from geoservice.crs import parse_crs
-        from geoservice.locate import to_wgs84_points
 
         points: tuple[tuple[float, float], ...] = ()
         if body.get("add_points"):
@@ -548,9 +546,6 @@ class CoverageModel:
     @classmethod
     def load(cls, engine: Engine, profile: str = "car") -> CoverageModel:
         """Everything from the current dataset version (for the CLI and notebooks)."""
-        from geoservice.locate import build_index
-        from geoservice.network import load_network
-
         return cls(engine, load_network(engine, profile), build_index(engine))
 
     def origins(self, kind: str = DEFAULT_ORIGINS) -> Origins:

@@ -316,10 +316,13 @@ class Network:
         return snaps
 
     def snap_lines(
-        self, lines: Sequence[shapely.LineString], max_distance_m: float = LINE_STEP_M * 4
+        self,
+        lines: Sequence[shapely.LineString],
+        max_distance_m: float = LINE_STEP_M * 4,
+        names: Sequence[str] | None = None,
     ) -> Snaps:
         """Each WGS84 line is one origin: its samples every ``LINE_STEP_M`` that lie within
-        ``max_distance_m`` of a road. A line with no such sample is refused."""
+        ``max_distance_m`` of a road. A line with no such sample is refused (by its name)."""
         metric = shapely.transform(np.asarray(lines, dtype=object), _metric_coords)
         samples, owners = [], []
         for k, line in enumerate(metric):
@@ -332,8 +335,9 @@ class Network:
         snaps = self._snap(lon, lat, np.concatenate(owners), max_distance_m)
         missing = np.setdiff1d(np.arange(len(metric)), snaps.origin)
         if len(missing):
+            name = names[int(missing[0])] if names is not None else f"#{int(missing[0])}"
             msg = (
-                f"line origin {int(missing[0])} runs nowhere within {max_distance_m:g} m of a "
+                f"line origin {name} runs nowhere within {max_distance_m:g} m of a "
                 f"road the {self.profile} profile can use"
             )
             raise NoRoadNearby(msg)
