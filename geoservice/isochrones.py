@@ -10,7 +10,9 @@ the time runs out). A band's polygon is those parts buffered by ``buffer_m``:
   larger band's distance field is nowhere larger, so bands nest by construction. The
   boundary lies within ``tolerance_m`` (2.6 cells, reported per band) of
   the exact buffer: every point within ``buffer_m - tolerance_m`` of a reached part is
-  inside, every point farther than ``buffer_m + tolerance_m`` is outside.
+  inside, every point farther than ``buffer_m + tolerance_m`` is outside. Where the lattice
+  must be coarser (bands of tens of minutes), the band is drawn ``tolerance_m`` wide if that
+  is wider than ``buffer_m``, so reached roads always lie inside.
 - ``method="exact"``: the GEOS union of the buffered parts (slower; for checks and small
   bands), each band united with the smaller one so they nest.
 
@@ -230,8 +232,11 @@ def _raster(
     lo = ends.min(axis=0) - buffer_m
     hi = ends.max(axis=0) + buffer_m
     cell = max(MIN_CELL_M, math.sqrt(float(np.prod(hi - lo)) / MAX_CELLS))
-    # the contour needs exact distances at the nodes next to those within the buffer
-    exact = math.ceil(buffer_m / cell + math.sqrt(2))
+    # on a coarse lattice (very large bands) the band is drawn at least as wide as the
+    # tolerance, so every reached road stays inside it
+    level = max(buffer_m, cell * TOLERANCE_CELLS)
+    # the contour needs exact distances at the nodes next to those within the level
+    exact = math.ceil(level / cell + math.sqrt(2))
     pad = exact + 1  # window margin: every node on a window's edge is beyond the buffer
     lo -= pad * cell
     out = []
@@ -251,7 +256,7 @@ def _raster(
         distance = near_distance(hit, exact) * cell
         xs = lo[0] + cell * np.arange(i0[0], i1[0])
         ys = lo[1] + cell * np.arange(i0[1], i1[1])
-        out.append(_contour(xs, ys, distance, buffer_m, min_hole_m2))
+        out.append(_contour(xs, ys, distance, level, min_hole_m2))
     return out, cell * TOLERANCE_CELLS
 
 

@@ -252,3 +252,11 @@ def test_network_follows_versions_and_is_kept_when_roads_do_not_change(
     assert after.version == version == before.version + 1
     assert after.matrix is before.matrix  # the roads did not change: nothing rebuilt
     assert holder.coverage().network is after
+
+
+def test_long_bands_on_a_coarse_lattice_still_contain_every_reached_road(demo_network) -> None:
+    result = isochrones(demo_network, 114.41, 23.11, (10, 60))
+    for band in result.bands:
+        points = demo_network.points_on(result.reach.pieces(band.minutes * 60), step=50.0)
+        assert _contains(band.polygon, points).all()
+    assert result.bands[-1].tolerance_m > result.buffer_m  # the lattice had to be coarse
