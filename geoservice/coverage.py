@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 
 from geoservice.crs import from_metric, parse_crs
 from geoservice.errors import InvalidInput
-from geoservice.isochrones import parse_minutes
+from geoservice.isochrones import parse_minutes, plain_number
 from geoservice.locate import LocateIndex, build_index, to_wgs84_points
 from geoservice.network import Network, Snaps, load_network
 
@@ -169,7 +169,7 @@ class Coverage:
             covered = self.minutes_to_reach <= m
             out.append(
                 {
-                    "minutes": _number(m),
+                    "minutes": plain_number(m),
                     "grids_total": len(covered),
                     "grids_covered": int(covered.sum()),
                     "grid_share": round(float(covered.mean()), 6),
@@ -196,7 +196,7 @@ class Coverage:
             }
         )
         for m in self.minutes:
-            frame[f"covered_{_number(m)}min"] = self.minutes_to_reach <= m
+            frame[f"covered_{plain_number(m)}min"] = self.minutes_to_reach <= m
         return frame
 
     def geodataframe(self) -> Any:
@@ -224,7 +224,7 @@ class Coverage:
             if not self.minutes_to_reach[i] <= largest
         ]
         return {
-            "minutes": [_number(m) for m in self.minutes],
+            "minutes": [plain_number(m) for m in self.minutes],
             "origins": self.origins,
             "bands": self.bands(),
             "uncovered_grids": uncovered,
@@ -377,10 +377,6 @@ def _origin_at(reach: Any, network: Network, demand: Demand) -> NDArray[np.int64
     return np.where(t_u <= t_v, reach.node_origin[u], reach.node_origin[v])
 
 
-def _number(value: float) -> float | int:
-    return int(value) if float(value).is_integer() else value
-
-
 # --- what-if -----------------------------------------------------------------------------
 
 MAX_SCENARIO_ITEMS = 10_000
@@ -476,7 +472,8 @@ class Scenario:
         changed = network
         if closed or self.speeds_kmh:
             changed = network.with_changes(np.array(closed, dtype=np.int64), self.speeds_kmh)
-        keep = [i for i, code in enumerate(origins.codes) if code not in set(self.remove_origins)]
+        removed = set(self.remove_origins)
+        keep = [i for i, code in enumerate(origins.codes) if code not in removed]
         parts = [_subset(origins, keep)]
         if self.add_points:
             lon, lat = zip(*self.add_points, strict=True)

@@ -90,7 +90,7 @@ class Isochrones:
                     "type": "Feature",
                     "geometry": orjson.Fragment(shapely.to_geojson(band.polygon)),
                     "properties": {
-                        "minutes": _number(band.minutes),
+                        "minutes": plain_number(band.minutes),
                         "area_km2": round(float(band.area_km2), 6),
                         "tolerance_m": round(float(band.tolerance_m), 2),
                     },
@@ -99,16 +99,24 @@ class Isochrones:
             ],
             "origin": self.origin,
             "profile": self.reach.network.profile,
-            "buffer_m": _number(self.buffer_m),
+            "buffer_m": plain_number(self.buffer_m),
             "dataset_version": self.dataset_version,
         }
 
 
-def parse_minutes(value: str | Sequence[float] | None) -> tuple[float, ...]:
-    """``"1,3,5"`` or a sequence -> sorted distinct minutes, each in (0, 60], at most 6."""
+def parse_minutes(value: str | float | Sequence[float] | None) -> tuple[float, ...]:
+    """``"1,3,5"``, a number or a list -> sorted distinct minutes, each in (0, 60], at most 6."""
     if value is None:
         return DEFAULT_MINUTES
-    parts = value.split(",") if isinstance(value, str) else list(value)
+    if isinstance(value, str):
+        parts = value.split(",")
+    elif isinstance(value, int | float):
+        parts = [str(value)]
+    elif isinstance(value, list | tuple | np.ndarray):
+        parts = [str(v) for v in value]
+    else:
+        msg = f"minutes {value!r}: expected a list such as [1, 3, 5] or 1,3,5"
+        raise InvalidInput(msg)
     minutes = []
     for part in parts:
         try:
@@ -324,5 +332,5 @@ def _wgs84(xy: NDArray) -> NDArray:
     return np.column_stack([lon, lat])
 
 
-def _number(value: float) -> float | int:
+def plain_number(value: float) -> float | int:
     return int(value) if float(value).is_integer() else value

@@ -5,8 +5,9 @@ from __future__ import annotations
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
+from geoservice.api.bodies import read_json
 from geoservice.coverage import DEFAULT_ORIGINS, Scenario, officer_coverage
-from geoservice.errors import InvalidInput, PayloadTooLarge
+from geoservice.errors import InvalidInput
 
 router = APIRouter(prefix="/v1/coverage", tags=["coverage"])
 
@@ -37,26 +38,12 @@ async def scenario(request: Request) -> Response:
     """Body: ``{"minutes": [1, 3, 5], "origins": "all", "add_points": [[lon, lat]],
     "remove_origins": [code], "close_edges": [id], "close_roads": [name],
     "speeds_kmh": {class: km/h}, "crs": "wgs84"}``. The dataset is not touched."""
-    raw = await request.body()
-    if len(raw) > MAX_SCENARIO_BYTES:
-        msg = f"scenario body of {len(raw):,} bytes is over the limit of {MAX_SCENARIO_BYTES:,}"
-        raise PayloadTooLarge(msg)
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        msg = f"body is not valid JSON: {exc}"
-        raise InvalidInput(msg) from None
+    body = await read_json(request, MAX_SCENARIO_BYTES, "scenario body")
     changes = Scenario.from_json(body)
-    minutes = body.get("minutes", "1,3,5")
-    if isinstance(minutes, list):
-        minutes = ",".join(str(m) for m in minutes)
-    if not isinstance(minutes, str | int | float):
-        msg = f"minutes {minutes!r}: expected a list such as [1, 3, 5]"
-        raise InvalidInput(msg)
     origins = body.get("origins", DEFAULT_ORIGINS)
     if not isinstance(origins, str):
         msg = f"origins {origins!r}: expected stations, posts, patrols or all"
         raise InvalidInput(msg)
     model = request.app.state.indexes.coverage()
-    result = model.scenario(changes, str(minutes), origins)
+    result = model.scenario(changes, body.get("minutes", "1,3,5"), origins)
     return Response(orjson.dumps(result.to_json()), media_type=JSON)

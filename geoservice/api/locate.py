@@ -5,7 +5,8 @@ from __future__ import annotations
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
-from geoservice.errors import InvalidInput, PayloadTooLarge
+from geoservice.api.bodies import read_json
+from geoservice.errors import InvalidInput
 from geoservice.locate import locate_points, parse_point
 
 router = APIRouter(prefix="/v1", tags=["locate"])
@@ -31,19 +32,7 @@ async def locate_one(
 async def locate_batch(request: Request) -> Response:
     """Body ``{"crs": "wgs84", "points": [[lon, lat], ...]}`` (1 to 100,000 points);
     results in input order."""
-    size = request.headers.get("content-length")
-    if size is not None and size.isdigit() and int(size) > MAX_BODY_BYTES:
-        msg = f"request body of {int(size):,} bytes is over the limit of {MAX_BODY_BYTES:,}"
-        raise PayloadTooLarge(msg)
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        msg = f"request body of {len(raw):,} bytes is over the limit of {MAX_BODY_BYTES:,}"
-        raise PayloadTooLarge(msg)
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        msg = f"body is not valid JSON: {exc}"
-        raise InvalidInput(msg) from None
+    body = await read_json(request, MAX_BODY_BYTES)
     if not isinstance(body, dict) or "points" not in body:
         msg = 'body must be an object {"crs": "wgs84", "points": [[lon, lat], ...]}'
         raise InvalidInput(msg)
