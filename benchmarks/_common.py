@@ -34,8 +34,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(args: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run a server command until ``/health`` answers; stop it afterwards."""
+def serving(
+    args: list[str], port: int, env: dict[str, str] | None = None, ready: str = "/ready"
+) -> Iterator[str]:
+    """Run a server command until ``ready`` answers 200; stop it afterwards."""
     process = subprocess.Popen(
         args,
         cwd=ROOT,
@@ -47,7 +49,7 @@ def serving(args: list[str], port: int, env: dict[str, str] | None = None) -> It
     try:
         for _ in range(600):
             try:
-                with urllib.request.urlopen(f"{base}/health", timeout=1) as response:
+                with urllib.request.urlopen(f"{base}{ready}", timeout=1) as response:
                     if response.status == 200:
                         break
             except OSError:

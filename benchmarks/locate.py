@@ -162,7 +162,7 @@ def http(index, lon, lat, settings, tree, seconds: int) -> None:
         "--log-level",
         "warning",
     ]
-    with serving(baseline, port, env) as base:
+    with serving(baseline, port, env, ready="/health") as base:
         theirs = wrk(f"{base}/v1/locate?lon={x}&lat={y}", seconds=seconds)
     row("requests/s", ours["rps"], theirs["rps"], "req/s")
     row("p99 latency (ms)", ours["p99_ms"], theirs["p99_ms"], "ms", False)

@@ -30,6 +30,7 @@ from etl.readers import read_vector
 from etl.report import Report, where
 from geoservice.datasets import Source
 from geoservice.errors import InvalidInput
+from geoservice.missing import is_missing
 from geoservice.models import BOUNDARY_LAYERS, UNIT_KINDS
 from geoservice.synthetic.divisions import unit_kind
 
@@ -94,7 +95,7 @@ def prepare_boundaries(path: Path, options: BoundaryOptions, context: Context) -
 
     def write(conn: sa.Connection, snapshot_id: int) -> int:
         rows = frame.assign(
-            population=[None if pd.isna(p) else int(p) for p in frame["population"]]
+            population=[None if is_missing(p) else int(p) for p in frame["population"]]
         )
         return insert_features(
             conn,
@@ -150,7 +151,7 @@ def _attributes(
 
 
 def _text(value: object) -> str | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if is_missing(value):
         return None
     text = str(value).strip()
     if re.fullmatch(r"\d+\.0", text):  # a numeric code read as float
@@ -164,7 +165,7 @@ def _populations(source: gpd.GeoDataFrame, frame: pd.DataFrame, report: Report) 
     values: list[int | None] = []
     for code, raw in zip(frame["code"], source["population"], strict=True):
         number = pd.to_numeric(pd.Series([raw]), errors="coerce").iloc[0]
-        if raw is None or (isinstance(raw, float) and np.isnan(raw)):
+        if is_missing(raw):
             values.append(None)
         elif pd.isna(number) or number < 0 or number != int(number):
             report.error(f"{code!r}: population {raw!r} is not a whole number >= 0")

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from etl.report import Report
 from geoservice import datasets
 from geoservice.datasets import LayerWriter, Source
+from geoservice.missing import none_if_missing
 
 
 @dataclass
@@ -48,7 +49,7 @@ def insert_features(
         [
             {
                 "snapshot_id": snapshot_id,
-                **{c: getattr(row, c) for c in columns},
+                **{c: none_if_missing(getattr(row, c)) for c in columns},
                 "wkb": shapely.to_wkb(row.geometry),
             }
             for row in frame.itertuples()

@@ -19,6 +19,7 @@ from etl.readers import read_table, read_vector, require_file
 from etl.report import Report, where
 from geoservice.datasets import Source
 from geoservice.errors import InvalidInput
+from geoservice.missing import is_missing
 from geoservice.models import STATION_KINDS, officer, officer_unit
 
 OFFICER_COLUMNS = ("code", "name", "rank", "phone", "station_code", "unit_codes")
@@ -35,7 +36,7 @@ def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], path: Path) 
 
 def _text_column(frame: pd.DataFrame, column: str) -> list[str]:
     return [
-        "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip()
+        "" if is_missing(v) else str(v).strip()
         for v in frame[column]
     ]
 

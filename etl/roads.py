@@ -30,6 +30,7 @@ from etl.readers import require_file
 from etl.report import Report
 from geoservice.datasets import Source
 from geoservice.errors import InvalidInput
+from geoservice.missing import none_if_missing
 from geoservice.profiles import Profile, load_profile
 
 ROAD_SUFFIXES = (".osm", ".osm.bz2", ".osm.pbf", ".pbf", ".graphml")
@@ -347,7 +348,6 @@ def prepare_roads(
             for i, (row, wkb) in enumerate(
                 zip(edges.itertuples(index=False), edge_wkb, strict=True), start=1
             ):
-                maxspeed = None if pd.isna(row.maxspeed_kmh) else float(row.maxspeed_kmh)
                 copy.write_row(
                     (
                         snapshot_id,
@@ -358,10 +358,10 @@ def prepare_roads(
                         row.reverse_cost,
                         row.length_m,
                         row.highway,
-                        maxspeed,
+                        none_if_missing(row.maxspeed_kmh),
                         row.oneway,
-                        row.name,
-                        row.osm_way_id,
+                        none_if_missing(row.name),
+                        none_if_missing(row.osm_way_id),
                         wkb,
                     )
                 )

@@ -170,11 +170,14 @@ def isochrones(
     """Isochrone bands as GeoJSON on stdout (the same answer as GET /v1/isochrones)."""
     import orjson
 
+    from geoservice.isochrones import check_buffer
     from geoservice.isochrones import isochrones as bands
+    from geoservice.locate import parse_point
     from geoservice.network import load_network
 
+    x, y = parse_point(lon, lat, crs)
     network = load_network(open_engine(Settings()), profile)
-    result = bands(network, lon, lat, minutes, crs=crs, buffer_m=buffer_m)
+    result = bands(network, x, y, minutes, buffer_m=check_buffer(buffer_m))
     typer.echo(orjson.dumps(result.to_geojson()).decode())
 
 

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from sqlalchemy.engine import Engine
 
 from geoservice.crs import from_metric, parse_crs
+from geoservice.datasets import resolve_version
 from geoservice.errors import InvalidInput
 from geoservice.isochrones import parse_minutes, plain_number
 from geoservice.locate import LocateIndex, build_index, to_wgs84_points
@@ -38,20 +39,16 @@ DEFAULT_ORIGINS = "all"
 # --- officers ----------------------------------------------------------------------------
 
 
-def officer_coverage(engine: Engine) -> dict[str, Any]:
+def officer_coverage(engine: Engine, version: int | None = None) -> dict[str, Any]:
     """Every unit has at least one assigned officer? Per town, the heaviest units, and
-    every assignment that does not fit (answer of ``GET /v1/coverage/officers``)."""
-    with engine.connect() as conn:
-        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        version = conn.execute(
-            sa.text("SELECT version_id FROM geoservice.current_dataset")
-        ).scalar()
-        units = _frame(
-            conn, "SELECT code, name, parent_code, population FROM geoservice.current_unit"
-        )
-        towns = _frame(conn, "SELECT code, name FROM geoservice.current_town")
-        officers = _frame(conn, "SELECT code, name FROM geoservice.current_officer")
-        links = _frame(conn, "SELECT officer_code, unit_code FROM geoservice.current_officer_unit")
+    every assignment that does not fit (answer of ``GET /v1/coverage/officers``); of one
+    dataset version (default: the current one)."""
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+        version = resolve_version(conn, version)
+        units = _frame(conn, version, "boundary", "unit", "code, name, parent_code, population")
+        towns = _frame(conn, version, "boundary", "town", "code, name")
+        officers = _frame(conn, version, "officer", "officers", "code, name")
+        links = _frame(conn, version, "officer_unit", "officers", "officer_code, unit_code")
     known = links["unit_code"].isin(units["code"])
     unknown = links[~known].sort_values(["unit_code", "officer_code"])
     links = links[known]
@@ -106,8 +103,15 @@ def officer_coverage(engine: Engine) -> dict[str, Any]:
     }
 
 
-def _frame(conn: sa.Connection, sql: str) -> pd.DataFrame:
-    result = conn.execute(sa.text(sql))
+def _frame(conn: sa.Connection, version: int, table: str, layer: str, columns: str) -> pd.DataFrame:
+    """``columns`` of one layer's rows in a dataset version."""
+    result = conn.execute(
+        sa.text(
+            f"SELECT {columns} FROM geoservice.{table} "
+            f"WHERE snapshot_id = geoservice.snapshot_of(:v, '{layer}')"
+        ),
+        {"v": version},
+    )
     return pd.DataFrame(result.all(), columns=list(result.keys()))
 
 
@@ -191,7 +195,7 @@ class Coverage:
                 "town_code": self.grids.towns,
                 "population": self.grids.population,
                 "area_km2": self.grids.area_km2,
-                "minutes_to_reach": np.round(reach, 3),
+                "minutes_to_reach": round_up(reach, 3),
                 "nearest_origin": self.nearest_origin,
             }
         )
@@ -215,7 +219,7 @@ class Coverage:
                 "code": str(self.grids.codes[i]),
                 "name": self.grids.names[i],
                 "minutes_to_reach": (
-                    round(float(self.minutes_to_reach[i]), 2)
+                    float(round_up(self.minutes_to_reach[i], 2))
                     if np.isfinite(self.minutes_to_reach[i])
                     else None
                 ),
@@ -233,22 +237,35 @@ class Coverage:
         }
 
 
-def load_grids(engine: Engine) -> Grids:
-    """The current grids in code order (the order of ``LocateIndex.codes``)."""
-    with engine.connect() as conn:
+def round_up(minutes: Any, decimals: int) -> Any:
+    """Minutes rounded *up* to ``decimals``: a displayed figure is never below the true one,
+    so a grid not covered within T never shows T or less (5.004 is shown as 5.01)."""
+    scale = 10.0**decimals
+    shown = np.ceil(np.asarray(minutes, dtype=float) * scale) / scale
+    # the product can round down in floating point; one more step then
+    return np.where(shown < minutes, shown + 1 / scale, shown)
+
+
+def load_grids(engine: Engine, version: int) -> Grids:
+    """A dataset version's grids in code order (the order of ``LocateIndex.codes``)."""
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
         rows = conn.execute(
             sa.text(
                 "SELECT code, name, parent_code, population, "
                 "ST_Area(ST_Transform(geom, 4547)) / 1e6, ST_AsBinary(geom) "
-                "FROM geoservice.current_grid"
-            )
+                "FROM geoservice.boundary WHERE snapshot_id = geoservice.snapshot_of(:v, 'grid')"
+            ),
+            {"v": version},
         ).all()
         town_of: dict[str, str] = dict(
             conn.execute(
                 sa.text(
-                    "SELECT lg.code, u.parent_code FROM geoservice.current_large_grid lg "
-                    "JOIN geoservice.current_unit u ON u.code = lg.parent_code"
-                )
+                    "SELECT lg.code, u.parent_code FROM geoservice.boundary lg "
+                    "JOIN geoservice.boundary u ON u.snapshot_id = "
+                    "geoservice.snapshot_of(:v, 'unit') AND u.code = lg.parent_code "
+                    "WHERE lg.snapshot_id = geoservice.snapshot_of(:v, 'large_grid')"
+                ),
+                {"v": version},
             ).all()
         )
     rows = sorted(rows, key=lambda r: r[0])  # Python's order, as LocateIndex.codes
@@ -294,7 +311,8 @@ def demand_points(network: Network, grids: Grids, index: LocateIndex) -> Demand:
 
 
 def load_origins(engine: Engine, network: Network, kind: str) -> Origins:
-    """Stations, unit posts, patrol segments (each whole segment one origin) or all."""
+    """Stations, unit posts, patrol segments (each whole segment one origin) or all, of the
+    network's dataset version."""
     if kind not in ORIGIN_KINDS:
         msg = f"origins {kind!r} is unknown; expected one of {', '.join(ORIGIN_KINDS)}"
         raise InvalidInput(msg)
@@ -305,19 +323,21 @@ def load_origins(engine: Engine, network: Network, kind: str) -> Origins:
                 continue
             rows = conn.execute(
                 sa.text(
-                    "SELECT code, ST_X(geom), ST_Y(geom) FROM geoservice.current_station "
-                    "WHERE kind = :k ORDER BY code"
+                    "SELECT code, ST_X(geom), ST_Y(geom) FROM geoservice.station "
+                    "WHERE snapshot_id = geoservice.snapshot_of(:v, 'stations') AND kind = :k "
+                    "ORDER BY code"
                 ),
-                {"k": station_kind},
+                {"k": station_kind, "v": network.version},
             ).all()
             snaps = network.snap_points([r[1] for r in rows], [r[2] for r in rows], strict=False)
             parts.append(Origins(snaps, [r[0] for r in rows], [station_kind] * len(rows)))
         if kind in ("patrols", "all"):
             rows = conn.execute(
                 sa.text(
-                    "SELECT code, ST_AsBinary(geom) FROM geoservice.current_patrol_segment "
-                    "ORDER BY code"
-                )
+                    "SELECT code, ST_AsBinary(geom) FROM geoservice.patrol_segment "
+                    "WHERE snapshot_id = geoservice.snapshot_of(:v, 'patrols') ORDER BY code"
+                ),
+                {"v": network.version},
             ).all()
             if rows:
                 lines = shapely.from_wkb([bytes(r[1]) for r in rows])
@@ -534,16 +554,27 @@ class CoverageModel:
     """Grids, demand points and origins of one dataset version over one network."""
 
     def __init__(self, engine: Engine, network: Network, index: LocateIndex) -> None:
+        if network.version != index.version:
+            msg = (
+                f"the network (dataset version {network.version}) and the locate index "
+                f"(version {index.version}) must come from the same dataset version"
+            )
+            raise ValueError(msg)
         self.engine = engine
         self.network = network
-        self.grids = load_grids(engine)
+        self.version = index.version
+        self.grids = load_grids(engine, index.version)
         self.demand = demand_points(network, self.grids, index)
         self._origins: dict[str, Origins] = {}
 
     @classmethod
-    def load(cls, engine: Engine, profile: str = "car") -> CoverageModel:
-        """Everything from the current dataset version (for the CLI and notebooks)."""
-        return cls(engine, load_network(engine, profile), build_index(engine))
+    def load(
+        cls, engine: Engine, profile: str = "car", version: int | None = None
+    ) -> CoverageModel:
+        """Everything from one dataset version, by default the current one (for the CLI
+        and notebooks)."""
+        index = build_index(engine, version)
+        return cls(engine, load_network(engine, profile, index.version), index)
 
     def origins(self, kind: str = DEFAULT_ORIGINS) -> Origins:
         if kind not in self._origins:

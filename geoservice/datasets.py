@@ -18,7 +18,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from geoservice.errors import InvalidInput, NotFound
+from geoservice.errors import InvalidInput, NoDataset, NotFound
 from geoservice.models import (
     LAYERS,
     NOTIFY_CHANNEL,
@@ -65,6 +65,25 @@ class DatasetVersion:
 def current_version_id(conn: Connection) -> int | None:
     """The current dataset version, or None before the first publish."""
     return conn.execute(sa.select(current_dataset.c.version_id)).scalar_one_or_none()
+
+
+NO_DATASET = "no dataset is published yet: load one (`geoservice demo` or the etl commands)"
+
+
+def resolve_version(conn: Connection, version: int | None = None) -> int:
+    """``version`` if it exists, else (None) the current one; ``NotFound``/``NoDataset`` if not."""
+    if version is None:
+        current = current_version_id(conn)
+        if current is None:
+            raise NoDataset(NO_DATASET)
+        return current
+    exists = conn.execute(
+        sa.select(dataset_version.c.id).where(dataset_version.c.id == version)
+    ).scalar_one_or_none()
+    if exists is None:
+        msg = f"dataset version {version} does not exist"
+        raise NotFound(msg)
+    return version
 
 
 def current_snapshots(conn: Connection) -> dict[str, int]:

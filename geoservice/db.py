@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -92,21 +93,23 @@ class VersionListener:
     """Calls ``on_version(version_id)`` for every dataset version published or made current.
 
     Runs ``LISTEN`` on its own connection in a daemon thread and reconnects after
-    a lost connection; ``on_reconnect`` is called after each (re)connection so the
-    caller can catch up on what it missed.
+    a lost connection; ``on_reconnect`` is called after each (re)connection, and every
+    ``poll_s`` seconds, so the caller can catch up on what it missed.
     """
 
     def __init__(
         self,
         url: URL,
-        on_version: Callable[[int], None],
-        on_reconnect: Callable[[], None] | None = None,
+        on_version: Callable[[int], object],
+        on_reconnect: Callable[[], object] | None = None,
         retry_s: float = 2.0,
+        poll_s: float | None = None,
     ) -> None:
         self._conninfo = libpq_conninfo(url)
         self._on_version = on_version
         self._on_reconnect = on_reconnect
         self._retry_s = retry_s
+        self._poll_s = poll_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="geoservice-listen", daemon=True)
 
@@ -124,9 +127,14 @@ class VersionListener:
                     conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
                     if self._on_reconnect:
                         self._on_reconnect()
+                    checked = time.monotonic()
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=1.0):
                             self._on_version(int(note.payload))
+                        if self._poll_s and time.monotonic() - checked > self._poll_s:
+                            checked = time.monotonic()
+                            if self._on_reconnect:
+                                self._on_reconnect()
             except psycopg.Error as exc:
                 log.warning("dataset listener: %s; retrying", str(exc).strip().splitlines()[0])
             except Exception:

@@ -36,7 +36,6 @@ from numpy.typing import NDArray
 
 from geoservice.crs import from_metric
 from geoservice.errors import InvalidInput
-from geoservice.locate import parse_point
 from geoservice.network import Network, Reach, Snaps
 
 DEFAULT_MINUTES = (1.0, 3.0, 5.0)
@@ -154,17 +153,15 @@ def check_buffer(buffer_m: float | str | None) -> float:
 
 def isochrones(
     network: Network,
-    lon: float | str | None,
-    lat: float | str | None,
+    lon: float,
+    lat: float,
     minutes: str | Sequence[float] | None = DEFAULT_MINUTES,
     *,
-    crs: str | None = None,
     buffer_m: float = DEFAULT_BUFFER_M,
     method: Method = "raster",
 ) -> Isochrones:
-    """Bands around one point (in ``crs``, WGS84 by default), snapped onto the nearest road."""
-    x, y = parse_point(lon, lat, crs)
-    snaps = network.snap_points([x], [y])
+    """Bands around one WGS84 point, snapped onto the nearest road."""
+    snaps = network.snap_points([lon], [lat])
     result = from_snaps(network, snaps, minutes, buffer_m=buffer_m, method=method)
     origin = {"lon": round(float(snaps.lon[0]), 8), "lat": round(float(snaps.lat[0]), 8)}
     return Isochrones(result.bands, result.reach, origin, result.buffer_m)

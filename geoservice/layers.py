@@ -10,23 +10,25 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from geoservice.datasets import resolve_version
 from geoservice.errors import InvalidInput, NotFound
 
 LAYER_SQL = {
     **{
         layer: (
             "SELECT code, name, parent_code, kind, population, ST_AsGeoJSON(geom) AS geometry "
-            f"FROM geoservice.current_{layer}"
+            f"FROM geoservice.boundary WHERE snapshot_id = geoservice.snapshot_of(:v, '{layer}')"
         )
         for layer in ("district", "town", "unit", "large_grid", "grid")
     },
     "station": (
         "SELECT code, name, area_code AS parent_code, kind, ST_AsGeoJSON(geom) AS geometry "
-        "FROM geoservice.current_station"
+        "FROM geoservice.station WHERE snapshot_id = geoservice.snapshot_of(:v, 'stations')"
     ),
     "patrol_segment": (
         "SELECT code, name, NULL AS parent_code, level, team, team_size, "
-        "ST_AsGeoJSON(geom) AS geometry FROM geoservice.current_patrol_segment"
+        "ST_AsGeoJSON(geom) AS geometry FROM geoservice.patrol_segment "
+        "WHERE snapshot_id = geoservice.snapshot_of(:v, 'patrols')"
     ),
 }
 """Officers are not a layer here: their personal data stays out of map answers."""
@@ -51,23 +53,31 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
     return minx, miny, maxx, maxy
 
 
-def read_features(
-    engine: Engine, layer: str, bbox: tuple[float, float, float, float] | None = None
-) -> dict[str, Any]:
-    """A FeatureCollection of one layer of the current version, in code order."""
+def check_layer(layer: str) -> str:
+    """``layer`` if it is one served here (404 otherwise: the path names a resource)."""
     if layer not in LAYER_SQL:
         msg = f"no layer {layer!r}; expected one of {', '.join(LAYER_SQL)}"
         raise NotFound(msg)
-    sql = LAYER_SQL[layer]
+    return layer
+
+
+def read_features(
+    engine: Engine,
+    layer: str,
+    bbox: tuple[float, float, float, float] | None = None,
+    version: int | None = None,
+) -> dict[str, Any]:
+    """A FeatureCollection of one layer of a dataset version (default: the current one), in
+    code order."""
+    sql = LAYER_SQL[check_layer(layer)]
     params: dict[str, float] = {}
     if bbox is not None:
-        sql += " WHERE geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)"
+        sql += " AND geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)"
         params = dict(zip(("minx", "miny", "maxx", "maxy"), bbox, strict=True))
     with engine.connect() as conn:
-        version = conn.execute(
-            sa.text("SELECT version_id FROM geoservice.current_dataset")
-        ).scalar()
-        rows = conn.execute(sa.text(sql + " ORDER BY code"), params).mappings().all()
+        version = resolve_version(conn, version)
+        result = conn.execute(sa.text(sql + " ORDER BY code"), {**params, "v": version})
+        rows = result.mappings().all()
     features = [
         {
             "type": "Feature",
@@ -85,10 +95,15 @@ def read_features(
     }
 
 
-def read_layer(engine: Engine, layer: str, bbox: tuple[float, float, float, float] | None = None):
+def read_layer(
+    engine: Engine,
+    layer: str,
+    bbox: tuple[float, float, float, float] | None = None,
+    version: int | None = None,
+):
     """One layer as a GeoDataFrame (EPSG:4326), for notebooks."""
     import geopandas as gpd
 
-    collection = orjson.loads(orjson.dumps(read_features(engine, layer, bbox)))
+    collection = orjson.loads(orjson.dumps(read_features(engine, layer, bbox, version)))
     frame = gpd.GeoDataFrame.from_features(collection["features"], crs=4326)
     return frame

@@ -32,7 +32,9 @@ from numpy.typing import NDArray
 from sqlalchemy.engine import Engine
 
 from geoservice.crs import METRIC_EPSG, InputCRS, parse_crs
-from geoservice.errors import GeoserviceError, InvalidCoordinates, NoDataset, PayloadTooLarge
+from geoservice.datasets import resolve_version
+from geoservice.errors import GeoserviceError, InvalidCoordinates, PayloadTooLarge
+from geoservice.outside import OuterEdges
 
 CELL_DEG = 0.00025
 """Cell size of the lookup table, in degrees (about 28 m by 26 m at 23°N)."""
@@ -40,6 +42,8 @@ CELL_MARGIN_DEG = 1e-9
 """Cells are classified with boxes enlarged by this, so rounding in the cell arithmetic
 can never hand a point to a neighbouring cell that would answer differently."""
 MAX_BATCH = 100_000
+NEAR_EDGE_M = 1.0
+"""Outside points this close to a grid are tested against the metric polygons too."""
 
 OUTSIDE = -2
 BOUNDARY_CELL = -1
@@ -97,6 +101,7 @@ class LocateIndex:
             polygons, lambda xy: np.column_stack(to_metric.transform(xy[:, 0], xy[:, 1]))
         )
         self._metric_tree = shapely.STRtree(self._metric)
+        self._outer = OuterEdges(self._metric)
         self._tree = shapely.STRtree(polygons)
         self._build_cells()
         self._version_bytes = str(version).encode()
@@ -214,16 +219,22 @@ class LocateIndex:
         status[points[found]] = np.where(covering[found] > 1, 1, 0)
 
     def _nearest(self, lon, lat) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """Nearest grid (ties: the smallest code) and distance in EPSG:4547 metres.
+
+        A point a hair outside a grid in degrees can be inside it in metres (edges are
+        straight in each CRS, and the projection bends them by millimetres): its distance is
+        then 0, as GEOS measures it, and it goes to the smallest such grid."""
         x, y = self._to_metric.transform(lon, lat)
-        points = shapely.points(x, y)
-        (pi, gi), dist = self._metric_tree.query_nearest(
-            points, return_distance=True, all_matches=True
-        )
-        best = np.full(len(points), np.iinfo(np.int64).max)
-        np.minimum.at(best, pi, gi)  # ties: the smallest code
-        distance = np.full(len(points), np.nan)
-        distance[pi] = dist
-        return best, distance
+        grid, distance = self._outer.nearest(x, y)
+        near = np.flatnonzero(distance < NEAR_EDGE_M)
+        if len(near):
+            point, hit = self._metric_tree.query(shapely.points(x[near], y[near]), "intersects")
+            if len(point):
+                smallest = np.full(len(near), np.iinfo(np.int64).max)
+                np.minimum.at(smallest, point, hit)
+                inside = np.unique(point)
+                grid[near[inside]], distance[near[inside]] = smallest[inside], 0.0
+        return grid, distance
 
     def locate(self, lon: float, lat: float) -> dict[str, Any]:
         """One WGS84 point -> the locate result (a dict shaped as in the API)."""
@@ -259,7 +270,10 @@ class LocateIndex:
                 "officers": [],
                 "station": None,
                 "post": None,
-                "nearest": {"grid_code": self.grids[g].code, "distance_m": round(distance, 2)},
+                "nearest": {
+                    "grid_code": self.grids[g].code,
+                    "distance_m": float(round_m(distance)),
+                },
                 "dataset_version": self.version,
             }
         return {
@@ -282,50 +296,75 @@ class LocateIndex:
     def results_json(self, batch: Batch) -> bytes:
         """``{"dataset_version": N, "results": [...]}`` as JSON bytes.
 
-        No per-item dicts: each grid's hierarchy was serialised once when the index was
-        built, and the items are assembled by one ``bytes.join`` over object arrays.
+        No per-item objects: each grid's hierarchy was serialised once when the index was
+        built, numbers are formatted by one ``orjson`` call per column, and the answer is
+        one ``bytes.join`` over columns of pieces (outside items take the empty pieces of
+        the hierarchy and fill those of ``nearest``).
         """
         n = len(batch.grid)
-        lons = np.array(orjson.dumps(batch.lon.tolist())[1:-1].split(b","), dtype=object)
-        lats = np.array(orjson.dumps(batch.lat.tolist())[1:-1].split(b","), dtype=object)
-        head = self._status_heads[batch.status]
-        middle = np.full(n, b',"lat":', dtype=object)
-        grid = np.where(batch.status == 2, 0, batch.grid)
-        rest = self._rests[grid]
-        for i in np.flatnonzero(batch.status == 2):
-            answer = self._answer(
-                float(batch.lon[i]),
-                float(batch.lat[i]),
-                int(batch.grid[i]),
-                2,
-                float(batch.nearest_m[i]),
-            )
-            head[i], lons[i], middle[i], lats[i], rest[i] = (
-                orjson.dumps(answer) + b",",
-                b"",
-                b"",
-                b"",
-                b"",
-            )
-        pieces = np.empty(5 * n + 2, dtype=object)
+        outside = batch.status == 2
+        grid = np.where(batch.grid >= 0, batch.grid, 0)
+        empty = np.full(n, b"", dtype=object)
+        head = np.where(
+            np.arange(n) == 0, self._heads[batch.status], self._comma_heads[batch.status]
+        )
+        rest = np.where(outside, _OUTSIDE_MIDDLE, self._rests[grid])
+        code = np.where(outside, self._nearest_codes[grid], empty)
+        distance = empty.copy()
+        distance[outside] = _numbers(round_m(batch.nearest_m[outside]))
+        end = np.where(outside, self._outside_ends, empty)
+        columns = (
+            head, _numbers(batch.lon), _LAT, _numbers(batch.lat), rest, code, distance, end,
+        )  # fmt: skip
+        pieces = np.empty(len(columns) * n + 2, dtype=object)
         pieces[0] = b'{"dataset_version":' + self._version_bytes + b',"results":['
-        for k, column in enumerate((head, lons, middle, lats, rest)):
-            pieces[1 + k : 1 + 5 * n : 5] = column
-        pieces[5 * n] = pieces[5 * n][:-1]  # no comma after the last item
-        pieces[5 * n + 1] = b"]}"
+        for k, column in enumerate(columns):
+            pieces[1 + k : 1 + len(columns) * n : len(columns)] = column
+        pieces[-1] = b"]}"
         return b"".join(pieces.tolist())
 
     @cached_property
-    def _status_heads(self) -> NDArray[np.object_]:
-        return np.array(
-            [b'{"status":"inside","point":{"lon":', b'{"status":"boundary","point":{"lon":', b""],
-            dtype=object,
-        )
+    def _heads(self) -> NDArray[np.object_]:
+        return np.array([b'{"status":"%s","point":{"lon":' % s.encode() for s in STATUS_NAMES],
+                        dtype=object)  # fmt: skip
+
+    @cached_property
+    def _comma_heads(self) -> NDArray[np.object_]:
+        return np.array([b"," + head for head in self._heads], dtype=object)
 
     @cached_property
     def _rests(self) -> NDArray[np.object_]:
-        tail = b',"nearest":null,"dataset_version":' + self._version_bytes + b"},"
+        tail = b',"nearest":null,"dataset_version":' + self._version_bytes + b"}"
         return np.array([b"}," + grid.fragment + tail for grid in self.grids], dtype=object)
+
+    @cached_property
+    def _nearest_codes(self) -> NDArray[np.object_]:
+        return np.array(
+            [orjson.dumps(grid.code) + b',"distance_m":' for grid in self.grids], dtype=object
+        )
+
+    @cached_property
+    def _outside_ends(self) -> bytes:
+        return b'},"dataset_version":' + self._version_bytes + b"}"
+
+
+_LAT = b',"lat":'
+_OUTSIDE_MIDDLE = (
+    b'},"grid":null,"large_grid":null,"unit":null,"town":null,"district":null,"officers":[],'
+    b'"station":null,"post":null,"nearest":{"grid_code":'
+)
+
+
+def round_m(metres: NDArray[np.float64] | float) -> Any:
+    """Distances as answered: to the centimetre (one rule for single and batch answers)."""
+    return np.round(metres, 2)
+
+
+def _numbers(values: NDArray[np.float64]) -> NDArray[np.object_]:
+    """Each number as JSON text (``orjson``'s shortest form), as an object array of bytes."""
+    if len(values) == 0:
+        return np.array([], dtype=object)
+    return np.array(orjson.dumps(values.tolist())[1:-1].split(b","), dtype=object)
 
 
 # --- input checks shared by the API and the CLI ---------------------------------------------
@@ -406,40 +445,44 @@ def parse_point(lon: str | float | None, lat: str | float | None, crs_name: str 
 
 # --- building from PostGIS --------------------------------------------------------------------
 
-HIERARCHY_SQL = """
+
+def _layer(table: str, alias: str, layer: str) -> str:
+    return (
+        f"geoservice.{table} {alias} ON {alias}.snapshot_id = geoservice.snapshot_of(:v, '{layer}')"
+    )
+
+
+HIERARCHY_SQL = f"""
 SELECT g.code, g.name, ST_AsBinary(g.geom),
        lg.code, lg.name, u.code, u.name, u.kind, t.code, t.name, d.code, d.name
-FROM geoservice.current_grid g
-LEFT JOIN geoservice.current_large_grid lg ON lg.code = g.parent_code
-LEFT JOIN geoservice.current_unit u ON u.code = lg.parent_code
-LEFT JOIN geoservice.current_town t ON t.code = u.parent_code
-LEFT JOIN geoservice.current_district d ON d.code = t.parent_code
+FROM geoservice.boundary g
+LEFT JOIN {_layer("boundary", "lg", "large_grid")} AND lg.code = g.parent_code
+LEFT JOIN {_layer("boundary", "u", "unit")} AND u.code = lg.parent_code
+LEFT JOIN {_layer("boundary", "t", "town")} AND t.code = u.parent_code
+LEFT JOIN {_layer("boundary", "d", "district")} AND d.code = t.parent_code
+WHERE g.snapshot_id = geoservice.snapshot_of(:v, 'grid')
 ORDER BY g.code
+"""
+OFFICERS_SQL = f"""
+SELECT ou.unit_code, o.code, o.name
+FROM geoservice.officer_unit ou
+JOIN {_layer("officer", "o", "officers")} AND o.code = ou.officer_code
+WHERE ou.snapshot_id = geoservice.snapshot_of(:v, 'officers')
+ORDER BY ou.unit_code, o.code
+"""
+STATIONS_SQL = """
+SELECT kind, area_code, code, name FROM geoservice.station
+WHERE snapshot_id = geoservice.snapshot_of(:v, 'stations') ORDER BY code
 """
 
 
-def build_index(engine: Engine) -> LocateIndex:
-    """Read the current version in one snapshot and build its index."""
+def build_index(engine: Engine, version: int | None = None) -> LocateIndex:
+    """Read one dataset version (default: the current one) in one snapshot; build its index."""
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
-        version = conn.execute(
-            sa.text("SELECT version_id FROM geoservice.current_dataset")
-        ).scalar_one_or_none()
-        if version is None:
-            msg = "no dataset is published yet: load one (`geoservice demo` or the etl commands)"
-            raise NoDataset(msg)
-        rows = conn.execute(sa.text(HIERARCHY_SQL)).all()
-        officer_rows = conn.execute(
-            sa.text(
-                "SELECT ou.unit_code, o.code, o.name FROM geoservice.current_officer_unit ou "
-                "JOIN geoservice.current_officer o ON o.code = ou.officer_code "
-                "ORDER BY ou.unit_code, o.code"
-            )
-        ).all()
-        station_rows = conn.execute(
-            sa.text(
-                "SELECT kind, area_code, code, name FROM geoservice.current_station ORDER BY code"
-            )
-        ).all()
+        version = resolve_version(conn, version)
+        rows = conn.execute(sa.text(HIERARCHY_SQL), {"v": version}).all()
+        officer_rows = conn.execute(sa.text(OFFICERS_SQL), {"v": version}).all()
+        station_rows = conn.execute(sa.text(STATIONS_SQL), {"v": version}).all()
     rows = sorted(rows, key=lambda row: row[0])  # code order, whatever the collation
     if not rows:
         msg = f"dataset version {version} has no grids"

@@ -35,8 +35,9 @@ from scipy.sparse.csgraph import dijkstra
 from sqlalchemy.engine import Engine
 
 from geoservice.crs import from_metric, to_metric
-from geoservice.datasets import current_version_id
+from geoservice.datasets import resolve_version
 from geoservice.errors import InvalidInput, NoDataset
+from geoservice.missing import objects
 from geoservice.profiles import Profile, load_profile
 
 SNAP_LIMIT_M = 500.0
@@ -205,9 +206,9 @@ class Network:
             forward_s=forward[keep],
             backward_s=backward[keep],
             lines=frame["geometry"].to_numpy(dtype=object),
-            names=frame["name"].to_numpy(dtype=object),
+            names=objects(frame["name"]),
             node_ids=node_ids.astype(np.int64),
-            highway=frame["highway"].to_numpy(dtype=object),
+            highway=objects(frame["highway"]),
             class_speed=(frame["maxspeed_kmh"].isna().to_numpy() | (not profile.use_maxspeed)),
         )
 
@@ -579,14 +580,11 @@ def roads_snapshot_id(conn: sa.Connection, version: int) -> int | None:
     ).scalar()
 
 
-def read_edges(engine: Engine) -> tuple[int, int, pd.DataFrame]:
-    """The current version's id, its roads snapshot id and its road edges, read in one
-    transaction."""
+def read_edges(engine: Engine, version: int | None = None) -> tuple[int, int, pd.DataFrame]:
+    """A dataset version's id (default: the current one), its roads snapshot id and its road
+    edges, read in one transaction."""
     with engine.connect() as conn:
-        version = current_version_id(conn)
-        if version is None:
-            msg = "no dataset is published yet: load one (`geoservice demo` or the etl commands)"
-            raise NoDataset(msg)
+        version = resolve_version(conn, version)
         snapshot_id = roads_snapshot_id(conn, version)
         rows = conn.execute(
             sa.text(
@@ -604,8 +602,11 @@ def read_edges(engine: Engine) -> tuple[int, int, pd.DataFrame]:
     return version, int(snapshot_id), frame
 
 
-def load_network(engine: Engine, profile: str | Profile = "car") -> Network:
-    """The current dataset version's network for ``profile`` (name, JSON path or Profile)."""
+def load_network(
+    engine: Engine, profile: str | Profile = "car", version: int | None = None
+) -> Network:
+    """A dataset version's network (default: the current one) for ``profile`` (name, JSON
+    path or Profile)."""
     chosen = profile if isinstance(profile, Profile) else load_profile(profile)
-    version, snapshot_id, frame = read_edges(engine)
+    version, snapshot_id, frame = read_edges(engine, version)
     return Network.from_frame(frame, version=version, profile=chosen, snapshot_id=snapshot_id)

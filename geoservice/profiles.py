@@ -37,6 +37,14 @@ def available() -> list[str]:
     )
 
 
+def check_profile(name: str) -> str:
+    """``name`` if it is a shipped profile (the API serves only those)."""
+    if name not in available():
+        msg = f"unknown profile {name!r}; expected one of {available()}"
+        raise InvalidInput(msg)
+    return name
+
+
 def load_profile(name_or_path: str | Path = DEFAULT_PROFILE) -> Profile:
     """A shipped profile by name (``car``, ``foot``) or a JSON file of the same shape."""
     path = Path(name_or_path)

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     database_name: str = "geoservice"
     statement_timeout_ms: int = Field(default=30_000, ge=0)
     connect_timeout_s: int = Field(default=3, ge=1)
+    analysis_workers: int = Field(default=2, ge=1, le=64)
+    """Worker processes per server process for heavy requests (batches, isochrones,
+    coverage, scenarios, layers)."""
+    poll_s: float = Field(default=30.0, gt=0)
+    """How often a server checks for a version it was not notified of."""
 
     @cached_property
     def resolved_data_dir(self) -> Path:

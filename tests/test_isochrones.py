@@ -176,7 +176,7 @@ def test_foot_profile_is_smaller(client) -> None:
         ({"minutes": "1,2,3,4,5,6,7"}, "at most 6"),
         ({"profile": "bike"}, "unknown profile 'bike'"),
         ({"profile": "/etc/passwd.json"}, "unknown profile"),
-        ({"buffer_m": "0"}, "buffer_m '0'"),
+        ({"buffer_m": "0"}, "buffer_m 0.0 is out of range"),
         ({"lon": "114.0", "lat": "23.3"}, "more than 500 m from any road"),
         ({"lon": "abc"}, "lon 'abc'"),
         ({"lon": "23.11", "lat": "114.41"}, "lat, lon"),
@@ -224,11 +224,11 @@ def test_network_follows_versions_and_is_kept_when_roads_do_not_change(
     demo_settings, demo_engine
 ) -> None:
     from geoservice.datasets import Source, publish
-    from geoservice.index_holder import IndexHolder
+    from geoservice.state import StateCache
 
-    holder = IndexHolder(demo_engine)
-    holder.refresh()
-    before = holder.network()
+    cache = StateCache(demo_engine, full=True)
+    first = cache.make_current(1)
+    before = first.network()
 
     def same_officers(conn, snapshot_id: int) -> int:
         for table, columns in (
@@ -247,11 +247,13 @@ def test_network_follows_versions_and_is_kept_when_roads_do_not_change(
     version = publish(
         demo_engine, {"officers": same_officers}, sources=[Source("officers", "t", "-")]
     )
-    holder.refresh()
-    after = holder.network()
+    second = cache.make_current(version)
+    after = second.network()
     assert after.version == version == before.version + 1
     assert after.matrix is before.matrix  # the roads did not change: nothing rebuilt
-    assert holder.coverage().network is after
+    assert second.coverage().network is after
+    assert first.network() is before  # the earlier state is untouched
+    assert cache.get(1) is first  # and kept
 
 
 def test_long_bands_on_a_coarse_lattice_still_contain_every_reached_road(demo_network) -> None:

@@ -2,48 +2,75 @@
 
 from __future__ import annotations
 
-import orjson
-from fastapi import APIRouter, Query, Request, Response
+from typing import Annotated, Literal
 
-from geoservice.api.bodies import read_json
-from geoservice.coverage import DEFAULT_ORIGINS, Scenario, officer_coverage
-from geoservice.errors import InvalidInput
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from geoservice import tasks
+from geoservice.api.deps import ask, current_version, limited_body
+from geoservice.api.isochrones import Minutes
+from geoservice.api.models import (
+    OfficerCoverage,
+    ResponseCoverage,
+    ScenarioCoverage,
+    ScenarioRequest,
+    errors,
+    json_body,
+)
+from geoservice.isochrones import parse_minutes
+from geoservice.workers import Lane, Task
 
 router = APIRouter(prefix="/v1/coverage", tags=["coverage"])
 
 MAX_SCENARIO_BYTES = 1024 * 1024
-JSON = "application/json"
 
 
-@router.get("/officers")
-def officers(request: Request) -> Response:
+@router.get(
+    "/officers",
+    response_model=OfficerCoverage,
+    responses=errors(401, 403, 404, 429, 503),
+    operation_id="coverage_officers",
+)
+async def officers(request: Request) -> Response:
     """Does every unit have its own officer? Per town, heaviest units, misfits."""
-    body = officer_coverage(request.app.state.engine)
-    return Response(orjson.dumps(body), media_type=JSON)
+    task = Task(tasks.coverage_officers, await current_version(request))
+    return await ask(request, Lane.ANALYSIS, task)
 
 
-@router.get("/response")
-def response(
+@router.get(
+    "/response",
+    response_model=ResponseCoverage,
+    responses=errors(401, 403, 404, 422, 429, 503),
+    operation_id="coverage_response",
+)
+async def response(
     request: Request,
-    minutes: str = Query("1,3,5", description="Band limits in minutes, each in (0, 60]."),
-    origins: str = Query(DEFAULT_ORIGINS, description="stations, posts, patrols or all."),
+    minutes: Minutes = "1,3,5",
+    origins: Annotated[
+        Literal["stations", "posts", "patrols", "all"],
+        Query(description="Which response origins count."),
+    ] = "all",
 ) -> Response:
     """Share of grids, area and residents reached within each band along the roads."""
-    model = request.app.state.indexes.coverage()
-    return Response(orjson.dumps(model.response(minutes, origins).to_json()), media_type=JSON)
+    task = Task(
+        tasks.coverage_response, await current_version(request), (parse_minutes(minutes), origins)
+    )
+    return await ask(request, Lane.ANALYSIS, task)
 
 
-@router.post("/scenario")
-async def scenario(request: Request) -> Response:
-    """Body: ``{"minutes": [1, 3, 5], "origins": "all", "add_points": [[lon, lat]],
-    "remove_origins": [code], "close_edges": [id], "close_roads": [name],
-    "speeds_kmh": {class: km/h}, "crs": "wgs84"}``. The dataset is not touched."""
-    body = await read_json(request, MAX_SCENARIO_BYTES, "scenario body")
-    changes = Scenario.from_json(body)
-    origins = body.get("origins", DEFAULT_ORIGINS)
-    if not isinstance(origins, str):
-        msg = f"origins {origins!r}: expected stations, posts, patrols or all"
-        raise InvalidInput(msg)
-    model = request.app.state.indexes.coverage()
-    result = model.scenario(changes, body.get("minutes", "1,3,5"), origins)
-    return Response(orjson.dumps(result.to_json()), media_type=JSON)
+@router.post(
+    "/scenario",
+    response_model=ScenarioCoverage,
+    responses=errors(401, 403, 404, 413, 422, 429, 503),
+    openapi_extra=json_body(ScenarioRequest),
+    operation_id="coverage_scenario",
+)
+async def scenario(
+    request: Request,
+    body: Annotated[bytes, Depends(limited_body(MAX_SCENARIO_BYTES, "scenario body"))],
+) -> Response:
+    """What if patrol points were added, origins removed, roads closed or class speeds
+    changed? The answer of ``/response`` for the changed copy, its ``baseline`` and the
+    ``difference``; the dataset is not touched."""
+    task = Task(tasks.coverage_scenario, await current_version(request), (body,))
+    return await ask(request, Lane.ANALYSIS, task)

@@ -2,8 +2,9 @@
 
 Dispatch systems call it thousands of times a second; going through FastAPI's routing,
 parameter parsing and response classes costs more than the lookup itself. This wrapper
-answers well-formed requests directly and hands everything else — bad input included —
-to the FastAPI app, whose route gives the same answers and the problem+json errors.
+answers well-formed requests directly, from the server's current state in memory, and
+hands everything else — bad input included — to the FastAPI app, whose route gives the
+same answers and the problem+json errors.
 """
 
 from __future__ import annotations
@@ -40,13 +41,16 @@ class LocateFastPath:
         params = parse_qs(query_string.decode("latin-1"))
         if set(params) - {"lon", "lat", "crs"} or any(len(v) != 1 for v in params.values()):
             return None
+        service = getattr(self.app.state, "service", None)
+        state = service.current if service is not None else None
+        if state is None:
+            return None  # FastAPI's route waits for the first build, or says why not
         try:
             x, y = parse_point(
                 params.get("lon", [None])[0],
                 params.get("lat", [None])[0],
                 params.get("crs", [None])[0],
             )
-            index = self.app.state.indexes.index
-        except (GeoserviceError, AttributeError):
+        except GeoserviceError:
             return None  # FastAPI's route answers with the problem+json error
-        return orjson.dumps(index.locate(x, y))
+        return orjson.dumps(state.index.locate(x, y))

@@ -1,30 +1,36 @@
-"""``GET /health``."""
+"""``GET /health`` (liveness) and ``GET /ready`` (readiness); no key needed."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from fastapi.responses import JSONResponse
 
+from geoservice.api.deps import service_of
+from geoservice.api.models import Health, errors
+from geoservice.api.problems import problem
 from geoservice.datasets import current_version_id
 
 router = APIRouter(tags=["health"])
 
 
-class Health(BaseModel):
-    status: str
-    database: str
-    dataset_version: int | None
-
-
-@router.get("/health", response_model=Health)
+@router.get("/health", response_model=Health, operation_id="health")
 def health(request: Request) -> Health:
     """``ok`` when PostGIS answers; ``degraded`` (never an error) when it does not."""
-    state = request.app.state
+    service = service_of(request)
     try:
-        with state.engine.connect() as conn:
+        with service.engine.connect() as conn:
             version = current_version_id(conn)
     except sa.exc.SQLAlchemyError:
-        return Health(status="degraded", database="down", dataset_version=state.last_version)
-    state.last_version = version
+        return Health(status="degraded", database="down", dataset_version=service.last_version)
+    service.last_version = version
     return Health(status="ok", database="up", dataset_version=version)
+
+
+@router.get("/ready", responses=errors(503), operation_id="ready")
+def ready(request: Request) -> JSONResponse:
+    """200 once a dataset version is loaded and its in-memory state built, else 503."""
+    state = service_of(request).current
+    if state is None:
+        return problem(503, "no dataset version is loaded yet", "Not ready")
+    return JSONResponse({"status": "ready", "dataset_version": state.version})

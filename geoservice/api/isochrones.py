@@ -2,32 +2,51 @@
 
 from __future__ import annotations
 
-import orjson
+from typing import Annotated
+
 from fastapi import APIRouter, Query, Request, Response
 
-from geoservice.isochrones import DEFAULT_BUFFER_M, check_buffer, isochrones
-from geoservice.profiles import DEFAULT_PROFILE
+from geoservice import tasks
+from geoservice.api.deps import ask, current_version
+from geoservice.api.locate import Crs, Lat, Lon
+from geoservice.api.models import Isochrones, errors
+from geoservice.isochrones import DEFAULT_BUFFER_M, check_buffer, parse_minutes
+from geoservice.locate import parse_point
+from geoservice.profiles import DEFAULT_PROFILE, check_profile
+from geoservice.workers import Lane, Task
 
 router = APIRouter(prefix="/v1", tags=["isochrones"])
 
+Minutes = Annotated[
+    str,
+    Query(description="Band limits in minutes, comma-separated, each in (0, 60], at most 6."),
+]
 
-@router.get("/isochrones")
-def isochrone_bands(
+
+@router.get(
+    "/isochrones",
+    response_model=Isochrones,
+    responses=errors(401, 403, 404, 422, 429, 503),
+    response_class=Response,
+    operation_id="isochrones",
+)
+async def isochrone_bands(
     request: Request,
-    lon: str | None = Query(None, description="Longitude (or easting) of the origin."),
-    lat: str | None = Query(None, description="Latitude (or northing) of the origin."),
-    minutes: str = Query("1,3,5", description="Band limits in minutes, each in (0, 60], ≤ 6."),
-    crs: str | None = Query(None, description="wgs84 (default), cgcs2000, gcj02, bd09, EPSG:NNNN"),
-    profile: str = Query(DEFAULT_PROFILE, description="Speed profile: car or foot."),
-    buffer_m: str | None = Query(
-        None,
-        description=f"Band half-width around reached roads, metres ({DEFAULT_BUFFER_M:g}).",
-    ),
+    lon: Lon = None,
+    lat: Lat = None,
+    minutes: Minutes = "1,3,5",
+    crs: Crs = None,
+    profile: Annotated[str, Query(description="Speed profile: car or foot.")] = DEFAULT_PROFILE,
+    buffer_m: Annotated[
+        float | None,
+        Query(description=f"Band half-width around reached roads, metres ({DEFAULT_BUFFER_M:g})."),
+    ] = None,
 ) -> Response:
-    """Nested bands reached from the origin snapped onto the nearest road (≤ 500 m away).
-
-    A sync endpoint on purpose: the work is CPU-bound and runs in the thread pool, off the
-    event loop that serves ``/v1/locate``."""
-    network = request.app.state.indexes.network(profile)
-    result = isochrones(network, lon, lat, minutes, crs=crs, buffer_m=check_buffer(buffer_m))
-    return Response(orjson.dumps(result.to_geojson()), media_type="application/geo+json")
+    """Nested bands reached from the origin snapped onto the nearest road (≤ 500 m away)."""
+    x, y = parse_point(lon, lat, crs)
+    task = Task(
+        tasks.isochrone_bands,
+        await current_version(request),
+        (x, y, parse_minutes(minutes), check_profile(profile), check_buffer(buffer_m)),
+    )
+    return await ask(request, Lane.DISPATCH, task)

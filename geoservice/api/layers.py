@@ -1,21 +1,33 @@
-"""``GET /v1/layers/{layer}``: the current boundaries, stations and patrol segments."""
+"""``GET /v1/layers/{layer}``: boundaries, stations and patrol segments as GeoJSON."""
 
 from __future__ import annotations
 
-import orjson
+from typing import Annotated
+
 from fastapi import APIRouter, Query, Request, Response
 
-from geoservice.layers import parse_bbox, read_features
+from geoservice import tasks
+from geoservice.api.deps import ask, current_version
+from geoservice.api.models import Layer, errors
+from geoservice.layers import check_layer, parse_bbox
+from geoservice.workers import Lane, Task
 
 router = APIRouter(prefix="/v1", tags=["layers"])
 
 
-@router.get("/layers/{layer}")
-def layer_features(
+@router.get(
+    "/layers/{layer}",
+    response_model=Layer,
+    responses=errors(401, 403, 404, 422, 429, 503),
+    operation_id="layer",
+)
+async def layer_features(
     request: Request,
     layer: str,
-    bbox: str | None = Query(None, description="minlon,minlat,maxlon,maxlat (WGS84)"),
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS84)")] = None,
 ) -> Response:
     """district, town, unit, large_grid, grid, station or patrol_segment as GeoJSON."""
-    body = read_features(request.app.state.engine, layer, parse_bbox(bbox))
-    return Response(orjson.dumps(body), media_type="application/geo+json")
+    task = Task(
+        tasks.layer_features, await current_version(request), (check_layer(layer), parse_bbox(bbox))
+    )
+    return await ask(request, Lane.ANALYSIS, task)

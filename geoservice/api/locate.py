@@ -1,45 +1,64 @@
-"""``GET /v1/locate`` and ``POST /v1/locate``: the lean dispatch path."""
+"""``GET /v1/locate`` and ``POST /v1/locate``: the dispatch lookups."""
 
 from __future__ import annotations
 
-import orjson
-from fastapi import APIRouter, Query, Request, Response
+from typing import Annotated
 
-from geoservice.api.bodies import read_json
-from geoservice.errors import InvalidInput
-from geoservice.locate import locate_points, parse_point
+import orjson
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from geoservice import tasks
+from geoservice.api.deps import ask, current_state, current_version, limited_body
+from geoservice.api.models import LocateBatch, LocateBatchRequest, LocateResult, errors, json_body
+from geoservice.locate import parse_point
+from geoservice.workers import Lane, Task
 
 router = APIRouter(prefix="/v1", tags=["locate"])
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 JSON = "application/json"
 
+Lon = Annotated[
+    float | None, Query(description="Longitude (or easting) in ``crs``.", examples=[114.41])
+]
+Lat = Annotated[
+    float | None, Query(description="Latitude (or northing) in ``crs``.", examples=[23.11])
+]
+Crs = Annotated[
+    str | None,
+    Query(description="wgs84 (default), cgcs2000, gcj02, bd09 or EPSG:NNNN.", examples=["gcj02"]),
+]
 
-@router.get("/locate")
+
+@router.get(
+    "/locate",
+    response_model=LocateResult,
+    responses=errors(401, 403, 404, 422, 429, 503),
+    operation_id="locate",
+)
 async def locate_one(
-    request: Request,
-    lon: str | None = Query(None, description="Longitude (or easting) of the point."),
-    lat: str | None = Query(None, description="Latitude (or northing) of the point."),
-    crs: str | None = Query(None, description="wgs84 (default), cgcs2000, gcj02, bd09, EPSG:NNNN"),
+    request: Request, lon: Lon = None, lat: Lat = None, crs: Crs = None
 ) -> Response:
-    """The base grid of one point with its whole hierarchy, officers and station."""
+    """The base grid of one point with its whole hierarchy, officers, station and post.
+
+    Valid requests are answered before this route, by the server's lean path; this route
+    gives the same answer and the problem+json errors."""
     x, y = parse_point(lon, lat, crs)
-    index = request.app.state.indexes.index
-    return Response(orjson.dumps(index.locate(x, y)), media_type=JSON)
+    state = await current_state(request)
+    return Response(orjson.dumps(state.index.locate(x, y)), media_type=JSON)
 
 
-@router.post("/locate")
-async def locate_batch(request: Request) -> Response:
-    """Body ``{"crs": "wgs84", "points": [[lon, lat], ...]}`` (1 to 100,000 points);
-    results in input order."""
-    body = await read_json(request, MAX_BODY_BYTES)
-    if not isinstance(body, dict) or "points" not in body:
-        msg = 'body must be an object {"crs": "wgs84", "points": [[lon, lat], ...]}'
-        raise InvalidInput(msg)
-    crs = body.get("crs")
-    if crs is not None and not isinstance(crs, str):
-        msg = f"crs {crs!r} must be a string"
-        raise InvalidInput(msg)
-    index = request.app.state.indexes.index
-    batch = locate_points(index, body["points"], crs)
-    return Response(index.results_json(batch), media_type=JSON)
+@router.post(
+    "/locate",
+    response_model=LocateBatch,
+    responses=errors(401, 403, 404, 413, 422, 429, 503),
+    openapi_extra=json_body(LocateBatchRequest),
+    operation_id="locate_batch",
+)
+async def locate_batch(
+    request: Request,
+    body: Annotated[bytes, Depends(limited_body(MAX_BODY_BYTES, "request body"))],
+) -> Response:
+    """1 to 100,000 points at once; results in input order (8 MB body at most)."""
+    version = await current_version(request)
+    return await ask(request, Lane.DISPATCH, Task(tasks.locate_batch, version, (body,)))

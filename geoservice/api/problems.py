@@ -5,18 +5,22 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geoservice import errors
+from geoservice.db import one_line
+from geoservice.workers import WorkerFailed
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
 STATUS_BY_ERROR: dict[type[errors.GeoserviceError], int] = {
+    WorkerFailed: 503,
     errors.PayloadTooLarge: 413,
     errors.InvalidInput: 422,
     errors.ValidationFailed: 422,
@@ -40,6 +44,10 @@ def problem(status: int, detail: str, title: str | None = None, **extra: object)
 
 
 def status_of(exc: errors.GeoserviceError) -> int:
+    """The HTTP status of a domain error (an error carried back from a worker knows it)."""
+    status = getattr(exc, "status", None)
+    if isinstance(status, int):
+        return status
     for cls in type(exc).__mro__:
         if cls in STATUS_BY_ERROR:
             return STATUS_BY_ERROR[cls]
@@ -47,12 +55,24 @@ def status_of(exc: errors.GeoserviceError) -> int:
 
 
 def _describe_validation(exc: RequestValidationError) -> str:
+    """FastAPI's findings in the service's own words: the parameter, the value, the need."""
     parts = []
     for error in exc.errors():
-        location = ".".join(str(item) for item in error.get("loc", ()) if item != "body")
+        location = ".".join(
+            str(item) for item in error.get("loc", ()) if item not in ("body", "query", "path")
+        )
         value = error.get("input")
-        shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
-        parts.append(f"{location or 'body'}: {error.get('msg', 'invalid')}{shown}")
+        kind = error.get("type", "")
+        if kind == "missing":
+            parts.append(f"{location} is missing")
+        elif kind in ("float_parsing", "float_type", "int_parsing", "int_type"):
+            parts.append(f"{location} {value!r} is not a number")
+        elif kind == "literal_error":
+            expected = error.get("ctx", {}).get("expected", "")
+            parts.append(f"{location} {value!r} is unknown; expected {expected}")
+        else:
+            shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
+            parts.append(f"{location or 'body'}: {error.get('msg', 'invalid')}{shown}")
     return "; ".join(parts) or "invalid request"
 
 
@@ -61,7 +81,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(errors.GeoserviceError)
     async def domain_error(request: Request, exc: errors.GeoserviceError) -> JSONResponse:
-        extra = {"problems": exc.problems} if isinstance(exc, errors.ValidationFailed) else {}
+        problems = getattr(exc, "problems", None)
+        extra = {"problems": problems} if problems else {}
         return problem(status_of(exc), str(exc), exc.title, **extra)
 
     @app.exception_handler(RequestValidationError)
@@ -74,6 +95,11 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no resource at {request.url.path}"
         return problem(exc.status_code, detail)
+
+    @app.exception_handler(sa.exc.SQLAlchemyError)
+    async def database_error(request: Request, exc: sa.exc.SQLAlchemyError) -> JSONResponse:
+        log.warning("database error on %s: %s", request.url.path, one_line(exc))
+        return problem(503, f"database unavailable: {one_line(exc)}", "Database unavailable")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -1,0 +1,76 @@
+"""What routes share: the service, the request's dataset version, bodies read under a limit,
+and worker answers turned into responses."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, BinaryIO
+
+from fastapi import Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from geoservice.errors import PayloadTooLarge
+from geoservice.service import Service
+from geoservice.state import VersionState
+from geoservice.workers import Answer, Lane, Task, open_spill
+
+CHUNK_BYTES = 1 << 20
+
+
+def service_of(request: Request) -> Service:
+    return request.app.state.service
+
+
+async def current_state(request: Request) -> VersionState:
+    """The state every part of this request uses (built now if the server has none yet)."""
+    service = service_of(request)
+    state = service.current
+    return state if state is not None else await run_in_threadpool(service.state)
+
+
+async def current_version(request: Request) -> int:
+    return (await current_state(request)).version
+
+
+def limited_body(limit: int, label: str) -> Callable[[Request], Coroutine[Any, Any, bytes]]:
+    """A dependency reading the body, refused (413) as soon as it passes ``limit`` bytes —
+    before reading when ``Content-Length`` says so, while reading when it is chunked."""
+
+    async def read(request: Request) -> bytes:
+        size = request.headers.get("content-length")
+        if size is not None and size.isdigit() and int(size) > limit:
+            msg = f"{label} of {int(size):,} bytes is over the limit of {limit:,}"
+            raise PayloadTooLarge(msg)
+        parts, total = [], 0
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > limit:
+                msg = f"{label} is over the limit of {limit:,} bytes"
+                raise PayloadTooLarge(msg)
+            parts.append(chunk)
+        return b"".join(parts)
+
+    return read
+
+
+async def ask(request: Request, lane: Lane, task: Task) -> Response:
+    """Run ``task`` in a worker and answer with what it made."""
+    answer: Answer = await asyncio.wrap_future(service_of(request).pool.submit(lane, task))
+    if answer.spill is None:
+        return Response(
+            answer.body, answer.status, headers=answer.headers, media_type=answer.media_type
+        )
+    return StreamingResponse(
+        _chunks(open_spill(answer)),
+        answer.status,
+        headers={**answer.headers, "content-length": str(answer.size)},
+        media_type=answer.media_type,
+    )
+
+
+def _chunks(handle: BinaryIO) -> Iterator[bytes]:
+    with handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            yield chunk

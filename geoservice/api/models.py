@@ -1,0 +1,272 @@
+"""The typed contract of ``/v1``: request and answer models for the OpenAPI schema.
+
+Answers are written as JSON bytes by the engine (the hot paths never build these
+objects); the models say what those bytes are, so that integrators can generate clients,
+and the tests parse every answer with them, strictly (``extra="forbid"``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Named(Strict):
+    code: str
+    name: str
+
+
+class Unit(Named):
+    kind: Literal["village", "community", "scenic_area"]
+
+
+class LonLat(Strict):
+    lon: float
+    lat: float
+
+
+class Nearest(Strict):
+    grid_code: str
+    distance_m: float = Field(description="Metres to the nearest grid (EPSG:4547).")
+
+
+class LocateResult(Strict):
+    """One point's base grid and its whole hierarchy; ``outside``: nulls and ``nearest``."""
+
+    status: Literal["inside", "boundary", "outside"]
+    point: LonLat = Field(description="The point looked up, in WGS84.")
+    grid: Named | None
+    large_grid: Named | None
+    unit: Unit | None
+    town: Named | None
+    district: Named | None
+    officers: list[Named] = Field(description="The unit's officers: code and name only.")
+    station: Named | None = Field(description="The town's police station.")
+    post: Named | None = Field(description="The unit's police post.")
+    nearest: Nearest | None
+    dataset_version: int
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "status": "inside",
+                "point": {"lon": 114.41, "lat": 23.11},
+                "grid": {"code": "4413020020180201", "name": "麦兴社区居委会2-1网格"},
+                "large_grid": {"code": "44130200201802", "name": "麦兴社区居委会第2大网格"},
+                "unit": {"code": "441302002018", "name": "麦兴社区居委会", "kind": "community"},
+                "town": {"code": "441302002", "name": "桥西街道"},
+                "district": {"code": "441302", "name": "惠城区"},
+                "officers": [{"code": "JY0069", "name": "邓辉"}],
+                "station": {"code": "PS441302002", "name": "桥西派出所"},
+                "post": {"code": "PP441302002018", "name": "麦兴社区警务室"},
+                "nearest": None,
+                "dataset_version": 1,
+            }
+        },
+    )
+
+
+class LocateBatchRequest(Strict):
+    crs: str = Field("wgs84", description="wgs84, cgcs2000, gcj02, bd09 or EPSG:NNNN.")
+    points: list[tuple[float, float]] = Field(
+        min_length=1,
+        max_length=100_000,
+        description="[lon, lat] pairs (or x, y in ``crs``); 1 to 100,000.",
+        examples=[[[114.41, 23.11], [114.52, 23.16]]],
+    )
+
+
+class LocateBatch(Strict):
+    dataset_version: int
+    results: list[LocateResult] = Field(description="In input order.")
+
+
+class BandProperties(Strict):
+    minutes: float
+    area_km2: float
+    tolerance_m: float = Field(description="The polygon's distance from the exact buffer.")
+
+
+class Geometry(BaseModel):
+    """A GeoJSON geometry (RFC 7946), WGS84."""
+
+    type: str
+    coordinates: Any
+
+
+class BandFeature(Strict):
+    type: Literal["Feature"]
+    geometry: Geometry
+    properties: BandProperties
+
+
+class Isochrones(Strict):
+    """Nested bands, smallest first."""
+
+    type: Literal["FeatureCollection"]
+    features: list[BandFeature]
+    origin: LonLat = Field(description="The point actually routed from (snapped onto a road).")
+    profile: str
+    buffer_m: float
+    dataset_version: int
+
+
+class TownOfficers(Strict):
+    code: str
+    name: str
+    units: int
+    units_covered: int
+    officers: int
+    residents: int
+    residents_per_officer: float | None
+
+
+class HeavyUnit(Strict):
+    code: str
+    name: str
+    town_code: str
+    officers: int
+    residents: int
+    residents_per_officer: float
+
+
+class Assignment(Strict):
+    officer_code: str
+    unit_code: str
+
+
+class OfficerCoverage(Strict):
+    ok: bool
+    units_total: int
+    units_covered: int
+    uncovered_units: list[Named]
+    officers_total: int
+    officers_assigned: int
+    unassigned_officers: list[Named]
+    unknown_unit_assignments: list[Assignment]
+    by_town: list[TownOfficers]
+    heaviest_units: list[HeavyUnit]
+    dataset_version: int
+
+
+class CoverageBand(Strict):
+    minutes: float
+    grids_total: int
+    grids_covered: int
+    grid_share: float
+    area_share: float
+    population_share: float
+
+
+class UncoveredGrid(Strict):
+    code: str
+    name: str
+    minutes_to_reach: float | None = Field(
+        description="Rounded up to 0.01 min; null beyond 60 minutes."
+    )
+
+
+class ResponseCoverage(Strict):
+    minutes: list[float]
+    origins: str
+    bands: list[CoverageBand]
+    uncovered_grids: list[UncoveredGrid]
+    dataset_version: int
+
+
+class BandDifference(Strict):
+    minutes: float
+    grids_covered: float
+    grid_share: float
+    area_share: float
+    population_share: float
+
+
+class ScenarioCoverage(ResponseCoverage):
+    baseline: list[CoverageBand]
+    difference: list[BandDifference]
+
+
+class ScenarioRequest(Strict):
+    minutes: list[float] = Field([1, 3, 5], max_length=6)
+    origins: Literal["stations", "posts", "patrols", "all"] = "all"
+    crs: str = "wgs84"
+    add_points: list[tuple[float, float]] = Field([], examples=[[[114.43, 23.09]]])
+    remove_origins: list[str] = []
+    close_edges: list[int] = []
+    close_roads: list[str] = Field([], examples=[["东江2号桥"]])
+    speeds_kmh: dict[str, float] = Field({}, examples=[{"primary": 30}])
+
+
+class LayerProperties(BaseModel):
+    code: str
+    name: str
+    parent_code: str | None
+
+
+class LayerFeature(Strict):
+    type: Literal["Feature"]
+    id: str
+    geometry: Geometry
+    properties: LayerProperties
+
+
+class Layer(Strict):
+    type: Literal["FeatureCollection"]
+    features: list[LayerFeature]
+    layer: str
+    dataset_version: int
+
+
+class Health(Strict):
+    status: Literal["ok", "degraded"]
+    database: Literal["up", "down"]
+    dataset_version: int | None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI error responses (problem+json) for a route."""
+    meaning = {
+        401: "No key, an unknown key or a revoked key.",
+        403: "The key's role may not do this.",
+        404: "No such resource (or no dataset published yet).",
+        413: "The request is over a size limit.",
+        422: "Bad input; ``detail`` names the value and what was expected.",
+        429: "Over the key's rate limit; see ``Retry-After``.",
+        503: "The database or a worker is unavailable; try again.",
+    }
+    return {
+        status: {
+            "model": Problem,
+            "description": meaning[status],
+            "content": {"application/problem+json": {}},
+        }
+        for status in statuses
+    }
+
+
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` documenting a JSON body the route reads itself (under a limit)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+            },
+        }
+    }

@@ -1,0 +1,104 @@
+"""What a server process holds: the current version's state, the worker pool, and the
+listener that follows published versions.
+
+A new current version (a publish, promote or rollback, announced by ``NOTIFY``, or found
+by the periodic check after a missed notification) is built here — the locate index
+that answers single lookups — and by every worker, and only then made current, in one
+assignment. Until then every request is answered from the previous version, whole.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+from concurrent.futures import wait
+
+import sqlalchemy as sa
+
+from geoservice import tasks
+from geoservice.datasets import current_version_id
+from geoservice.db import VersionListener, create_engine
+from geoservice.errors import GeoserviceError, NoDataset
+from geoservice.settings import Settings
+from geoservice.state import StateCache, VersionState
+from geoservice.workers import START_TIMEOUT_S, Task, WorkerPool
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    """The server process's state; ``start`` returns at once, the first build runs behind."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = create_engine(settings)
+        self.cache = StateCache(self.engine, full=False)
+        self.pool = WorkerPool(settings, settings.analysis_workers)
+        self.last_version: int | None = None
+        self._follow_lock = threading.Lock()
+        self._listener: VersionListener | None = None
+
+    @property
+    def current(self) -> VersionState | None:
+        """The current version's state, or None before the first one is built."""
+        return self.cache.current
+
+    def state(self) -> VersionState:
+        """The current state, built now if there is none yet (blocks; not on the loop)."""
+        state = self.cache.current or self.follow()
+        if state is None:
+            msg = "no dataset is published yet: load one (`geoservice demo` or the etl commands)"
+            raise NoDataset(msg)
+        return state
+
+    def start(self) -> None:
+        self._listener = VersionListener(
+            self.engine.url,
+            on_version=lambda _version: self.follow(),
+            on_reconnect=self.follow,
+            poll_s=self.settings.poll_s,
+        )
+        self._listener.start()
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+        self.pool.close()
+        self.engine.dispose()
+
+    def follow(self) -> VersionState | None:
+        """Make the database's current version current here, built everywhere first."""
+        with self._follow_lock:
+            try:
+                with self.engine.connect() as conn:
+                    version = current_version_id(conn)
+                self.last_version = version
+                current = self.cache.current
+                if version is None or (current is not None and current.version == version):
+                    return current
+                self.cache.get(version)
+                done, pending = wait(
+                    self.pool.broadcast(Task(tasks.ready, version, current=True)),
+                    timeout=START_TIMEOUT_S,
+                )
+                for future in done:
+                    if future.exception() is not None:
+                        log.warning("a worker could not build version %s: %s", version,
+                                    future.exception())  # fmt: skip
+                if pending:
+                    log.warning("%d workers still building version %s", len(pending), version)
+                state = self.cache.make_current(version)
+                # long-lived objects out of the cyclic GC's reach: batch requests allocate
+                # many short-lived objects, and each full collection would walk them again
+                gc.freeze()
+                log.info("serving dataset version %s", version)
+                return state
+            except (GeoserviceError, sa.exc.SQLAlchemyError) as exc:
+                current = self.cache.current
+                log.warning(
+                    "dataset version not followed (%s); serving version %s",
+                    exc,
+                    current.version if current else None,
+                )
+                return current

@@ -1,0 +1,92 @@
+"""The heavy answers, as functions a worker process runs on one version's state.
+
+Each takes the ``VersionState`` of the request's dataset version and checked parameters,
+and returns the finished HTTP ``Answer`` (JSON bytes): the server process only streams it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from geoservice.coverage import Scenario, officer_coverage
+from geoservice.errors import InvalidInput
+from geoservice.isochrones import isochrones
+from geoservice.layers import read_features
+from geoservice.locate import locate_points
+from geoservice.state import VersionState
+from geoservice.workers import Answer
+
+JSON = "application/json"
+GEOJSON = "application/geo+json"
+
+
+def _json(body: Any, media_type: str = JSON) -> Answer:
+    return Answer(media_type, orjson.dumps(body))
+
+
+def ready(state: VersionState) -> Answer:
+    """Nothing but having built ``state`` (a worker warming up for a new version)."""
+    return _json({"dataset_version": state.version})
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        msg = f"body is not valid JSON: {exc}"
+        raise InvalidInput(msg) from None
+
+
+def locate_batch(state: VersionState, body: bytes) -> Answer:
+    """``POST /v1/locate``: parse, check, locate and write the whole answer."""
+    request = parse_json(body)
+    if not isinstance(request, dict) or "points" not in request:
+        msg = 'body must be an object {"crs": "wgs84", "points": [[lon, lat], ...]}'
+        raise InvalidInput(msg)
+    crs = request.get("crs")
+    if crs is not None and not isinstance(crs, str):
+        msg = f"crs {crs!r} must be a string"
+        raise InvalidInput(msg)
+    batch = locate_points(state.index, request["points"], crs)
+    return Answer(JSON, state.index.results_json(batch))
+
+
+def isochrone_bands(
+    state: VersionState,
+    lon: float,
+    lat: float,
+    minutes: tuple[float, ...],
+    profile: str,
+    buffer_m: float,
+) -> Answer:
+    """``GET /v1/isochrones`` from a WGS84 point."""
+    result = isochrones(state.network(profile), lon, lat, minutes, buffer_m=buffer_m)
+    return _json(result.to_geojson(), GEOJSON)
+
+
+def coverage_officers(state: VersionState) -> Answer:
+    return _json(officer_coverage(state.engine, state.version))
+
+
+def coverage_response(state: VersionState, minutes: tuple[float, ...], origins: str) -> Answer:
+    return _json(state.coverage().response(minutes, origins).to_json())
+
+
+def coverage_scenario(state: VersionState, body: bytes) -> Answer:
+    """``POST /v1/coverage/scenario``: the body is parsed here, off the server's loop."""
+    request = parse_json(body)
+    changes = Scenario.from_json(request)
+    origins = request.get("origins", "all")
+    if not isinstance(origins, str):
+        msg = f"origins {origins!r}: expected stations, posts, patrols or all"
+        raise InvalidInput(msg)
+    result = state.coverage().scenario(changes, request.get("minutes", "1,3,5"), origins)
+    return _json(result.to_json())
+
+
+def layer_features(
+    state: VersionState, layer: str, bbox: tuple[float, float, float, float] | None
+) -> Answer:
+    return _json(read_features(state.engine, layer, bbox, state.version), GEOJSON)

@@ -1,0 +1,326 @@
+"""Heavy work in worker processes, so that it never holds up single lookups.
+
+The server's own process answers ``GET /v1/locate`` from memory on its event loop; a batch,
+an isochrone, a coverage evaluation or a scenario takes tens to thousands of
+milliseconds of CPU and the interpreter lock with it. Such work is a ``Task`` sent to a
+pool of worker processes (``python -m geoservice.workers``), each keeping its own
+per-version state (``StateCache``). Tasks wait in one queue ordered by lane — dispatch
+work (batches, isochrones, responders) before analysis (coverage, scenarios, plans,
+layers) — and, with two workers or more, analysis may occupy all but one of them.
+
+Workers run at a lower CPU priority than the server process. An answer larger than
+``SPILL_BYTES`` travels through a file in ``/dev/shm`` rather than the pipe, and the
+server streams it to the client in chunks. A worker that dies is replaced; its task
+fails with a 503.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import traceback
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from enum import IntEnum
+from multiprocessing.connection import Connection
+from typing import Any
+
+import sqlalchemy as sa
+
+from geoservice.errors import DatabaseUnavailable, GeoserviceError, ValidationFailed
+from geoservice.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SPILL_BYTES = 256 * 1024
+WORKER_NICE = 10
+START_TIMEOUT_S = 120.0
+WORKER_ENTRY = "from geoservice.workers import main; main()"
+"""How a worker process starts (not ``-m``: its classes must pickle under their own module)."""
+
+
+class Lane(IntEnum):
+    """Queue order: lower lanes first."""
+
+    CONTROL = 0
+    DISPATCH = 1
+    ANALYSIS = 2
+
+
+@dataclass(frozen=True)
+class Task:
+    """``fn(state, *args)`` in a worker; ``state`` is the ``VersionState`` of ``version``
+    (None when ``version`` is None). ``current`` makes that version the worker's current
+    one (kept warm, never evicted)."""
+
+    fn: Callable[..., Answer]
+    version: int | None
+    args: tuple[Any, ...] = ()
+    current: bool = False
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer made by a worker: the body inline, or in a spill file."""
+
+    media_type: str
+    body: bytes = b""
+    spill: str | None = None
+    size: int = 0
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A domain error raised in a worker, carried back to be answered as problem+json."""
+
+    status: int
+    title: str
+    detail: str
+    problems: list[str] = field(default_factory=list)
+
+
+class WorkerFailed(GeoserviceError):
+    """A worker process died or could not be reached (answered 503)."""
+
+    title = "Worker failed"
+
+
+class RemoteError(GeoserviceError):
+    """A ``Failure`` re-raised in the server process."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.detail)
+        self.status = failure.status
+        self.title = failure.title
+        self.problems = failure.problems
+
+
+# --- the server side --------------------------------------------------------------------------
+
+
+class _Worker:
+    """One worker process and the pipe to it."""
+
+    def __init__(self, settings: Settings, spill_dir: str, number: int) -> None:
+        self.number = number
+        self._settings = settings
+        self._spill_dir = spill_dir
+        self.process: subprocess.Popen[bytes] | None = None
+        self.conn: Connection | None = None
+        self.start()
+
+    def start(self) -> None:
+        ours, theirs = socket.socketpair()
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", WORKER_ENTRY, str(theirs.fileno()), self._spill_dir],
+            pass_fds=[theirs.fileno()],
+            env={**os.environ, "GEOSERVICE_SETTINGS_JSON": self._settings.model_dump_json()},
+        )
+        theirs.close()
+        self.conn = Connection(ours.detach())
+
+    def call(self, task: Task) -> Answer | Failure:
+        assert self.conn is not None
+        try:
+            self.conn.send(task)
+            return self.conn.recv()
+        except (EOFError, OSError) as exc:
+            code = self.process.poll() if self.process else None
+            log.error("worker %s failed (%s, exit %s); starting a new one", self.number, exc, code)
+            self.stop()
+            self.start()
+            msg = "a worker process failed while answering; try again"
+            raise WorkerFailed(msg) from None
+
+    def stop(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+
+@dataclass(order=True)
+class _Item:
+    lane: int
+    seq: int
+    task: Task = field(compare=False)
+    future: Future = field(compare=False)
+
+
+class WorkerPool:
+    """Worker processes fed from one lane-ordered queue (see the module docstring)."""
+
+    def __init__(self, settings: Settings, size: int) -> None:
+        if size < 1:
+            msg = f"at least one worker process is needed, not {size}"
+            raise ValueError(msg)
+        self.size = size
+        self.spill_dir = tempfile.mkdtemp(prefix="geoservice-", dir=_spill_root())
+        self._seq = itertools.count()
+        self._queue: list[_Item] = []
+        self._control: list[deque[_Item]] = [deque() for _ in range(size)]
+        self._analysis_running = 0
+        self._closed = False
+        self._cond = threading.Condition()
+        self._workers = [_Worker(settings, self.spill_dir, n) for n in range(size)]
+        self._threads = [
+            threading.Thread(target=self._serve, args=(n,), name=f"worker-{n}", daemon=True)
+            for n in range(size)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, lane: Lane, task: Task) -> Future:
+        """Queue ``task``; the future holds its ``Answer`` or raises its error."""
+        item = _Item(int(lane), next(self._seq), task, Future())
+        with self._cond:
+            if self._closed:
+                msg = "the server is shutting down"
+                raise WorkerFailed(msg)
+            heapq.heappush(self._queue, item)
+            self._cond.notify_all()
+        return item.future
+
+    def broadcast(self, task: Task) -> list[Future]:
+        """Run ``task`` once on every worker (e.g. build a new version's state)."""
+        items = [_Item(int(Lane.CONTROL), next(self._seq), task, Future()) for _ in self._workers]
+        with self._cond:
+            for queue, item in zip(self._control, items, strict=True):
+                queue.append(item)
+            self._cond.notify_all()
+        return [item.future for item in items]
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        for worker in self._workers:
+            worker.stop()
+        shutil.rmtree(self.spill_dir, ignore_errors=True)
+
+    def _next(self, n: int) -> _Item | None:
+        with self._cond:
+            while True:
+                if self._control[n]:
+                    return self._control[n].popleft()
+                if self._closed:
+                    return None
+                if self._queue and self._may_take(self._queue[0]):
+                    item = heapq.heappop(self._queue)
+                    if item.lane == Lane.ANALYSIS:
+                        self._analysis_running += 1
+                    return item
+                self._cond.wait()
+
+    def _may_take(self, item: _Item) -> bool:
+        """Analysis leaves one worker free for dispatch work (with two workers or more)."""
+        return item.lane != Lane.ANALYSIS or self._analysis_running < max(1, self.size - 1)
+
+    def _serve(self, n: int) -> None:
+        worker = self._workers[n]
+        while (item := self._next(n)) is not None:
+            if not item.future.set_running_or_notify_cancel():
+                continue
+            try:
+                outcome = worker.call(item.task)
+            except Exception as exc:  # the future carries it to the request
+                item.future.set_exception(exc)
+            else:
+                if isinstance(outcome, Failure):
+                    item.future.set_exception(RemoteError(outcome))
+                else:
+                    item.future.set_result(outcome)
+            finally:
+                if item.lane == Lane.ANALYSIS:
+                    with self._cond:
+                        self._analysis_running -= 1
+                        self._cond.notify_all()
+
+
+def _spill_root() -> str | None:
+    """``/dev/shm`` (memory) when there is one, else the system temporary folder."""
+    return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+
+
+def open_spill(answer: Answer) -> Any:
+    """The spilled body as an open binary file, already unlinked (nothing is left behind)."""
+    assert answer.spill is not None
+    handle = open(answer.spill, "rb")  # noqa: SIM115 (closed by the response that streams it)
+    os.unlink(answer.spill)
+    return handle
+
+
+# --- the worker side --------------------------------------------------------------------------
+
+
+def run_task(task: Task, cache: Any, spill_dir: str) -> Answer | Failure:
+    """Run one task against the cached state of its version; errors become a ``Failure``."""
+    from geoservice.api.problems import status_of
+
+    try:
+        state = None
+        if task.version is not None:
+            get = cache.make_current if task.current else cache.get
+            state = get(task.version)
+        answer = task.fn(state, *task.args)
+    except GeoserviceError as exc:
+        problems = exc.problems if isinstance(exc, ValidationFailed) else []
+        return Failure(status_of(exc), exc.title, str(exc), problems)
+    except sa.exc.SQLAlchemyError as exc:
+        from geoservice.db import one_line
+
+        return Failure(503, DatabaseUnavailable.title, f"database error: {one_line(exc)}")
+    except Exception:
+        log.error(
+            "task %s failed:\n%s", getattr(task.fn, "__name__", task.fn), traceback.format_exc()
+        )
+        return Failure(
+            500, "Internal Server Error", "internal error; the server log has the details"
+        )
+    if answer.spill is None and len(answer.body) > SPILL_BYTES:
+        fd, path = tempfile.mkstemp(dir=spill_dir, suffix=".json")
+        with os.fdopen(fd, "wb") as out:
+            out.write(answer.body)
+        return Answer(answer.media_type, b"", path, len(answer.body), answer.status, answer.headers)
+    return answer
+
+
+def main() -> None:
+    """Entry point of a worker process (``WORKER_ENTRY``, arguments FD SPILL_DIR)."""
+    from geoservice.db import create_engine
+    from geoservice.state import StateCache
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s")
+    os.nice(WORKER_NICE)
+    fd, spill_dir = int(sys.argv[1]), sys.argv[2]
+    settings = Settings.model_validate_json(os.environ["GEOSERVICE_SETTINGS_JSON"])
+    engine = create_engine(settings)
+    cache = StateCache(engine, full=True)
+    conn = Connection(fd)
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        conn.send(run_task(task, cache, spill_dir))
