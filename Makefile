@@ -40,6 +40,7 @@ lint: venv
 bench: setup
 	$(BIN)/geoservice demo --if-empty
 	$(BIN)/python -m benchmarks.locate
+	$(BIN)/python -m benchmarks.mixed
 	$(BIN)/python -m benchmarks.isochrones
 	$(BIN)/python -m benchmarks.planning
 

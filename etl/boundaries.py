@@ -35,6 +35,9 @@ from geoservice.models import BOUNDARY_LAYERS, UNIT_KINDS
 from geoservice.synthetic.divisions import unit_kind
 
 PRECISION_DEG = 1e-7
+DEFAULT_PARENT_FIELD = "parent_code"
+SHORT_PARENT_FIELD = "parent"
+"""Read when the file has no ``parent_code``: DBF field names stop at 10 characters."""
 PARENT = dict(zip(BOUNDARY_LAYERS[1:], BOUNDARY_LAYERS[:-1], strict=True))
 CHILD = {parent: child for child, parent in PARENT.items()}
 NOUNS = {
@@ -124,7 +127,10 @@ def _attributes(
 ) -> pd.DataFrame:
     wanted = {"code": options.code_field, "name": options.name_field}
     if options.layer != "district":
-        wanted["parent_code"] = options.parent_field
+        parent = options.parent_field
+        if parent == DEFAULT_PARENT_FIELD and parent not in source.columns:
+            parent = SHORT_PARENT_FIELD if SHORT_PARENT_FIELD in source.columns else parent
+        wanted["parent_code"] = parent
     missing = [field for field in wanted.values() if field not in source.columns]
     if missing:
         available = [c for c in source.columns if c != source.geometry.name]
@@ -165,7 +171,7 @@ def _populations(source: gpd.GeoDataFrame, frame: pd.DataFrame, report: Report) 
     values: list[int | None] = []
     for code, raw in zip(frame["code"], source["population"], strict=True):
         number = pd.to_numeric(pd.Series([raw]), errors="coerce").iloc[0]
-        if is_missing(raw):
+        if is_missing(raw) or (isinstance(raw, str) and not raw.strip()):
             values.append(None)
         elif pd.isna(number) or number < 0 or number != int(number):
             report.error(f"{code!r}: population {raw!r} is not a whole number >= 0")
@@ -332,12 +338,20 @@ def _check_nesting(
     for parent_code, group in children.groupby("parent_code"):
         covered = shapely.coverage_union_all(group.geometry.values)
         gap = shapely.difference(parent_geom[parent_code], covered)
+        tree = shapely.STRtree(group.geometry.values)
         for piece in shapely.get_parts(gap):
             area = area_m2(piece, lat0)
             if area > AREA_TOLERANCE_M2:
+                around = sorted(group["code"].to_numpy()[tree.query(piece, "intersects")])
+                bordered = (
+                    f", bordered by {noun}s {', '.join(map(repr, around[:8]))}"
+                    + (f" and {len(around) - 8} more" if len(around) > 8 else "")
+                    if around
+                    else f", bordered by no {noun}"
+                )
                 report.error(
                     f"gap of {area:,.1f} m² in {parent_noun} {parent_code!r} covered by no "
-                    f"{noun}, near {where(*point_of(piece))}"
+                    f"{noun}, near {where(*point_of(piece))}{bordered}"
                 )
     for parent_code in sorted(set(parent_geom) - set(children["parent_code"])):
         report.error(f"{parent_noun} {parent_code!r} has no {noun}")

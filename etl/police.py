@@ -35,10 +35,7 @@ def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], path: Path) 
 
 
 def _text_column(frame: pd.DataFrame, column: str) -> list[str]:
-    return [
-        "" if is_missing(v) else str(v).strip()
-        for v in frame[column]
-    ]
+    return ["" if is_missing(v) else str(v).strip() for v in frame[column]]
 
 
 def _check_codes(codes: list[str], names: list[str], noun: str, report: Report) -> None:
@@ -137,6 +134,7 @@ def prepare_patrols(
     report = Report(f"patrol segments from {path.name}")
     codes, names = _text_column(source, "code"), _text_column(source, "name")
     teams = _text_column(source, "team") if "team" in source.columns else [""] * len(codes)
+    teams = [team or None for team in teams]
     _check_codes(codes, names, "patrol segment", report)
     levels = [
         _whole_number(v, c, "level", report) for c, v in zip(codes, source["level"], strict=True)
@@ -247,7 +245,7 @@ def prepare_officers(path: Path, context: Context) -> LayerLoad:
                     "snapshot_id": snapshot_id,
                     "code": r.code,
                     "name": r.name,
-                    "rank": r.rank,
+                    "rank": r.rank or None,
                     "phone": r.phone or None,
                     "station_code": r.station_code or None,
                 }

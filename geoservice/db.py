@@ -118,7 +118,7 @@ class VersionListener:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=120)  # it may be building a version
 
     def _run(self) -> None:
         while not self._stop.is_set():

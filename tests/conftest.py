@@ -20,6 +20,9 @@ from geoservice.settings import Settings
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+# one worker process per test server is plenty (two cores run the whole suite)
+os.environ.setdefault("GEOSERVICE_ANALYSIS_WORKERS", "1")
+
 
 def _admin_engine(settings: Settings) -> Engine:
     url = settings.sqlalchemy_url().set(database="postgres")
@@ -177,3 +180,20 @@ def demo_network(demo_readonly):
     network = load_network(engine)
     engine.dispose()
     return network
+
+
+@pytest.fixture(scope="session")
+def demo_client(demo_readonly) -> Iterator:
+    """The real app (with its worker process) on the shared read-only demo copy."""
+    from fastapi.testclient import TestClient
+
+    from geoservice.api.app import create_app
+
+    with TestClient(create_app(demo_readonly)) as client:
+        yield client
+
+
+@pytest.fixture()
+def client(demo_client):
+    """The demo app; modules testing another database define their own ``client``."""
+    return demo_client

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import numpy as np
 import orjson
@@ -14,12 +13,6 @@ from fastapi.testclient import TestClient
 from geoservice.api.app import create_app
 from geoservice.crs import wgs84_to_gcj02
 from tests.cli import run_cli
-
-
-@pytest.fixture(scope="module")
-def client(demo_readonly) -> Iterator[TestClient]:
-    with TestClient(create_app(demo_readonly)) as client:
-        yield client
 
 
 def _problem(response, status: int, fragment: str) -> None:

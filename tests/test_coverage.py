@@ -10,11 +10,9 @@ import numpy as np
 import pytest
 import shapely
 import sqlalchemy as sa
-from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geoservice.api.app import create_app
 from geoservice.coverage import (
     CoverageModel,
     Demand,
@@ -29,12 +27,6 @@ from geoservice.db import create_engine
 from geoservice.errors import InvalidInput
 from tests.cli import run_cli
 from tests.test_network import _go, _oracle, _snaps, _toy
-
-
-@pytest.fixture(scope="module")
-def client(demo_readonly) -> Iterator[TestClient]:
-    with TestClient(create_app(demo_readonly)) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")

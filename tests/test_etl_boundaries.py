@@ -50,6 +50,17 @@ def test_broken_grid_layers_are_refused_and_nothing_changes(
     assert row_counts(demo_engine) == before
 
 
+def test_a_gap_names_the_grids_around_it(broken, demo_settings) -> None:
+    result = run_cli(
+        "etl", "boundaries", str(broken["gap"]), "--layer", "grid", "--dry-run",
+        settings=demo_settings,
+    )  # fmt: skip
+    gap_lines = [line for line in result.stderr.splitlines() if "gap of" in line]
+    assert gap_lines, result.stderr
+    # the shrunk grid and its neighbours border the gap: a technician finds it at once
+    assert all("bordered by grids" in line and f"'{GRID}'" in line for line in gap_lines)
+
+
 def test_repair_fixes_a_self_intersection_and_says_so(broken, demo_settings, demo_engine) -> None:
     before = row_counts(demo_engine)
     result = run_cli(

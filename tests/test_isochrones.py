@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
 import shapely
 import sqlalchemy as sa
-from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.ndimage import distance_transform_edt
 
-from geoservice.api.app import create_app
 from geoservice.crs import from_metric
 from geoservice.errors import InvalidInput
 from geoservice.isochrones import band_polygons, isochrones, near_distance, parse_minutes
@@ -24,12 +21,6 @@ from tests.cli import run_cli
 
 # the city centre, a point by the Dongjiang between bridges, a town, a village road
 ORIGINS = [(114.41, 23.11), (114.36, 23.128), (114.35, 23.05), (114.52, 23.02)]
-
-
-@pytest.fixture(scope="module")
-def client(demo_readonly) -> Iterator[TestClient]:
-    with TestClient(create_app(demo_readonly)) as client:
-        yield client
 
 
 def _contains(polygon, xy_metric: np.ndarray) -> np.ndarray:

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import shapely
-from fastapi.testclient import TestClient
 
-from geoservice.api.app import create_app
 from geoservice.db import create_engine
 from geoservice.layers import read_layer
-
-
-@pytest.fixture(scope="module")
-def client(demo_readonly) -> Iterator[TestClient]:
-    with TestClient(create_app(demo_readonly)) as client:
-        yield client
 
 
 @pytest.mark.parametrize(

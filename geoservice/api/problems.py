@@ -40,7 +40,9 @@ def problem(status: int, detail: str, title: str | None = None, **extra: object)
         "detail": detail,
         **extra,
     }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    # over a size limit the rest of the body is not read: the connection must end here
+    headers = {"connection": "close"} if status == 413 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def status_of(exc: errors.GeoserviceError) -> int:
