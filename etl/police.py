@@ -133,8 +133,8 @@ def prepare_patrols(
     _require_columns(source, ("code", "name", "level", "team_size"), path)
     report = Report(f"patrol segments from {path.name}")
     codes, names = _text_column(source, "code"), _text_column(source, "name")
-    teams = _text_column(source, "team") if "team" in source.columns else [""] * len(codes)
-    teams = [team or None for team in teams]
+    given = _text_column(source, "team") if "team" in source.columns else [""] * len(codes)
+    teams = [team or None for team in given]
     _check_codes(codes, names, "patrol segment", report)
     levels = [
         _whole_number(v, c, "level", report) for c, v in zip(codes, source["level"], strict=True)
