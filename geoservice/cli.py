@@ -55,11 +55,21 @@ stderr = Console(stderr=True)
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address [GEOSERVICE_HOST].")] = None,
     port: Annotated[int | None, typer.Option(help="Port [GEOSERVICE_PORT].")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
+    analysis_workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Worker processes per server process for heavy requests "
+            "[GEOSERVICE_ANALYSIS_WORKERS, 2].",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API."""
     import uvicorn
 
+    if analysis_workers is not None:  # read by every server process's settings
+        os.environ["GEOSERVICE_ANALYSIS_WORKERS"] = str(analysis_workers)
     settings = Settings()
     engine = create_engine(settings)
     upgrade(engine)  # never serve an old schema
