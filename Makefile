@@ -38,6 +38,7 @@ lint: venv
 	$(BIN)/mypy geoservice etl
 
 bench: setup
+	@bash scripts/os-packages.sh wrk:wrk
 	$(BIN)/geoservice demo --if-empty
 	$(BIN)/python -m benchmarks.locate
 	$(BIN)/python -m benchmarks.mixed

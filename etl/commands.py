@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from etl.context import Context
 from etl.load import LayerLoad, publish_loads
+from geoservice.audit import Actor
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -39,6 +40,7 @@ def run_loads(
     dry_run: bool,
     note: str,
     with_diff: bool = True,
+    actor: Actor | None = None,
 ) -> int | None:
     """Prepare each step against the context (earlier steps staged), then publish them together.
 
@@ -63,7 +65,7 @@ def run_loads(
             )
             return None
         bar.add_task("publishing")
-        version = publish_loads(engine, loads, note=note)
+        version = publish_loads(engine, loads, note=note, actor=actor)
     what = "; ".join(load.summary for load in loads)
     files = ", ".join(sorted({Path(load.source.path).name for load in loads}))
     console.print(

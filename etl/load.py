@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from etl.report import Report
 from geoservice import datasets
+from geoservice.audit import Actor
 from geoservice.datasets import LayerWriter, Source
 from geoservice.missing import none_if_missing
 
@@ -102,7 +103,9 @@ def _few(codes: list[str], limit: int = 8) -> str:
     return shown + (f" … (+{len(codes) - limit} more)" if len(codes) > limit else "")
 
 
-def publish_loads(engine: Engine, loads: list[LayerLoad], note: str = "") -> int:
+def publish_loads(
+    engine: Engine, loads: list[LayerLoad], note: str = "", actor: Actor | None = None
+) -> int:
     """Publish every load as one new dataset version; returns its id."""
     for load in loads:
         load.report.raise_if_failed()
@@ -111,4 +114,5 @@ def publish_loads(engine: Engine, loads: list[LayerLoad], note: str = "") -> int
         {load.layer: load.write for load in loads},
         sources=[load.source for load in loads],
         note=note,
+        actor=actor,
     )

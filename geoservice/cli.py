@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,8 +15,16 @@ from rich.console import Console
 from rich.table import Table
 
 from geoservice import datasets
-from geoservice.db import create_engine, describe, downgrade, one_line, open_engine, upgrade
-from geoservice.errors import GeoserviceError
+from geoservice.audit import Actor
+from geoservice.db import (
+    describe,
+    downgrade,
+    one_line,
+    open_engine,
+    require_current_schema,
+    upgrade,
+)
+from geoservice.errors import ConfigurationError, DatabaseUnavailable, GeoserviceError
 from geoservice.settings import Settings
 
 app = typer.Typer(
@@ -30,6 +39,8 @@ etl_app = typer.Typer(
     help="Validate and publish GIS files as a new dataset version.", no_args_is_help=True
 )
 app.add_typer(etl_app, name="etl")
+keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 coverage_app = typer.Typer(
     help="Officer and response coverage; patrol point planning.", no_args_is_help=True
 )
@@ -42,6 +53,10 @@ AllowOutside = Annotated[
     bool, typer.Option("--allow-outside", help="Accept data away from the district.")
 ]
 Note = Annotated[str, typer.Option(help="A note stored with the new dataset version.")]
+By = Annotated[
+    str | None,
+    typer.Option("--by", help="Who does this, for the audit log [the OS user]."),
+]
 CrsOption = Annotated[
     str | None,
     typer.Option("--crs", help="CRS of the file: wgs84, cgcs2000, gcj02, bd09 or EPSG:NNNN."),
@@ -49,6 +64,7 @@ CrsOption = Annotated[
 InputFile = Annotated[Path, typer.Argument(help="The file to load.")]
 
 stderr = Console(stderr=True)
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 @app.command()
@@ -71,12 +87,23 @@ def serve(
     if analysis_workers is not None:  # read by every server process's settings
         os.environ["GEOSERVICE_ANALYSIS_WORKERS"] = str(analysis_workers)
     settings = Settings()
-    engine = create_engine(settings)
-    upgrade(engine)  # never serve an old schema
-    engine.dispose()
     host = host or settings.host
     port = port or settings.port
-    stderr.print(f"geoservice on http://{host}:{port} (database {describe(engine.url)})")
+    if not settings.auth and host not in LOOPBACK:
+        msg = (
+            f"GEOSERVICE_AUTH=off is refused when serving on {host}: keys may only be off on "
+            f"loopback ({', '.join(LOOPBACK)})"
+        )
+        raise ConfigurationError(msg)
+    try:
+        engine = open_engine(settings)
+    except DatabaseUnavailable as exc:  # it serves what it can and follows once it is back
+        stderr.print(f"warning: {exc}; starting anyway", highlight=False)
+    else:
+        require_current_schema(engine)  # migrations are the deploy step's, never the server's
+        engine.dispose()
+    database = describe(settings.login("reader")[0])
+    stderr.print(f"geoservice on http://{host}:{port} (database {database})")
     uvicorn.run(
         "geoservice.api.app:create_app",
         factory=True,
@@ -97,7 +124,7 @@ def db_url() -> None:
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply migrations (``alembic upgrade``)."""
-    engine = open_engine(Settings())
+    engine = open_engine(Settings(), "owner")
     upgrade(engine, revision)
     typer.echo(f"database {describe(engine.url)} at revision {revision}")
 
@@ -105,7 +132,7 @@ def db_upgrade(revision: str = "head") -> None:
 @db_app.command("downgrade")
 def db_downgrade(revision: str) -> None:
     """Revert migrations (``base`` drops every geoservice table)."""
-    engine = open_engine(Settings())
+    engine = open_engine(Settings(), "owner")
     downgrade(engine, revision)
     typer.echo(f"database {describe(engine.url)} at revision {revision}")
 
@@ -140,18 +167,128 @@ def list_datasets(
 
 
 @app.command()
-def rollback(version: int) -> None:
+def rollback(version: int, by: By = None, note: Note = "") -> None:
     """Make an earlier dataset version current again."""
-    engine = open_engine(Settings())
-    datasets.rollback(engine, version)
+    engine = open_engine(Settings(), "writer")
+    datasets.rollback(engine, version, actor=Actor.cli(by), note=note)
     typer.echo(f"dataset version {version} is current")
 
 
-def _publish(description: str, prepare, dry_run: bool, note: str) -> None:
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="Who or what the key is for (unique).")],
+    role: Annotated[str, typer.Option(help="dispatch, planner, gis or admin.")],
+    rate: Annotated[
+        float | None, typer.Option(help="Requests per second [GEOSERVICE_RATE_PER_S].")
+    ] = None,
+    burst: Annotated[int | None, typer.Option(help="Burst [GEOSERVICE_RATE_BURST].")] = None,
+    by: By = None,
+) -> None:
+    """Create a key; it is printed once, alone on the last line (only its hash is kept)."""
+    from geoservice.keys import create_key
+
+    engine = open_engine(Settings(), "writer")
+    key = create_key(engine, name, role, actor=Actor.cli(by), rate_per_s=rate, burst=burst)
+    stderr.print(f"key {name!r} ({role}) created; it is shown once, keep it:", highlight=False)
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list(as_json: Annotated[bool, typer.Option("--json", help="JSON.")] = False) -> None:
+    """The keys: names, roles, dates (never the keys themselves)."""
+    from geoservice.keys import list_keys
+
+    with open_engine(Settings()).connect() as conn:
+        infos = list_keys(conn)
+    if as_json:
+        rows = [
+            {
+                **k.__dict__,
+                "created_at": k.created_at.isoformat(),
+                "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+            }
+            for k in infos
+        ]
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table("name", "role", "key id", "created", "by", "revoked", "rate/s")
+    for k in infos:
+        table.add_row(
+            k.name,
+            k.role,
+            k.key_id,
+            f"{k.created_at:%Y-%m-%d %H:%M}",
+            k.created_by,
+            f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "",
+            "" if k.rate_per_s is None else f"{k.rate_per_s:g}",
+        )
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: str, by: By = None) -> None:
+    """Revoke a key: every server refuses it within a second."""
+    from geoservice.keys import revoke_key
+
+    revoke_key(open_engine(Settings(), "writer"), name, actor=Actor.cli(by))
+    typer.echo(f"key {name!r} revoked")
+
+
+@keys_app.command("local-admin")
+def keys_local_admin(by: By = None) -> None:
+    """The local demo's admin key in <data dir>/admin.key (mode 600), created the first
+    time; prints where it is (``make run`` calls this)."""
+    from geoservice.keys import create_key
+
+    settings = Settings()
+    path = settings.resolved_data_dir / "admin.key"
+    if not path.exists():
+        key = create_key(
+            open_engine(settings, "writer"), f"local-admin-{secrets.token_hex(3)}", "admin",
+            actor=Actor.cli(by),
+        )  # fmt: skip
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(key + "\n")
+    typer.echo(f'admin key in {path}: curl -H "Authorization: Bearer $(cat {path})" ...')
+
+
+@app.command("audit")
+def audit_command(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON.")] = False,
+    limit: Annotated[int, typer.Option(min=1, help="Newest entries first.")] = 50,
+) -> None:
+    """The audit log: publishes, promotions, rollbacks, keys created and revoked."""
+    from geoservice import audit
+
+    with open_engine(Settings()).connect() as conn:
+        entries = audit.entries(conn, limit=limit)
+    if as_json:
+        typer.echo(json.dumps([e.to_json() for e in entries], ensure_ascii=False, indent=2))
+        return
+    table = Table("at", "who", "via", "action", "version", "detail", "note")
+    for e in entries:
+        who = e.actor if e.os_user in (None, e.actor) else f"{e.actor} ({e.os_user})"
+        detail = ", ".join(f"{k}={v}" for k, v in e.detail.items() if k != "sources")
+        table.add_row(
+            f"{e.at:%Y-%m-%d %H:%M:%S}", who, e.via, e.action, str(e.version_id or ""),
+            detail, e.note,
+        )  # fmt: skip
+    Console().print(table)
+
+
+def _publish(description: str, prepare, dry_run: bool, note: str, by: str | None) -> None:
     """Validate one ETL input and publish it as a new dataset version (or not, dry run)."""
     from etl.commands import run_loads
 
-    run_loads(open_engine(Settings()), [(description, prepare)], dry_run=dry_run, note=note)
+    run_loads(
+        open_engine(Settings(), "writer"),
+        [(description, prepare)],
+        dry_run=dry_run,
+        note=note,
+        actor=Actor.cli(by),
+    )
 
 
 @app.command()
@@ -213,6 +350,7 @@ def etl_boundaries(
     allow_outside: AllowOutside = False,
     dry_run: DryRun = False,
     note: Note = "",
+    by: By = None,
 ) -> None:
     """Validate and publish one boundary layer."""
     from etl.boundaries import BoundaryOptions, prepare_boundaries
@@ -228,15 +366,17 @@ def etl_boundaries(
         repair=repair,
         allow_outside=allow_outside,
     )
-    _publish(f"{layer} layer", lambda ctx: prepare_boundaries(file, options, ctx), dry_run, note)
+    _publish(
+        f"{layer} layer", lambda ctx: prepare_boundaries(file, options, ctx), dry_run, note, by
+    )
 
 
 @etl_app.command("officers")
-def etl_officers(file: InputFile, dry_run: DryRun = False, note: Note = "") -> None:
+def etl_officers(file: InputFile, dry_run: DryRun = False, note: Note = "", by: By = None) -> None:
     """Validate and publish officers and their unit assignments (CSV)."""
     from etl.police import prepare_officers
 
-    _publish("officers", lambda ctx: prepare_officers(file, ctx), dry_run, note)
+    _publish("officers", lambda ctx: prepare_officers(file, ctx), dry_run, note, by)
 
 
 @etl_app.command("stations")
@@ -246,12 +386,13 @@ def etl_stations(
     allow_outside: AllowOutside = False,
     dry_run: DryRun = False,
     note: Note = "",
+    by: By = None,
 ) -> None:
     """Validate and publish police stations and posts (points)."""
     from etl.police import prepare_stations
 
     prepare = lambda ctx: prepare_stations(file, ctx, crs=crs, allow_outside=allow_outside)  # noqa: E731
-    _publish("stations", prepare, dry_run, note)
+    _publish("stations", prepare, dry_run, note, by)
 
 
 @etl_app.command("patrols")
@@ -261,12 +402,13 @@ def etl_patrols(
     allow_outside: AllowOutside = False,
     dry_run: DryRun = False,
     note: Note = "",
+    by: By = None,
 ) -> None:
     """Validate and publish patrol segments (lines with level and team size)."""
     from etl.police import prepare_patrols
 
     prepare = lambda ctx: prepare_patrols(file, ctx, crs=crs, allow_outside=allow_outside)  # noqa: E731
-    _publish("patrol segments", prepare, dry_run, note)
+    _publish("patrol segments", prepare, dry_run, note, by)
 
 
 @etl_app.command("roads")
@@ -276,12 +418,13 @@ def etl_roads(
     allow_outside: AllowOutside = False,
     dry_run: DryRun = False,
     note: Note = "",
+    by: By = None,
 ) -> None:
     """Validate and publish a road network (.osm, .osm.bz2, .osm.pbf, osmnx .graphml)."""
     from etl.roads import prepare_roads
 
     prepare = lambda ctx: prepare_roads(file, ctx, profile=profile, allow_outside=allow_outside)  # noqa: E731
-    _publish("roads", prepare, dry_run, note)
+    _publish("roads", prepare, dry_run, note, by)
 
 
 @app.command()
@@ -296,6 +439,7 @@ def demo(
     if_empty: Annotated[
         bool, typer.Option("--if-empty", help="Do nothing when a dataset is already published.")
     ] = False,
+    by: By = None,
 ) -> None:
     """Write the synthetic Huicheng dataset as GIS files, then load it through the ETL."""
     from etl.commands import console, progress
@@ -305,7 +449,7 @@ def demo(
     settings = Settings()
     engine = None
     if not no_load:
-        engine = open_engine(settings)
+        engine = open_engine(settings, "writer")
         with engine.connect() as conn:
             current = datasets.current_version_id(conn)
         if if_empty and current is not None:
@@ -325,6 +469,7 @@ def demo(
             dry_run=False,
             with_diff=False,
             note=f"synthetic Huicheng demo, seed {seed}",
+            actor=Actor.cli(by),
         )
 
 

@@ -8,7 +8,6 @@ that fails or is killed leaves the previous version current and intact.
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from geoservice import audit
+from geoservice.audit import Actor
 from geoservice.errors import InvalidInput, NoDataset, NotFound
 from geoservice.models import (
     LAYERS,
@@ -109,9 +110,11 @@ def publish(
     *,
     sources: list[Source],
     note: str = "",
-    created_by: str | None = None,
+    actor: Actor | None = None,
 ) -> int:
-    """Write new snapshots of the given layers and make them current as one new version."""
+    """Write new snapshots of the given layers and make them current as one new version
+    (recorded in the audit log, in the same transaction)."""
+    actor = actor or Actor.cli()
     unknown = sorted(set(writers) - set(LAYERS))
     if unknown:
         msg = f"unknown layer(s) {unknown}; expected one of {list(LAYERS)}"
@@ -125,7 +128,7 @@ def publish(
         version_id = conn.execute(
             sa.insert(dataset_version)
             .values(
-                created_by=created_by or _whoami(),
+                created_by=actor.name,
                 note=note,
                 sources=[source.__dict__ for source in sources],
                 parent_id=parent,
@@ -157,11 +160,23 @@ def publish(
             ],
         )
         _make_current(conn, version_id)
+        audit.record(
+            conn,
+            actor,
+            "publish",
+            version_id=version_id,
+            detail={"layers": sorted(writers), "sources": [s.__dict__ for s in sources]},
+            note=note,
+        )
     return version_id
 
 
-def rollback(engine: Engine, version_id: int) -> None:
-    """Make an earlier (or any published) version current again."""
+def rollback(
+    engine: Engine, version_id: int, *, actor: Actor | None = None, note: str = ""
+) -> None:
+    """Make an earlier (or any published) version current again (an audit log entry each
+    time)."""
+    actor = actor or Actor.cli()
     with engine.begin() as conn:
         conn.execute(sa.text("LOCK TABLE geoservice.current_dataset IN SHARE ROW EXCLUSIVE MODE"))
         exists = conn.execute(
@@ -171,7 +186,11 @@ def rollback(engine: Engine, version_id: int) -> None:
             known = [v.id for v in list_versions(conn)]
             msg = f"dataset version {version_id} does not exist; published versions: {known}"
             raise NotFound(msg)
+        previous = current_version_id(conn)
         _make_current(conn, version_id)
+        audit.record(
+            conn, actor, "rollback", version_id=version_id, detail={"from": previous}, note=note
+        )
 
 
 def _make_current(conn: Connection, version_id: int) -> None:
@@ -214,10 +233,3 @@ def list_versions(conn: Connection) -> list[DatasetVersion]:
         )
         for row in rows
     ]
-
-
-def _whoami() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"

@@ -14,9 +14,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import URL, Engine
 
-from geoservice.errors import DatabaseUnavailable
-from geoservice.models import NOTIFY_CHANNEL
-from geoservice.settings import Settings
+from geoservice.errors import ConfigurationError, DatabaseUnavailable
+from geoservice.models import SCHEMA
+from geoservice.settings import Role, Settings
 
 log = logging.getLogger(__name__)
 
@@ -28,17 +28,22 @@ def describe(url: URL) -> str:
     return f"{url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
 
 
-def create_engine(settings: Settings, **kwargs: object) -> Engine:
-    """An engine on the configured database with short connect and statement timeouts."""
-    url = settings.sqlalchemy_url()
+def create_engine(settings: Settings, role: Role = "reader", **kwargs: object) -> Engine:
+    """An engine on the configured database as ``role`` — ``reader`` (the default: the API,
+    reports, notebooks), ``writer`` (the ETL) or ``owner`` (migrations) — with short connect
+    and statement timeouts."""
+    url, session_role = settings.login(role)
+    options = f"-c statement_timeout={settings.statement_timeout_ms}"
+    if session_role:
+        options += f" -c role={session_role}"
     connect_args = {
         "connect_timeout": settings.connect_timeout_s,
-        "application_name": "geoservice",
-        "options": f"-c statement_timeout={settings.statement_timeout_ms}",
+        "application_name": f"geoservice-{role}",
+        "options": options,
     }
-    options: dict[str, object] = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
-    options.update(kwargs)
-    return sa.create_engine(url, connect_args=connect_args, **options)
+    pool: dict[str, object] = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
+    pool.update(kwargs)
+    return sa.create_engine(url, connect_args=connect_args, **pool)
 
 
 def check_connection(engine: Engine) -> None:
@@ -57,9 +62,9 @@ def one_line(exc: BaseException) -> str:
     return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
-def open_engine(settings: Settings) -> Engine:
+def open_engine(settings: Settings, role: Role = "reader") -> Engine:
     """``create_engine`` followed by ``check_connection``: fails fast with a clear message."""
-    engine = create_engine(settings)
+    engine = create_engine(settings, role)
     check_connection(engine)
     return engine
 
@@ -83,31 +88,50 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
+def require_current_schema(engine: Engine) -> None:
+    """Refuse (``ConfigurationError``) a database whose schema is behind (or ahead of) the
+    code's migrations: the server never migrates, the deploy step does."""
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"version_table_schema": SCHEMA})
+        current = context.get_current_revision()
+    if current != head:
+        msg = (
+            f"the database {describe(engine.url)} is at schema revision {current or 'none'}, "
+            f"the code needs {head}: run `geoservice db upgrade` first"
+        )
+        raise ConfigurationError(msg)
+
+
 def downgrade(engine: Engine, revision: str) -> None:
     """Revert migrations down to ``revision`` (``base`` removes everything)."""
     check_connection(engine)
     command.downgrade(alembic_config(engine), revision)
 
 
-class VersionListener:
-    """Calls ``on_version(version_id)`` for every dataset version published or made current.
+class Listener:
+    """Calls ``channels[name](payload)`` for every notification on those channels.
 
-    Runs ``LISTEN`` on its own connection in a daemon thread and reconnects after
-    a lost connection; ``on_reconnect`` is called after each (re)connection, and every
-    ``poll_s`` seconds, so the caller can catch up on what it missed.
+    Runs ``LISTEN`` on its own connection in a daemon thread and reconnects after a lost
+    connection; ``catch_up`` is called after each (re)connection and every ``poll_s``
+    seconds, so the caller catches up on what it may have missed.
     """
 
     def __init__(
         self,
         url: URL,
-        on_version: Callable[[int], object],
-        on_reconnect: Callable[[], object] | None = None,
+        channels: dict[str, Callable[[str], object]],
+        catch_up: Callable[[], object],
+        *,
         retry_s: float = 2.0,
         poll_s: float | None = None,
     ) -> None:
         self._conninfo = libpq_conninfo(url)
-        self._on_version = on_version
-        self._on_reconnect = on_reconnect
+        self._channels = channels
+        self._catch_up = catch_up
         self._retry_s = retry_s
         self._poll_s = poll_s
         self._stop = threading.Event()
@@ -124,19 +148,18 @@ class VersionListener:
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=3) as conn:
-                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                    if self._on_reconnect:
-                        self._on_reconnect()
+                    for channel in self._channels:
+                        conn.execute(f"LISTEN {channel}")
+                    self._catch_up()
                     checked = time.monotonic()
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=1.0):
-                            self._on_version(int(note.payload))
+                            self._channels[note.channel](note.payload)
                         if self._poll_s and time.monotonic() - checked > self._poll_s:
                             checked = time.monotonic()
-                            if self._on_reconnect:
-                                self._on_reconnect()
+                            self._catch_up()
             except psycopg.Error as exc:
-                log.warning("dataset listener: %s; retrying", str(exc).strip().splitlines()[0])
+                log.warning("listener: %s; retrying", str(exc).strip().splitlines()[0])
             except Exception:
-                log.exception("dataset listener callback failed; retrying")
+                log.exception("listener callback failed; retrying")
             self._stop.wait(self._retry_s)

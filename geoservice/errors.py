@@ -43,6 +43,12 @@ class PayloadTooLarge(InvalidInput):
     title = "Payload too large"
 
 
+class Forbidden(GeoserviceError):
+    """The key's role may not do this."""
+
+    title = "Forbidden"
+
+
 class NotFound(GeoserviceError):
     title = "Not found"
 

@@ -211,3 +211,34 @@ LAYER_TABLES: Final[dict[str, tuple[Table, ...]]] = {
     "roads": (road_node, road_edge),
 }
 """The tables that hold one layer's snapshot rows."""
+
+api_key = Table(
+    "api_key",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("key_id", Text, nullable=False, unique=True),
+    Column("role", Text, nullable=False),
+    Column("key_hash", Text, nullable=False, comment="SHA-256 of the key; the key is not kept"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("created_by", Text, nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("rate_per_s", Float),
+    Column("burst", Integer),
+    CheckConstraint("role IN ('dispatch', 'planner', 'gis', 'admin')", name="api_key_role"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("actor", Text, nullable=False),
+    Column("via", Text, nullable=False),
+    Column("os_user", Text),
+    Column("action", Text, nullable=False),
+    Column("version_id", Integer),
+    Column("detail", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("note", Text, nullable=False, server_default=""),
+    CheckConstraint("via IN ('cli', 'api')", name="audit_log_via"),
+)
+"""Append-only: a trigger refuses UPDATE, DELETE and TRUNCATE (migration 0004)."""

@@ -18,8 +18,10 @@ import sqlalchemy as sa
 
 from geoservice import tasks
 from geoservice.datasets import current_version_id
-from geoservice.db import VersionListener, create_engine
+from geoservice.db import Listener, create_engine
 from geoservice.errors import GeoserviceError, NoDataset
+from geoservice.keys import KEYS_CHANNEL, KeyStore
+from geoservice.models import NOTIFY_CHANNEL
 from geoservice.settings import Settings
 from geoservice.state import StateCache, VersionState
 from geoservice.workers import START_TIMEOUT_S, Task, WorkerPool
@@ -34,10 +36,11 @@ class Service:
         self.settings = settings
         self.engine = create_engine(settings)
         self.cache = StateCache(self.engine, full=False)
+        self.keys = KeyStore(self.engine, settings.rate_per_s, settings.rate_burst)
         self.pool = WorkerPool(settings, settings.analysis_workers)
         self.last_version: int | None = None
         self._follow_lock = threading.Lock()
-        self._listener: VersionListener | None = None
+        self._listener: Listener | None = None
 
     @property
     def current(self) -> VersionState | None:
@@ -53,13 +56,25 @@ class Service:
         return state
 
     def start(self) -> None:
-        self._listener = VersionListener(
+        """Load the keys (a 401 for everyone until they are), then follow versions behind."""
+        self._reload_keys()
+        self._listener = Listener(
             self.engine.url,
-            on_version=lambda _version: self.follow(),
-            on_reconnect=self.follow,
+            {NOTIFY_CHANNEL: lambda _version: self.follow(), KEYS_CHANNEL: self._reload_keys},
+            self._catch_up,
             poll_s=self.settings.poll_s,
         )
         self._listener.start()
+
+    def _catch_up(self) -> None:
+        self._reload_keys()
+        self.follow()
+
+    def _reload_keys(self, _name: str = "") -> None:
+        try:
+            self.keys.reload()
+        except sa.exc.SQLAlchemyError as exc:
+            log.warning("keys not reloaded: %s", exc)
 
     def close(self) -> None:
         if self._listener is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,16 +15,39 @@ from geoservice.errors import ConfigurationError
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+Role = Literal["owner", "writer", "reader"]
+"""Who connects: migrations (owner), the ETL (writer), the API and reports (reader)."""
+
+ROLE_GROUPS: dict[str, str] = {"writer": "geoservice_writer", "reader": "geoservice_reader"}
+LOCAL_LOGINS: dict[str, tuple[str, str]] = {
+    "writer": ("geoservice_etl", "ETL_PASSWORD"),
+    "reader": ("geoservice_api", "API_PASSWORD"),
+}
+
+
 class Settings(BaseSettings):
     """Runtime configuration.
 
     ``database_url`` wins when set; otherwise the project-local cluster recorded in
-    ``<data_dir>/cluster.env`` by ``scripts/pgcluster.sh`` is used.
+    ``<data_dir>/cluster.env`` by ``scripts/pgcluster.sh`` is used. The API reads with the
+    reader's login (``api_database_url``, or the local cluster's ``geoservice_api``), the
+    ETL writes with the writer's (``etl_database_url``, or ``geoservice_etl``); given only
+    ``database_url``, they connect with it and take the role for the session
+    (``-c role=geoservice_reader``).
     """
 
     model_config = SettingsConfigDict(env_prefix="GEOSERVICE_", frozen=True)
 
     database_url: str | None = None
+    api_database_url: str | None = None
+    etl_database_url: str | None = None
+    read_url: str | None = None
+    """A hot standby the API reads from (the primary stays ``database_url``)."""
+    auth: bool = True
+    """Keys required (``GEOSERVICE_AUTH=off`` is refused unless serving on loopback)."""
+    rate_per_s: float = Field(default=200.0, gt=0)
+    rate_burst: int = Field(default=400, ge=1)
+    """A key's token bucket unless the key has its own (per server process)."""
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     data_dir: Path = Path(".data")
@@ -47,27 +71,10 @@ class Settings(BaseSettings):
         return PROJECT_ROOT / self.data_dir
 
     def sqlalchemy_url(self) -> URL:
-        """The SQLAlchemy URL of the database in use."""
+        """The SQLAlchemy URL of the database in use (the owner's login)."""
         if self.database_url:
-            try:
-                url = make_url(self.database_url)
-            except Exception as exc:
-                msg = f"GEOSERVICE_DATABASE_URL {self.database_url!r} is not a database URL: {exc}"
-                raise ConfigurationError(msg) from exc
-            if url.drivername in ("postgresql", "postgres"):
-                url = url.set(drivername="postgresql+psycopg")
-            return url
-        env_file = self.resolved_data_dir / "cluster.env"
-        if not env_file.exists():
-            msg = (
-                f"no database configured: {env_file} does not exist. Run `make run` or "
-                "`scripts/pgcluster.sh ensure` to start the local cluster, or set "
-                "GEOSERVICE_DATABASE_URL."
-            )
-            raise ConfigurationError(msg)
-        values = dict(
-            line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line
-        )
+            return _parse(self.database_url, "GEOSERVICE_DATABASE_URL")
+        values = self._cluster()
         return URL.create(
             "postgresql+psycopg",
             username="postgres",
@@ -76,3 +83,45 @@ class Settings(BaseSettings):
             port=int(values["PORT"]),
             database=self.database_name,
         )
+
+    def login(self, role: Role) -> tuple[URL, str | None]:
+        """The URL ``role`` connects with, and the role to take for the session when that
+        login is not the role's own (None: the login is)."""
+        if role == "owner":
+            return self.sqlalchemy_url(), None
+        given = self.api_database_url if role == "reader" else self.etl_database_url
+        if given:
+            return _parse(
+                given, f"GEOSERVICE_{'API' if role == 'reader' else 'ETL'}_DATABASE_URL"
+            ), None
+        if self.database_url:
+            return self.sqlalchemy_url(), ROLE_GROUPS[role]
+        user, key = LOCAL_LOGINS[role]
+        values = self._cluster()
+        if key not in values:
+            msg = f"the local cluster has no {user} login yet: run `scripts/pgcluster.sh ensure`"
+            raise ConfigurationError(msg)
+        return self.sqlalchemy_url().set(username=user, password=values[key]), None
+
+    def _cluster(self) -> dict[str, str]:
+        """The local cluster's record (port, passwords)."""
+        env_file = self.resolved_data_dir / "cluster.env"
+        if not env_file.exists():
+            msg = (
+                f"no database configured: {env_file} does not exist. Run `make run` or "
+                "`scripts/pgcluster.sh ensure` to start the local cluster, or set "
+                "GEOSERVICE_DATABASE_URL."
+            )
+            raise ConfigurationError(msg)
+        return dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+
+
+def _parse(text: str, name: str) -> URL:
+    try:
+        url = make_url(text)
+    except Exception as exc:
+        msg = f"{name} {text!r} is not a database URL: {exc}"
+        raise ConfigurationError(msg) from exc
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url

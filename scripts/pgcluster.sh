@@ -119,6 +119,31 @@ create_database() {
   as_pg "${psql[@]}" -d "$DB_NAME" -c "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS postgis; CREATE EXTENSION IF NOT EXISTS pgrouting;"
 }
 
+create_logins() {
+  # The API reads as geoservice_api (a member of geoservice_reader), the ETL writes as
+  # geoservice_etl (geoservice_writer); migrations grant those groups their rights.
+  local dir=$1 port=$2
+  local psql=("$PG_BIN/psql" -h "$dir/socket" -p "$port" -U postgres -v ON_ERROR_STOP=1 -qtA)
+  local pair login group var password
+  for pair in geoservice_api:geoservice_reader:API_PASSWORD geoservice_etl:geoservice_writer:ETL_PASSWORD; do
+    IFS=: read -r login group var <<<"$pair"
+    password=$(as_pg sed -n "s/^$var=//p" "$dir/geoservice.env")
+    if [ -z "$password" ]; then
+      password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')
+      printf '%s=%s\n' "$var" "$password" | as_pg tee -a "$dir/geoservice.env" >/dev/null
+    fi
+    as_pg "${psql[@]}" -d postgres >/dev/null <<SQL
+SET client_min_messages = warning;
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$group') THEN CREATE ROLE $group NOLOGIN; END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$login') THEN CREATE ROLE $login LOGIN; END IF;
+END \$\$;
+ALTER ROLE $login LOGIN PASSWORD '$password';
+GRANT $group TO $login;
+SQL
+  done
+}
+
 cmd=${1:-}
 case "$cmd" in
   ensure)
@@ -130,6 +155,8 @@ case "$cmd" in
     . "$ENV_FILE"
     start_cluster "$PGDIR"
     create_database "$PGDIR" "$PORT"
+    create_logins "$PGDIR" "$PORT"
+    remember_cluster "$PGDIR"
     echo "pgcluster: PostGIS up on 127.0.0.1:$PORT (cluster $PGDIR)"
     ;;
   stop)

@@ -7,6 +7,7 @@ unreachable server fails the run; nothing here skips.
 from __future__ import annotations
 
 import os
+import secrets
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,12 +17,34 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from geoservice.db import create_engine, libpq_conninfo, upgrade
+from geoservice.keys import ROLES, digest
 from geoservice.settings import Settings
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 # one worker process per test server is plenty (two cores run the whole suite)
 os.environ.setdefault("GEOSERVICE_ANALYSIS_WORKERS", "1")
+
+TEST_KEYS = {role: f"gs_{secrets.token_hex(4)}_{secrets.token_urlsafe(32)}" for role in ROLES}
+"""One key per role, in every test database (only their hashes are stored)."""
+
+
+def auth(role: str = "admin") -> dict[str, str]:
+    """Headers carrying the test key of ``role``."""
+    return {"Authorization": f"Bearer {TEST_KEYS[role]}"}
+
+
+def _add_test_keys(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for role, key in TEST_KEYS.items():
+            conn.execute(
+                sa.text(
+                    "INSERT INTO geoservice.api_key "
+                    "(name, key_id, role, key_hash, created_by, rate_per_s, burst) "
+                    "VALUES (:name, :key_id, :role, :hash, 'tests', 1e6, 1000000)"
+                ),
+                {"name": f"test-{role}", "key_id": key[3:11], "role": role, "hash": digest(key)},
+            )
 
 
 def _admin_engine(settings: Settings) -> Engine:
@@ -54,8 +77,9 @@ def make_database(base_settings: Settings) -> Iterator:
         url = base_settings.sqlalchemy_url().set(database=name)
         settings = Settings(database_url=url.render_as_string(hide_password=False))
         if migrate and not template:
-            engine = create_engine(settings)
+            engine = create_engine(settings, "owner")
             upgrade(engine)
+            _add_test_keys(engine)
             engine.dispose()
         return settings
 
@@ -74,7 +98,8 @@ def settings(make_database) -> Settings:
 
 @pytest.fixture()
 def engine(settings: Settings) -> Iterator[Engine]:
-    engine = create_engine(settings)
+    """The owner's engine: tests arrange data as they please."""
+    engine = create_engine(settings, "owner")
     yield engine
     engine.dispose()
 
@@ -103,7 +128,7 @@ def demo_template(make_database, demo_files, base_settings) -> str:
     from geoservice.demo import demo_steps
 
     settings = make_database()
-    engine = create_engine(settings)
+    engine = create_engine(settings, "writer")
     run_loads(engine, demo_steps(demo_files), dry_run=False, note="test demo", with_diff=False)
     engine.dispose()
     return settings.sqlalchemy_url().database
@@ -117,7 +142,8 @@ def demo_settings(demo_template, make_database) -> Settings:
 
 @pytest.fixture()
 def demo_engine(demo_settings) -> Iterator[Engine]:
-    engine = create_engine(demo_settings)
+    """The owner's engine on a private demo copy."""
+    engine = create_engine(demo_settings, "owner")
     yield engine
     engine.dispose()
 
@@ -189,7 +215,7 @@ def demo_client(demo_readonly) -> Iterator:
 
     from geoservice.api.app import create_app
 
-    with TestClient(create_app(demo_readonly)) as client:
+    with TestClient(create_app(demo_readonly), headers=auth("admin")) as client:
         yield client
 
 

@@ -10,12 +10,13 @@ from fastapi.testclient import TestClient
 from geoservice import datasets
 from geoservice.api.app import create_app
 from geoservice.settings import Settings
+from tests.conftest import auth
 from tests.tcp_proxy import TcpProxy, free_port
 
 
 @pytest.fixture()
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=auth()) as client:
         yield client
 
 
@@ -32,7 +33,7 @@ def test_health_reports_the_current_version(client: TestClient, engine) -> None:
 
 def test_health_is_degraded_when_the_database_port_is_closed() -> None:
     url = f"postgresql+psycopg://postgres:x@127.0.0.1:{free_port()}/geoservice"
-    with TestClient(create_app(Settings(database_url=url))) as client:
+    with TestClient(create_app(Settings(database_url=url)), headers=auth()) as client:
         response = client.get("/health")
     assert response.status_code == 200
     assert response.json() == {"status": "degraded", "database": "down", "dataset_version": None}
@@ -44,7 +45,7 @@ def test_health_degrades_and_recovers_by_itself(settings: Settings, engine) -> N
     proxy = TcpProxy(url.host, url.port)
     proxy.start()
     proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    with TestClient(create_app(Settings(database_url=proxied))) as client:
+    with TestClient(create_app(Settings(database_url=proxied)), headers=auth()) as client:
         assert client.get("/health").json()["status"] == "ok"
         proxy.cut()
         assert client.get("/health").json() == {

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from geoservice.api.app import create_app
 from geoservice.crs import wgs84_to_gcj02
 from tests.cli import run_cli
+from tests.conftest import auth
 
 
 def _problem(response, status: int, fragment: str) -> None:
@@ -122,7 +123,7 @@ def test_new_versions_swap_in_without_restart_and_never_mix(
     path = tmp_path / "officers_v2.csv"
     renamed.to_csv(path, index=False)
     seen: list[dict] = []
-    with TestClient(create_app(demo_settings)) as client:
+    with TestClient(create_app(demo_settings), headers=auth()) as client:
         first = client.get("/v1/locate", params={"lon": 114.41, "lat": 23.11}).json()
         publisher = threading.Thread(
             target=run_cli, args=("etl", "officers", str(path)), kwargs={"settings": demo_settings}

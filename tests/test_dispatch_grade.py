@@ -30,6 +30,7 @@ from geoservice.coverage import Coverage, CoverageModel
 from geoservice.isochrones import isochrones
 from geoservice.network import load_network
 from geoservice.workers import Answer, Lane, Task, WorkerPool
+from tests.conftest import TEST_KEYS, auth
 from tests.tcp_proxy import TcpProxy, free_port
 
 
@@ -185,6 +186,7 @@ def test_an_oversized_chunked_upload_is_cut_off_at_the_limit(demo_readonly, path
         sock = socket.create_connection(("127.0.0.1", port), 10)
         sock.sendall(
             f"POST {path} HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+            f"authorization: Bearer {TEST_KEYS['admin']}\r\n"
             "transfer-encoding: chunked\r\n\r\n".encode()
         )
         chunk = b"[114.41, 23.11]," * 65_536  # 1 MiB of points, no end
@@ -253,7 +255,9 @@ def test_requests_never_mix_versions_while_versions_switch(
     answers: list[tuple[str, dict]] = []
     failures: list[str] = []
     stop = threading.Event()
-    with TestClient(create_app(demo_settings.model_copy(update={"analysis_workers": 2}))) as client:
+    with TestClient(
+        create_app(demo_settings.model_copy(update={"analysis_workers": 2})), headers=auth()
+    ) as client:
         assert client.get("/v1/locate", params={"lon": 114.41, "lat": 23.11}).status_code == 200
 
         def hammer(kind: str, path: str, params: dict) -> None:
@@ -314,7 +318,7 @@ def test_a_database_outage_is_a_503_and_locate_keeps_answering(demo_readonly):
     proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     settings = demo_readonly.model_copy(update={"database_url": proxied, "analysis_workers": 1})
     try:
-        with TestClient(create_app(settings)) as client:
+        with TestClient(create_app(settings), headers=auth()) as client:
             assert client.get("/v1/layers/town").status_code == 200
             proxy.cut()
             for path in ("/v1/layers/town", "/v1/coverage/officers"):

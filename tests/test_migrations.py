@@ -18,7 +18,7 @@ def _tables(conn: sa.Connection) -> set[str]:
 
 def test_upgrade_downgrade_upgrade_on_empty_database(make_database) -> None:
     settings = make_database(migrate=False)
-    engine = create_engine(settings)
+    engine = create_engine(settings, "owner")
     upgrade(engine)
     with engine.connect() as conn:
         assert {"dataset_version", "snapshot", "boundary", "road_edge"} <= _tables(conn)

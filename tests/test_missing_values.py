@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from geoservice.api.app import create_app
 from tests.cli import run_cli
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, auth
 
 
 def assert_no_nan_text(engine) -> None:
@@ -42,7 +42,9 @@ def test_the_demo_stores_unnamed_roads_as_null(demo_engine) -> None:
 
 
 def test_close_roads_named_nan_is_refused(demo_settings) -> None:
-    with TestClient(create_app(demo_settings.model_copy(update={"analysis_workers": 1}))) as c:
+    with TestClient(
+        create_app(demo_settings.model_copy(update={"analysis_workers": 1})), headers=auth()
+    ) as c:
         response = c.post("/v1/coverage/scenario", json={"close_roads": ["nan"]})
     assert response.status_code == 422
     assert "no road named 'nan'" in response.json()["detail"]

@@ -7,23 +7,30 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from geoservice import __version__
-from geoservice.api import coverage, health, isochrones, layers, locate, models, problems
-from geoservice.api.fastpath import LocateFastPath
+from geoservice.api import admin, coverage, health, isochrones, layers, locate, models, problems
+from geoservice.api.edge import PUBLIC_PATHS, Edge
 from geoservice.service import Service
 from geoservice.settings import Settings
 
 BODY_MODELS = (models.LocateBatchRequest, models.ScenarioRequest)
 """Bodies read by the routes themselves (under a size limit), documented in the schema."""
+SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer", "description": "An API key as a bearer token."},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+}
 
 
-def create_app(settings: Settings | None = None) -> LocateFastPath:
-    """Build the app; the service (database, workers, state) starts in the lifespan.
+def create_app(settings: Settings | None = None) -> Edge:
+    """Build the app; the service (database, keys, workers, state) starts in the lifespan.
 
-    The FastAPI app is wrapped in ``LocateFastPath``, which answers valid
-    ``GET /v1/locate`` requests without FastAPI's per-request machinery.
+    The FastAPI app is wrapped in ``Edge``: keys, rate limits, request ids, the access
+    log, metrics, and the lean path answering valid ``GET /v1/locate`` requests.
     """
     settings = settings or Settings()
 
@@ -41,24 +48,51 @@ def create_app(settings: Settings | None = None) -> LocateFastPath:
     app = FastAPI(
         title="geoservice",
         version=__version__,
-        description="Grid governance and police coverage for Huicheng District (惠城区).",
+        description=(
+            "Grid governance and police coverage for Huicheng District (惠城区). Every "
+            "operation but health, readiness and these docs needs a key: "
+            "`Authorization: Bearer KEY` or `X-API-Key: KEY` (roles dispatch < planner < "
+            "gis < admin). Errors are `application/problem+json` (RFC 9457)."
+        ),
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     problems.install(app)
-    for module in (health, locate, isochrones, coverage, layers):
+    for module in (health, locate, isochrones, coverage, layers, admin):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(packages=[("geoservice", "static")]), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """Swagger UI from the service's own files (no internet needed)."""
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="geoservice API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
+        )
+
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
-    return LocateFastPath(app)
+    return Edge(app, auth=settings.auth)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's schema plus the body models the routes read themselves."""
+    """FastAPI's schema plus the body models the routes read themselves and the keys."""
     if app.openapi_schema is None:
         schema = FastAPI.openapi(app)
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components = schema.setdefault("components", {})
+        schemas = components.setdefault("schemas", {})
         for model in BODY_MODELS:
             body = model.model_json_schema(ref_template="#/components/schemas/{model}")
-            components.update(body.pop("$defs", {}))
-            components[model.__name__] = body
+            schemas.update(body.pop("$defs", {}))
+            schemas[model.__name__] = body
+        components["securitySchemes"] = SECURITY_SCHEMES
+        schema["security"] = [{"bearer": []}, {"apiKey": []}]
+        for path, operations in schema["paths"].items():
+            if path in PUBLIC_PATHS:
+                for operation in operations.values():
+                    operation["security"] = []
         app.openapi_schema = schema
     return app.openapi_schema

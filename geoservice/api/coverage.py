@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from geoservice import tasks
-from geoservice.api.deps import ask, current_version, limited_body
+from geoservice.api.deps import ask, current_version, limited_body, requires
 from geoservice.api.isochrones import Minutes
 from geoservice.api.models import (
     OfficerCoverage,
@@ -20,7 +20,7 @@ from geoservice.api.models import (
 from geoservice.isochrones import parse_minutes
 from geoservice.workers import Lane, Task
 
-router = APIRouter(prefix="/v1/coverage", tags=["coverage"])
+router = APIRouter(prefix="/v1/coverage", tags=["coverage"], dependencies=[requires("planner")])
 
 MAX_SCENARIO_BYTES = 1024 * 1024
 

@@ -7,11 +7,12 @@ import asyncio
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, BinaryIO
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from geoservice.errors import PayloadTooLarge
+from geoservice.errors import Forbidden, PayloadTooLarge
+from geoservice.keys import Identity, Role
 from geoservice.service import Service
 from geoservice.state import VersionState
 from geoservice.workers import Answer, Lane, Task, open_spill
@@ -21,6 +22,31 @@ CHUNK_BYTES = 1 << 20
 
 def service_of(request: Request) -> Service:
     return request.app.state.service
+
+
+def identity_of(request: Request) -> Identity:
+    """Who the request comes from (set by the edge after checking the key)."""
+    identity = request.scope.get("state", {}).get("identity")
+    if identity is None:  # a public path never reaches a route that needs a role
+        msg = "no identity on this request"
+        raise Forbidden(msg)
+    return identity
+
+
+def requires(role: Role) -> Any:
+    """A router dependency: the request's key must have ``role`` (or a higher one)."""
+
+    def check(request: Request) -> Identity:
+        identity = identity_of(request)
+        if not identity.may(role):
+            msg = (
+                f"the key {identity.name!r} has the role {identity.role!r}; "
+                f"this needs {role!r} or higher"
+            )
+            raise Forbidden(msg)
+        return identity
+
+    return Depends(check)
 
 
 async def current_state(request: Request) -> VersionState:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from geoservice import tasks
-from geoservice.api.deps import ask, current_version
+from geoservice.api.deps import ask, current_version, requires
 from geoservice.api.locate import Crs, Lat, Lon
 from geoservice.api.models import Isochrones, errors
 from geoservice.isochrones import DEFAULT_BUFFER_M, check_buffer, parse_minutes
@@ -15,7 +15,7 @@ from geoservice.locate import parse_point
 from geoservice.profiles import DEFAULT_PROFILE, check_profile
 from geoservice.workers import Lane, Task
 
-router = APIRouter(prefix="/v1", tags=["isochrones"])
+router = APIRouter(prefix="/v1", tags=["isochrones"], dependencies=[requires("dispatch")])
 
 Minutes = Annotated[
     str,

@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from geoservice import tasks
-from geoservice.api.deps import ask, current_version
+from geoservice.api.deps import ask, current_version, requires
 from geoservice.api.models import Layer, errors
 from geoservice.layers import check_layer, parse_bbox
 from geoservice.workers import Lane, Task
 
-router = APIRouter(prefix="/v1", tags=["layers"])
+router = APIRouter(prefix="/v1", tags=["layers"], dependencies=[requires("planner")])
 
 
 @router.get(

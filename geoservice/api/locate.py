@@ -8,12 +8,12 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from geoservice import tasks
-from geoservice.api.deps import ask, current_state, current_version, limited_body
+from geoservice.api.deps import ask, current_state, current_version, limited_body, requires
 from geoservice.api.models import LocateBatch, LocateBatchRequest, LocateResult, errors, json_body
 from geoservice.locate import parse_point
 from geoservice.workers import Lane, Task
 
-router = APIRouter(prefix="/v1", tags=["locate"])
+router = APIRouter(prefix="/v1", tags=["locate"], dependencies=[requires("dispatch")])
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 JSON = "application/json"

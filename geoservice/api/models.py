@@ -7,6 +7,7 @@ and the tests parse every answer with them, strictly (``extra="forbid"``).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -228,6 +229,29 @@ class Health(Strict):
     status: Literal["ok", "degraded"]
     database: Literal["up", "down"]
     dataset_version: int | None
+
+
+class AuditEntry(Strict):
+    id: int
+    at: datetime
+    actor: str
+    via: Literal["cli", "api"]
+    os_user: str | None
+    action: str
+    version_id: int | None
+    detail: dict[str, Any]
+    note: str
+
+
+class KeyListing(Strict):
+    name: str
+    key_id: str
+    role: Literal["dispatch", "planner", "gis", "admin"]
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None
+    rate_per_s: float | None
+    burst: int | None
 
 
 class Problem(BaseModel):

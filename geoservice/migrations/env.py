@@ -6,7 +6,7 @@ from geoservice.db import create_engine
 from geoservice.models import SCHEMA, metadata
 from geoservice.settings import Settings
 
-engine = context.config.attributes.get("engine") or create_engine(Settings())
+engine = context.config.attributes.get("engine") or create_engine(Settings(), "owner")
 
 with engine.begin() as connection:
     context.configure(

@@ -1,0 +1,202 @@
+"""API keys and roles: ``dispatch`` < ``planner`` < ``gis`` < ``admin``.
+
+A key is ``gs_<key id>_<secret>``: 8 hex characters that say which key it claims to be,
+and 32 random bytes. Only the SHA-256 of the whole key is stored; a check looks the key
+id up and compares the hashes in constant time (microseconds). Keys are created, listed
+and revoked with ``geoservice keys``; each creation and revocation is in the audit log,
+and ``NOTIFY geoservice_keys`` tells every server to reload its keys at once.
+
+Each key has a token bucket (its own rate, or the server's default) per server process:
+over it, requests get a 429 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from geoservice import audit
+from geoservice.audit import Actor
+from geoservice.errors import InvalidInput, NotFound
+from geoservice.models import api_key
+
+log = logging.getLogger(__name__)
+
+Role = Literal["dispatch", "planner", "gis", "admin"]
+ROLES: tuple[Role, ...] = ("dispatch", "planner", "gis", "admin")
+RANK = {role: rank for rank, role in enumerate(ROLES)}
+KEYS_CHANNEL = "geoservice_keys"
+KEY_PATTERN = re.compile(r"gs_([0-9a-f]{8})_[A-Za-z0-9_-]{43}")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a request comes from, and the rate its key may go at."""
+
+    name: str
+    role: Role
+    rate_per_s: float = float("inf")
+    burst: int = 1
+
+    def may(self, role: Role) -> bool:
+        """Whether this identity's role includes ``role``."""
+        return RANK[self.role] >= RANK[role]
+
+
+ANONYMOUS = Identity("anonymous", "admin")
+"""Who everyone is when keys are off (``GEOSERVICE_AUTH=off``, loopback only)."""
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    name: str
+    key_id: str
+    role: Role
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None
+    rate_per_s: float | None
+    burst: int | None
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def check_role(role: str) -> Role:
+    if role not in ROLES:
+        msg = f"role {role!r} is unknown; expected one of {', '.join(ROLES)}"
+        raise InvalidInput(msg)
+    return role  # type: ignore[return-value]
+
+
+def create_key(
+    engine: Engine,
+    name: str,
+    role: str,
+    *,
+    actor: Actor,
+    rate_per_s: float | None = None,
+    burst: int | None = None,
+) -> str:
+    """A new key (returned once, never stored) for ``name`` with ``role``."""
+    if not NAME_PATTERN.fullmatch(name):
+        msg = f"key name {name!r}: letters, digits and _.@- only, at most 64 characters"
+        raise InvalidInput(msg)
+    check_role(role)
+    if rate_per_s is not None and not rate_per_s > 0:
+        msg = f"rate {rate_per_s!r} must be > 0 requests per second"
+        raise InvalidInput(msg)
+    if burst is not None and burst < 1:
+        msg = f"burst {burst!r} must be at least 1"
+        raise InvalidInput(msg)
+    key_id = secrets.token_hex(4)
+    key = f"gs_{key_id}_{secrets.token_urlsafe(32)}"
+    with engine.begin() as conn:
+        taken = conn.execute(sa.select(api_key.c.name).where(api_key.c.name == name)).first()
+        if taken:
+            msg = f"a key named {name!r} exists already (revoked keys keep their name)"
+            raise InvalidInput(msg)
+        conn.execute(
+            sa.insert(api_key).values(
+                name=name,
+                key_id=key_id,
+                role=role,
+                key_hash=digest(key),
+                created_by=actor.name,
+                rate_per_s=rate_per_s,
+                burst=burst,
+            )
+        )
+        audit.record(conn, actor, "key_created", detail={"name": name, "role": role})
+        conn.execute(sa.select(sa.func.pg_notify(KEYS_CHANNEL, name)))
+    return key
+
+
+def revoke_key(engine: Engine, name: str, *, actor: Actor) -> None:
+    """Revoke ``name``'s key: refused everywhere within a second (NOTIFY)."""
+    with engine.begin() as conn:
+        row = conn.execute(
+            sa.select(api_key.c.revoked_at).where(api_key.c.name == name)
+        ).one_or_none()
+        if row is None:
+            msg = f"no key named {name!r}"
+            raise NotFound(msg)
+        if row.revoked_at is not None:
+            msg = f"the key {name!r} was revoked already, at {row.revoked_at:%Y-%m-%d %H:%M:%S}"
+            raise InvalidInput(msg)
+        conn.execute(
+            sa.update(api_key).where(api_key.c.name == name).values(revoked_at=sa.func.now())
+        )
+        audit.record(conn, actor, "key_revoked", detail={"name": name})
+        conn.execute(sa.select(sa.func.pg_notify(KEYS_CHANNEL, name)))
+
+
+def list_keys(conn: Connection) -> list[KeyInfo]:
+    rows = conn.execute(sa.select(api_key).order_by(api_key.c.name)).mappings()
+    return [KeyInfo(**{k: v for k, v in row.items() if k != "key_hash"}) for row in rows]
+
+
+class KeyStore:
+    """The live keys of a server process, and their token buckets."""
+
+    def __init__(self, engine: Engine, rate_per_s: float, burst: int) -> None:
+        self.engine = engine
+        self.rate_per_s = rate_per_s
+        self.burst = burst
+        self._keys: dict[str, tuple[str, Identity]] = {}
+        self._buckets: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def reload(self) -> None:
+        """Read the unrevoked keys (on start, on NOTIFY and periodically)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    api_key.c.key_id, api_key.c.key_hash, api_key.c.name, api_key.c.role,
+                    api_key.c.rate_per_s, api_key.c.burst,
+                ).where(api_key.c.revoked_at.is_(None))
+            ).all()  # fmt: skip
+        self._keys = {
+            key_id: (key_hash, Identity(name, role, rate or self.rate_per_s, burst or self.burst))
+            for key_id, key_hash, name, role, rate, burst in rows
+        }
+        log.info("%d keys loaded", len(self._keys))
+
+    def check(self, presented: str) -> Identity | None:
+        """The identity of a presented key, or None (unknown, revoked or malformed)."""
+        match = KEY_PATTERN.fullmatch(presented)
+        if match is None:
+            return None
+        known = self._keys.get(match[1])
+        if known is None or not hmac.compare_digest(known[0], digest(presented)):
+            return None
+        return known[1]
+
+    def allow(self, identity: Identity) -> float | None:
+        """Take a token from the identity's bucket: None, or the seconds to wait for one."""
+        rate, burst = identity.rate_per_s, identity.burst
+        if rate == float("inf"):
+            return None
+        now = time.monotonic()
+        with self._lock:
+            bucket = self._buckets.setdefault(identity.name, [float(burst), now])
+            tokens = min(burst, bucket[0] + (now - bucket[1]) * rate)
+            bucket[1] = now
+            if tokens >= 1.0:
+                bucket[0] = tokens - 1.0
+                return None
+            bucket[0] = tokens
+            return (1.0 - tokens) / rate

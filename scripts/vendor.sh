@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Refresh the front-end files geoservice ships (no CDN at run time): Swagger UI for /docs.
+# Needs npm and the npm registry; the files are committed, so nothing here runs in CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+(cd "$work" && npm pack --silent swagger-ui-dist@5 >/dev/null && tar xzf swagger-ui-dist-*.tgz)
+cp "$work"/package/{swagger-ui-bundle.js,swagger-ui-bundle.js.LICENSE.txt,swagger-ui.css,LICENSE,NOTICE,favicon-32x32.png} \
+  geoservice/static/swagger-ui/
+version=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' "$work/package/package.json")
+sed -i "s/swagger-ui-dist\` [0-9.]*/swagger-ui-dist\` $version/" geoservice/static/swagger-ui/SOURCE.md
+echo "vendored swagger-ui-dist $version"
