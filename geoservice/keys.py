@@ -79,7 +79,7 @@ def check_role(role: str) -> Role:
     if role not in ROLES:
         msg = f"role {role!r} is unknown; expected one of {', '.join(ROLES)}"
         raise InvalidInput(msg)
-    return role  # type: ignore[return-value]
+    return role
 
 
 def create_key(

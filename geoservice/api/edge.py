@@ -113,7 +113,7 @@ class Edge:
             return None, (401, detail, challenge)
         service = getattr(self.app.state, "service", None)
         identity = service.keys.check(presented) if service is not None else None
-        if identity is None:
+        if service is None or identity is None:
             return None, (401, "the key is unknown or revoked", challenge)
         wait_s = service.keys.allow(identity)
         if wait_s is not None:
