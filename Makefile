@@ -9,6 +9,7 @@ export GEOSERVICE_DATA_DIR ?= .data
 
 run: setup
 	$(BIN)/geoservice demo --if-empty
+	$(BIN)/geoservice keys local-admin
 	$(BIN)/geoservice serve
 
 test: setup lint

@@ -19,7 +19,7 @@ import numpy as np
 import shapely
 import sqlalchemy as sa
 
-from benchmarks._common import best_of, free_port, serving, wrk
+from benchmarks._common import bench_key, best_of, free_port, serving, wrk
 from geoservice.db import create_engine
 from geoservice.locate import build_index
 from geoservice.settings import Settings
@@ -132,17 +132,24 @@ def http(index, lon, lat, settings, tree, seconds: int) -> None:
     env = {"GEOSERVICE_DATABASE_URL": url}
     python = sys.executable
     x, y = float(lon[7]), float(lat[7])
+    serve = [python, "-m", "geoservice", "serve", "--workers", "2"]
     port = free_port()
-    serve = [python, "-m", "geoservice", "serve", "--port", str(port), "--workers", "2"]
-    with serving(serve, port, env) as base:
-        print(f"\nHTTP GET /v1/locate, wrk 32 connections {seconds} s, 2 workers, loopback")
-        ours = wrk(f"{base}/v1/locate?lon={x}&lat={y}", seconds=seconds)
+    with serving([*serve, "--port", str(port)], port, {**env, "GEOSERVICE_AUTH": "off"}) as base:
+        open_door = wrk(f"{base}/v1/locate?lon={x}&lat={y}", seconds=seconds)
+    port = free_port()
+    with bench_key("dispatch") as key, serving([*serve, "--port", str(port)], port, env) as base:
+        print(
+            f"\nHTTP GET /v1/locate, wrk 32 connections {seconds} s, 2 server processes, loopback"
+        )
+        ours = wrk(f"{base}/v1/locate?lon={x}&lat={y}", seconds=seconds, key=key)
         body = json.dumps({"points": np.column_stack([lon[:100_000], lat[:100_000]]).tolist()})
         data = body.encode()
 
         def post() -> int:
             request = urllib.request.Request(
-                f"{base}/v1/locate", data=data, headers={"content-type": "application/json"}
+                f"{base}/v1/locate",
+                data=data,
+                headers={"content-type": "application/json", "authorization": f"Bearer {key}"},
             )
             with urllib.request.urlopen(request, timeout=120) as response:
                 return len(response.read())
@@ -164,12 +171,17 @@ def http(index, lon, lat, settings, tree, seconds: int) -> None:
     ]
     with serving(baseline, port, env, ready="/health") as base:
         theirs = wrk(f"{base}/v1/locate?lon={x}&lat={y}", seconds=seconds)
-    row("requests/s", ours["rps"], theirs["rps"], "req/s")
-    row("p99 latency (ms)", ours["p99_ms"], theirs["p99_ms"], "ms", False)
+    row("requests/s, with a key", ours["rps"], theirs["rps"], "req/s")
+    row("p99 latency (ms), with a key", ours["p99_ms"], theirs["p99_ms"], "ms", False)
     print(
         "    baseline: FastAPI handler with one PostGIS ST_Covers query per request "
         f"(benchmarks/baseline_postgis_app.py); non-2xx: ours {ours['non_2xx']:.0f}, "
         f"baseline {theirs['non_2xx']:.0f}"
+    )
+    row("requests/s, with a key vs keys off", ours["rps"], open_door["rps"], "req/s")
+    print(
+        "    baseline: the same server with GEOSERVICE_AUTH=off (loopback), same run; "
+        "target: within 10%"
     )
     points = shapely.points(lon[:100_000], lat[:100_000])
     strtree = best_of(

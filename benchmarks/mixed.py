@@ -23,7 +23,7 @@ import time
 import numpy as np
 import shapely
 
-from benchmarks._common import best_of, free_port, serving
+from benchmarks._common import bench_key, best_of, free_port, serving
 from geoservice.db import create_engine
 from geoservice.locate import build_index
 from geoservice.settings import Settings
@@ -36,10 +36,11 @@ SCENARIO = {
 }
 
 
-def _post_loop(port: int, path: str, body: bytes, stop, counter) -> None:
+def _post_loop(port: int, path: str, body: bytes, key: str, stop, counter) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    headers = {"content-type": "application/json", "authorization": f"Bearer {key}"}
     while not stop.is_set():
-        conn.request("POST", path, body, {"content-type": "application/json"})
+        conn.request("POST", path, body, headers)
         response = conn.getresponse()
         response.read()
         if response.status != 200:
@@ -48,16 +49,19 @@ def _post_loop(port: int, path: str, body: bytes, stop, counter) -> None:
             counter.value += 1
 
 
-def singles(port: int, points: np.ndarray, seconds: float, pause_s: float = 0.005) -> np.ndarray:
+def singles(
+    port: int, points: np.ndarray, seconds: float, key: str, pause_s: float = 0.005
+) -> np.ndarray:
     """Latencies (ms) of sequential single lookups over one keep-alive connection."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"authorization": f"Bearer {key}"}
     times = []
     end = time.perf_counter() + seconds
     i = 0
     while time.perf_counter() < end:
         x, y = points[i % len(points)]
         start = time.perf_counter()
-        conn.request("GET", f"/v1/locate?lon={x}&lat={y}")
+        conn.request("GET", f"/v1/locate?lon={x}&lat={y}", headers=headers)
         response = conn.getresponse()
         response.read()
         times.append(time.perf_counter() - start)
@@ -89,25 +93,26 @@ def main() -> None:
     env = {"GEOSERVICE_DATABASE_URL": settings.sqlalchemy_url().render_as_string(False)}
     port = free_port()
     serve = [sys.executable, "-m", "geoservice", "serve", "--port", str(port)]
-    with serving(serve, port, env):
+    with bench_key("planner") as key, serving(serve, port, env):
         batch = json.dumps({"points": box.tolist()}).encode()
         scenario = json.dumps(SCENARIO).encode()
-        singles(port, inside, 2.0)  # warm-up
-        alone = singles(port, inside, args.seconds / 2)
+        singles(port, inside, 2.0, key)  # warm-up
+        alone = singles(port, inside, args.seconds / 2, key)
 
         stop = mp.Event()
         counters = [mp.Value("i", 0) for _ in range(3)]
         loads = [
-            mp.Process(target=_post_loop, args=(port, "/v1/locate", batch, stop, counters[0])),
-            mp.Process(target=_post_loop, args=(port, "/v1/locate", batch, stop, counters[1])),
+            mp.Process(target=_post_loop, args=(port, "/v1/locate", batch, key, stop, counters[0])),
+            mp.Process(target=_post_loop, args=(port, "/v1/locate", batch, key, stop, counters[1])),
             mp.Process(
-                target=_post_loop, args=(port, "/v1/coverage/scenario", scenario, stop, counters[2])
+                target=_post_loop,
+                args=(port, "/v1/coverage/scenario", scenario, key, stop, counters[2]),
             ),
         ]
         for process in loads:
             process.start()
         time.sleep(2.0)
-        loaded = singles(port, inside, args.seconds)
+        loaded = singles(port, inside, args.seconds, key)
         stop.set()
         for process in loads:
             process.join(timeout=300)
@@ -115,7 +120,8 @@ def main() -> None:
 
         def post() -> int:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-            conn.request("POST", "/v1/locate", batch, {"content-type": "application/json"})
+            headers = {"content-type": "application/json", "authorization": f"Bearer {key}"}
+            conn.request("POST", "/v1/locate", batch, headers)
             response = conn.getresponse()
             return len(response.read())
 

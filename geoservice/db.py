@@ -95,9 +95,16 @@ def require_current_schema(engine: Engine) -> None:
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
-    with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"version_table_schema": SCHEMA})
-        current = context.get_current_revision()
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"version_table_schema": SCHEMA})
+            current = context.get_current_revision()
+    except sa.exc.ProgrammingError as exc:  # no schema yet, or no grants to this role yet
+        msg = (
+            f"the database {describe(engine.url)} has no readable schema revision "
+            f"({one_line(exc)}); the code needs {head}: run `geoservice db upgrade` first"
+        )
+        raise ConfigurationError(msg) from None
     if current != head:
         msg = (
             f"the database {describe(engine.url)} is at schema revision {current or 'none'}, "

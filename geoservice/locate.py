@@ -439,8 +439,24 @@ def parse_point(lon: str | float | None, lat: str | float | None, crs_name: str 
         except (TypeError, ValueError):
             msg = f"{name} {raw!r} is not a number"
             raise InvalidCoordinates(msg) from None
-    x, y = check_coordinates(np.array(values[:1]), np.array(values[1:]), crs, single=True)
-    return float(x[0]), float(y[0])
+    x, y = values
+    if crs.name in ("wgs84", "cgcs2000") and _plainly_valid(x, y):
+        return x, y  # the common case, without numpy's per-call overhead
+    lon_, lat_ = check_coordinates(np.array([x]), np.array([y]), crs, single=True)
+    return float(lon_[0]), float(lat_[0])
+
+
+def _plainly_valid(x: float, y: float) -> bool:
+    """Finite, in range and not a swapped Huicheng pair: what ``check_coordinates`` passes
+    unchanged (anything else goes through it, for its message)."""
+    minx, miny, maxx, maxy = DISTRICT_BBOX
+    return (
+        math.isfinite(x)
+        and math.isfinite(y)
+        and abs(x) <= 180
+        and abs(y) <= 90
+        and not (minx <= y <= maxx and miny <= x <= maxy)
+    )
 
 
 # --- building from PostGIS --------------------------------------------------------------------

@@ -14,13 +14,15 @@ import logging
 import threading
 from concurrent.futures import wait
 
+import orjson
 import sqlalchemy as sa
 
 from geoservice import tasks
 from geoservice.datasets import current_version_id
-from geoservice.db import Listener, create_engine
+from geoservice.db import Listener, create_engine, one_line
 from geoservice.errors import GeoserviceError, NoDataset
 from geoservice.keys import KEYS_CHANNEL, KeyStore
+from geoservice.metrics import BUILD_FAILURES, BUILD_SECONDS, DATASET_VERSION
 from geoservice.models import NOTIFY_CHANNEL
 from geoservice.settings import Settings
 from geoservice.state import StateCache, VersionState
@@ -85,35 +87,47 @@ class Service:
     def follow(self) -> VersionState | None:
         """Make the database's current version current here, built everywhere first."""
         with self._follow_lock:
+            current = self.cache.current
             try:
                 with self.engine.connect() as conn:
                     version = current_version_id(conn)
-                self.last_version = version
-                current = self.cache.current
-                if version is None or (current is not None and current.version == version):
-                    return current
-                self.cache.get(version)
-                done, pending = wait(
-                    self.pool.broadcast(Task(tasks.ready, version, current=True)),
-                    timeout=START_TIMEOUT_S,
-                )
-                for future in done:
-                    if future.exception() is not None:
-                        log.warning("a worker could not build version %s: %s", version,
-                                    future.exception())  # fmt: skip
-                if pending:
-                    log.warning("%d workers still building version %s", len(pending), version)
-                state = self.cache.make_current(version)
-                # long-lived objects out of the cyclic GC's reach: batch requests allocate
-                # many short-lived objects, and each full collection would walk them again
-                gc.freeze()
-                log.info("serving dataset version %s", version)
-                return state
-            except (GeoserviceError, sa.exc.SQLAlchemyError) as exc:
-                current = self.cache.current
-                log.warning(
-                    "dataset version not followed (%s); serving version %s",
-                    exc,
-                    current.version if current else None,
-                )
+            except sa.exc.SQLAlchemyError as exc:
+                log.warning("database unreachable (%s); serving what is in memory", one_line(exc))
                 return current
+            self.last_version = version
+            if version is None or (current is not None and current.version == version):
+                return current
+            try:
+                self._build_everywhere(version)
+            except (GeoserviceError, sa.exc.SQLAlchemyError) as exc:
+                BUILD_FAILURES.inc()
+                log.warning(
+                    "dataset version %s not built (%s); serving version %s",
+                    version, exc, current.version if current else None,
+                )  # fmt: skip
+                return current
+            state = self.cache.make_current(version)
+            DATASET_VERSION.set(version)
+            # long-lived objects out of the cyclic GC's reach: batch requests allocate many
+            # short-lived objects, and each full collection would walk them again
+            gc.freeze()
+            log.info("serving dataset version %s", version)
+            return state
+
+    def _build_everywhere(self, version: int) -> None:
+        """Build ``version`` here, then in every worker (each makes it its current one)."""
+        built = self.cache.get(version)
+        BUILD_SECONDS.labels("server").observe(built.built_s)
+        futures = self.pool.broadcast(Task(tasks.ready, version, current=True))
+        done, pending = wait(futures, timeout=START_TIMEOUT_S)
+        for future in done:
+            if future.exception() is not None:
+                BUILD_FAILURES.inc()
+                log.warning("a worker could not build version %s: %s", version,
+                            future.exception())  # fmt: skip
+            else:
+                BUILD_SECONDS.labels("worker").observe(
+                    orjson.loads(future.result().body)["built_s"]
+                )
+        if pending:
+            log.warning("%d workers still building version %s", len(pending), version)

@@ -28,7 +28,7 @@ def _json(body: Any, media_type: str = JSON) -> Answer:
 
 def ready(state: VersionState) -> Answer:
     """Nothing but having built ``state`` (a worker warming up for a new version)."""
-    return _json({"dataset_version": state.version})
+    return _json({"dataset_version": state.version, "built_s": state.built_s})
 
 
 def parse_json(body: bytes) -> Any:

@@ -18,8 +18,9 @@ from geoservice.api.edge import PUBLIC_PATHS, Edge
 from geoservice.service import Service
 from geoservice.settings import Settings
 
-BODY_MODELS = (models.LocateBatchRequest, models.ScenarioRequest)
-"""Bodies read by the routes themselves (under a size limit), documented in the schema."""
+SCHEMA_MODELS = (models.LocateBatchRequest, models.ScenarioRequest, models.Problem)
+"""Models the routes do not declare to FastAPI — bodies they read themselves (under a size
+limit), the problem+json errors — added to the schema's components."""
 SECURITY_SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer", "description": "An API key as a bearer token."},
     "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
@@ -79,12 +80,12 @@ def create_app(settings: Settings | None = None) -> Edge:
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's schema plus the body models the routes read themselves and the keys."""
+    """FastAPI's schema plus ``SCHEMA_MODELS`` and the key schemes."""
     if app.openapi_schema is None:
         schema = FastAPI.openapi(app)
         components = schema.setdefault("components", {})
         schemas = components.setdefault("schemas", {})
-        for model in BODY_MODELS:
+        for model in SCHEMA_MODELS:
             body = model.model_json_schema(ref_template="#/components/schemas/{model}")
             schemas.update(body.pop("$defs", {}))
             schemas[model.__name__] = body

@@ -18,14 +18,14 @@ status, milliseconds.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
+import secrets
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs
 
 import orjson
 from fastapi import FastAPI
@@ -55,13 +55,15 @@ class Edge:
         self.auth = auth
         self._counters: dict[tuple[str, str, int], Any] = {}
         self._latencies: dict[str, Any] = {}
+        self._clock = _Clock()
+        self._ids = _RequestIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _request_id(scope["headers"])
+        request_id = self._ids.of(scope["headers"])
         path = scope["path"]
         identity: Identity | None = ANONYMOUS if not self.auth else None
         status = 500
@@ -145,19 +147,15 @@ class Edge:
         await send({"type": "http.response.body", "body": body})
 
     def _locate(self, query_string: bytes) -> bytes | None:
-        params = parse_qs(query_string.decode("latin-1"))
-        if set(params) - {"lon", "lat", "crs"} or any(len(v) != 1 for v in params.values()):
+        params = _query(query_string)
+        if params is None:
             return None
         service = getattr(self.app.state, "service", None)
         state = service.current if service is not None else None
         if state is None:
             return None  # FastAPI's route waits for the first build, or says why not
         try:
-            x, y = parse_point(
-                params.get("lon", [None])[0],
-                params.get("lat", [None])[0],
-                params.get("crs", [None])[0],
-            )
+            x, y = parse_point(params.get("lon"), params.get("lat"), params.get("crs"))
         except GeoserviceError:
             return None  # FastAPI's route answers with the problem+json error
         return orjson.dumps(state.index.locate(x, y))
@@ -184,7 +182,7 @@ class Edge:
             latency = self._latencies[route] = LATENCY.labels(route)
         latency.observe(elapsed)
         line = {
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "time": self._clock.now(),
             "request_id": request_id.decode(),
             "key": identity.name if identity is not None else None,
             "method": method,
@@ -202,9 +200,46 @@ def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
     return False
 
 
-def _request_id(headers: list[tuple[bytes, bytes]]) -> bytes:
-    """The caller's ``X-Request-ID`` when it is sane, else a new one."""
-    for name, value in headers:
-        if name == b"x-request-id" and REQUEST_ID.fullmatch(value.decode("latin-1")):
-            return value
-    return uuid.uuid4().hex.encode()
+class _RequestIds:
+    """The caller's ``X-Request-ID`` when it is sane, else a new one: a random prefix per
+    process and a counter (unique without a system call per request)."""
+
+    def __init__(self) -> None:
+        self._prefix = secrets.token_hex(8)
+        self._count = itertools.count(1)
+
+    def of(self, headers: list[tuple[bytes, bytes]]) -> bytes:
+        for name, value in headers:
+            if name == b"x-request-id" and REQUEST_ID.fullmatch(value.decode("latin-1")):
+                return value
+        return b"%s%08x" % (self._prefix.encode(), next(self._count))
+
+
+class _Clock:
+    """ISO 8601 UTC time to the millisecond, the seconds formatted once a second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._text = ""
+
+    def now(self) -> str:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{self._text}.{int((now - second) * 1000):03d}Z"
+
+
+def _query(query_string: bytes) -> dict[str, str] | None:
+    """``lon``, ``lat`` and ``crs`` of a plain query string; None when it holds anything
+    else (repeated or other parameters, escapes): FastAPI's route takes those."""
+    params: dict[str, str] = {}
+    for part in query_string.decode("latin-1").split("&"):
+        name, sep, value = part.partition("=")
+        if name not in ("lon", "lat", "crs") or name in params or not sep:
+            return None
+        if "%" in value or "+" in value:
+            return None
+        params[name] = value
+    return params

@@ -27,7 +27,6 @@ Minutes = Annotated[
     "/isochrones",
     response_model=Isochrones,
     responses=errors(401, 403, 404, 422, 429, 503),
-    response_class=Response,
     operation_id="isochrones",
 )
 async def isochrone_bands(

@@ -274,11 +274,11 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         429: "Over the key's rate limit; see ``Retry-After``.",
         503: "The database or a worker is unavailable; try again.",
     }
+    schema = {"$ref": "#/components/schemas/Problem"}
     return {
         status: {
-            "model": Problem,
             "description": meaning[status],
-            "content": {"application/problem+json": {}},
+            "content": {"application/problem+json": {"schema": schema}},
         }
         for status in statuses
     }
