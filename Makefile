@@ -5,14 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 export GEOSERVICE_DATA_DIR ?= .data
 
-.PHONY: run test stop setup db venv lint bench clean
+.PHONY: run test stop setup db venv lint bench clean tools
 
 run: setup
 	$(BIN)/geoservice demo --if-empty
 	$(BIN)/geoservice keys local-admin
 	$(BIN)/geoservice serve
 
-test: setup lint
+test: setup lint tools
 	$(BIN)/pytest
 
 stop:
@@ -32,6 +32,10 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "make: cannot create $(VENV): install python3-venv" >&2; exit 2; }
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
+
+# OS programs the tests drive: GDAL's ogrinfo/ogr2ogr (GeoPackage, OGC API clients).
+tools:
+	@bash scripts/os-packages.sh ogrinfo:gdal-bin
 
 lint: venv
 	$(BIN)/ruff check .

@@ -24,7 +24,13 @@ import sqlalchemy as sa
 from shapely.geometry import MultiPolygon, Polygon
 
 from etl.context import Context
-from etl.geo import AREA_TOLERANCE_M2, area_m2, check_near_district, point_of
+from etl.geo import (
+    AREA_TOLERANCE_M2,
+    area_m2,
+    check_near_district,
+    check_offset_datum,
+    point_of,
+)
 from etl.load import LayerLoad, diff_frames, insert_features
 from etl.readers import read_vector
 from etl.report import Report, where
@@ -72,16 +78,18 @@ def prepare_boundaries(path: Path, options: BoundaryOptions, context: Context) -
     source = read_vector(
         path, crs=options.crs, layer_name=options.layer_name, encoding=options.encoding
     )
-    report = Report(f"{noun} layer from {path.name}")
+    report = Report(f"{noun} layer from {path.name}", layer)
     frame = _attributes(source, options, report, path)
     geoms = _polygonal(source.geometry.values, frame["code"], noun, options.repair, report)
     frame = gpd.GeoDataFrame(frame, geometry=list(geoms), crs="EPSG:4326")
     district = context.district()
     check_near_district(np.asarray(geoms), district, f"{path.name}", options.allow_outside)
+    current = context.current_boundary(layer)
+    reference = current.geometry.values if current is not None else np.array([district])
+    check_offset_datum(np.asarray(geoms, dtype=object), np.asarray(reference, dtype=object),
+                       path.name, source.attrs.get("source_crs", ""))  # fmt: skip
 
     usable = np.array([g is not None for g in geoms])
-    if layer != "grid":
-        _check_orphans(frame, context.boundary(CHILD[layer]), layer, report)
     if layer != "district":
         parents = context.boundary(PARENT[layer])
         _check_parents(frame, parents, layer, report)
@@ -91,7 +99,7 @@ def prepare_boundaries(path: Path, options: BoundaryOptions, context: Context) -
             frame = frame.set_geometry(list(checked))
             # Nesting is only meaningful on valid geometry forming a valid coverage.
             if parents is not None and usable.all() and len(report.errors) == found:
-                _check_nesting(frame, parents, layer, report)
+                check_nesting(frame, parents, layer, report)
     report.facts.append(f"{len(frame)} {noun}{'s' if len(frame) != 1 else ''} read")
     if "population" in frame and frame["population"].notna().any():
         report.facts.append(f"population {int(frame['population'].fillna(0).sum()):,}")
@@ -218,7 +226,7 @@ def _polygonal(geoms, codes, noun: str, repair: bool, report: Report) -> list:
         if not geom.is_valid:
             reason = _geos_reason(shapely.is_valid_reason(geom))
             if not repair:
-                report.error(f"{label}: {reason} (--repair fixes it with make_valid)")
+                report.error(f"{label}: {reason} (--repair fixes it with make_valid)", geom)
                 out.append(None)
                 continue
             fixed = shapely.make_valid(geom)
@@ -247,22 +255,6 @@ def _check_parents(
             report.error(
                 f"{NOUNS[layer]} {code!r}: parent {parent!r} is not a {parent_noun} of the "
                 "current dataset"
-            )
-
-
-def _check_orphans(
-    frame: gpd.GeoDataFrame, children: gpd.GeoDataFrame | None, layer: str, report: Report
-) -> None:
-    """Codes the current layer below still names as parents must stay."""
-    if children is None:
-        return
-    kept = set(frame["code"])
-    named = children["parent_code"].value_counts()
-    for code, count in named.items():
-        if code not in kept:
-            report.error(
-                f"{NOUNS[layer]} {code!r} is missing but {count} {NOUNS[CHILD[layer]]}s of the "
-                "current dataset name it as their parent"
             )
 
 
@@ -299,7 +291,8 @@ def _check_coverage(
             overlapping.update((a, b))
             report.error(
                 f"{noun}s {codes[index[a]]!r} and {codes[index[b]]!r} overlap by {area:,.1f} m² "
-                f"near {where(*point_of(overlap))}"
+                f"near {where(*point_of(overlap))}",
+                overlap,
             )
     edges = shapely.coverage_invalid_edges(sub)
     for i, edge in enumerate(edges):
@@ -308,12 +301,13 @@ def _check_coverage(
         report.error(
             f"{noun} {codes[index[i]]!r}: its edge does not match its neighbour's exactly "
             f"near {where(*shapely.get_coordinates(edge)[0])} "
-            f"(--repair snaps to a {PRECISION_DEG}° grid)"
+            f"(--repair snaps to a {PRECISION_DEG}° grid)",
+            edge,
         )
     return geoms
 
 
-def _check_nesting(
+def check_nesting(
     frame: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, layer: str, report: Report
 ) -> None:
     """Every child inside its parent; every parent filled by its children."""
@@ -333,7 +327,8 @@ def _check_nesting(
         if area > AREA_TOLERANCE_M2:
             report.error(
                 f"{noun} {code!r} extends {area:,.1f} m² outside its {parent_noun} {parent!r} "
-                f"near {where(*point_of(part))}"
+                f"near {where(*point_of(part))}",
+                part,
             )
     for parent_code, group in children.groupby("parent_code"):
         covered = shapely.coverage_union_all(group.geometry.values)
@@ -351,7 +346,8 @@ def _check_nesting(
                 )
                 report.error(
                     f"gap of {area:,.1f} m² in {parent_noun} {parent_code!r} covered by no "
-                    f"{noun}, near {where(*point_of(piece))}{bordered}"
+                    f"{noun}, near {where(*point_of(piece))}{bordered}",
+                    piece,
                 )
     for parent_code in sorted(set(parent_geom) - set(children["parent_code"])):
-        report.error(f"{parent_noun} {parent_code!r} has no {noun}")
+        report.error(f"{parent_noun} {parent_code!r} has no {noun}", parent_geom[parent_code])

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sqlalchemy.engine import Engine
 
+from etl.changes import code_changes
 from etl.context import Context
-from etl.load import LayerLoad, publish_loads
+from etl.load import LayerLoad, Step, publish_loads
+from etl.problems import write_problems
+from etl.references import check_bundle
+from etl.report import Report
 from geoservice.audit import Actor
+from geoservice.errors import ValidationFailed
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -33,43 +37,83 @@ def show(load: LayerLoad, *, with_diff: bool) -> None:
             console.print(f"    {line}")
 
 
+def _raise_all(failed: Report, across: Report) -> None:
+    problems = failed.errors + across.errors
+    count = len(problems)
+    msg = f"{failed.subject}: {count} problem{'s' if count > 1 else ''}; nothing was published"
+    raise ValidationFailed(msg, problems)
+
+
 def run_loads(
     engine: Engine,
-    steps: list[tuple[str, Callable[[Context], LayerLoad]]],
+    steps: list[Step],
     *,
     dry_run: bool,
     note: str,
     with_diff: bool = True,
     actor: Actor | None = None,
+    draft: bool = False,
+    problems: Path | None = None,
 ) -> int | None:
-    """Prepare each step against the context (earlier steps staged), then publish them together.
+    """Prepare each step against the context (earlier steps staged), check the rules
+    across layers on the result, then publish them together as one version.
 
     Returns the new version, or None for a dry run. Raises ``ValidationFailed`` naming
-    every problem; then nothing is published.
+    every problem; then nothing is published (and ``problems``, when given, holds them as
+    features).
     """
     began = time.perf_counter()
-    context = Context(engine)
+    context = Context(engine, bundle=frozenset(step.layer for step in steps))
+    reports = []
     loads = []
-    with progress() as bar:
-        for description, prepare in steps:
-            task = bar.add_task(f"validating {description}")
-            load = prepare(context)
+    try:
+        with progress() as bar:
+            failed = None
+            for step in steps:
+                task = bar.add_task(f"validating {step.description}")
+                load = step.prepare(context)
+                bar.remove_task(task)
+                show(load, with_diff=with_diff)
+                reports.append(load.report)
+                context.staged[load.layer] = load
+                loads.append(load)
+                if load.report.problems:
+                    failed = load.report
+                    break  # later parts would be checked against a broken one
+            task = bar.add_task("checking the rules across layers")
+            # with a broken part only what still names retired codes is worth saying
+            across = check_bundle(context, nesting=failed is None)
             bar.remove_task(task)
-            show(load, with_diff=with_diff)
-            load.report.raise_if_failed()
-            context.staged[load.layer] = load
-            loads.append(load)
-        if dry_run:
-            console.print(
-                f"dry run: valid, nothing published ({time.perf_counter() - began:.1f} s)"
+            reports.append(across)
+            if across.problems:
+                for line in across.lines():
+                    console.print(line)
+            if failed is not None:
+                _raise_all(failed, across)
+            across.raise_if_failed()
+            changes = code_changes(context)
+            if changes:
+                console.print("code changes:")
+                for line in changes:
+                    console.print(f"  {line}")
+            if dry_run:
+                console.print(
+                    f"dry run: valid, nothing published ({time.perf_counter() - began:.1f} s)"
+                )
+                return None
+            bar.add_task("publishing")
+            version = publish_loads(
+                engine, loads, note=note, actor=actor, draft=draft, changes=changes
             )
-            return None
-        bar.add_task("publishing")
-        version = publish_loads(engine, loads, note=note, actor=actor)
+    finally:
+        if problems is not None:
+            count = write_problems(problems, reports)
+            console.print(f"{count} problem{'s' if count != 1 else ''} written to {problems}")
     what = "; ".join(load.summary for load in loads)
     files = ", ".join(sorted({Path(load.source.path).name for load in loads}))
+    kind = f"draft dataset version {version} (`geoservice promote {version}` makes it current)"
     console.print(
-        f"published dataset version {version}: {what} from {files} "
+        f"published {kind if draft else f'dataset version {version}'}: {what} from {files} "
         f"({time.perf_counter() - began:.1f} s)"
     )
     return version

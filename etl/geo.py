@@ -64,3 +64,51 @@ def check_near_district(
         "Pass --allow-outside to load it anyway."
     )
     raise InvalidInput(msg)
+
+
+OFFSET_CLOSE_M = 5.0
+"""A vertex this close to a reference boundary is taken to lie on it."""
+
+
+def check_offset_datum(geoms: np.ndarray, reference: np.ndarray, what: str, crs_name: str) -> None:
+    """Refuse data that sits at the GCJ-02 (or BD-09) offset from the reference boundaries.
+
+    Chinese web maps export GCJ-02 coordinates, often labelled WGS84: the boundaries then
+    run hundreds of metres beside the published ones, all in the same direction. If few of
+    the file's vertices lie on a reference boundary as read, and many once read as GCJ-02
+    (or BD-09), the file says the wrong CRS; the message names the one that fits.
+    """
+    if crs_name != "wgs84" or len(geoms) == 0 or len(reference) == 0:
+        return
+    coords = shapely.get_coordinates(shapely.boundary(geoms[[g is not None for g in geoms]]))
+    if len(coords) == 0:
+        return
+    sample = coords[:: max(1, len(coords) // 4000)]
+    lines = shapely.boundary(reference)
+    tree = shapely.STRtree(lines)
+    lat0 = float(np.median(sample[:, 1]))
+    metres = 111_320.0 * np.array([np.cos(np.radians(lat0)), 1.0])
+
+    def on_reference(xy: np.ndarray) -> float:
+        _, distance = tree.query_nearest(shapely.points(xy), return_distance=True)
+        # degrees to metres, roughly (only the order of magnitude matters here)
+        return float(np.mean(distance * metres.mean() <= OFFSET_CLOSE_M)) if len(distance) else 0.0
+
+    as_read = on_reference(sample)
+    from geoservice.crs import bd09_to_wgs84, gcj02_to_wgs84
+
+    for name, label, inverse in (
+        ("gcj02", "GCJ-02", gcj02_to_wgs84),
+        ("bd09", "BD-09", bd09_to_wgs84),
+    ):
+        fixed = np.column_stack(inverse(sample[:, 0], sample[:, 1]))
+        as_offset = on_reference(fixed)
+        if as_offset >= 0.3 and as_read < 0.2 * as_offset:
+            shift = np.hypot(*((fixed - sample).mean(axis=0) * metres))
+            msg = (
+                f"{what}: only {as_read:.0%} of its boundary vertices lie on the current "
+                f"boundaries as read (WGS84), but {as_offset:.0%} once read as {label}, "
+                f"about {shift:,.0f} m away: the file holds {label} coordinates (a "
+                f"Chinese web map's) labelled as WGS84. Load it with --crs {name}."
+            )
+            raise InvalidInput(msg)

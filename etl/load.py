@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import shapely
@@ -11,6 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from etl.report import Report
+
+if TYPE_CHECKING:
+    from etl.context import Context
 from geoservice import datasets
 from geoservice.audit import Actor
 from geoservice.datasets import LayerWriter, Source
@@ -28,6 +32,15 @@ class LayerLoad:
     write: LayerWriter
     summary: str
     diff: Callable[[], list[str]]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One part of a load: which layer it makes, and how (against the bundle's context)."""
+
+    layer: str
+    description: str
+    prepare: Callable[[Context], LayerLoad]
 
 
 def insert_features(
@@ -72,21 +85,21 @@ def diff_frames(
     common = sorted(set(new_by_code.index) & set(old_by_code.index))
     lines = []
     if added:
-        lines.append(f"{len(added)} {noun} added: {_few(added)}")
+        lines.append(f"{len(added)} {noun} added: {few(added)}")
     if removed:
-        lines.append(f"{len(removed)} {noun} removed: {_few(removed)}")
+        lines.append(f"{len(removed)} {noun} removed: {few(removed)}")
     if common:
         before, after = old_by_code.loc[common], new_by_code.loc[common]
         renamed = [
             c for c, a, b in zip(common, before["name"], after["name"], strict=True) if a != b
         ]
         if renamed:
-            lines.append(f"{len(renamed)} renamed: {_few(renamed)}")
+            lines.append(f"{len(renamed)} renamed: {few(renamed)}")
         if "geometry" in new_by_code.columns and "geometry" in old_by_code.columns:
             same = shapely.equals_exact(before.geometry.values, after.geometry.values, 1e-9)
             moved = [c for c, s in zip(common, same, strict=True) if not s]
             if moved:
-                lines.append(f"{len(moved)} with changed geometry: {_few(moved)}")
+                lines.append(f"{len(moved)} with changed geometry: {few(moved)}")
         for column in compare:
             changed = [
                 c
@@ -94,19 +107,27 @@ def diff_frames(
                 if str(a) != str(b)
             ]
             if changed:
-                lines.append(f"{len(changed)} with changed {column}: {_few(changed)}")
+                lines.append(f"{len(changed)} with changed {column}: {few(changed)}")
     return lines or [f"no change to the {len(new)} {noun}"]
 
 
-def _few(codes: list[str], limit: int = 8) -> str:
+def few(codes: list[str], limit: int = 8) -> str:
+    """The first codes of a list, and how many more."""
     shown = ", ".join(codes[:limit])
     return shown + (f" … (+{len(codes) - limit} more)" if len(codes) > limit else "")
 
 
 def publish_loads(
-    engine: Engine, loads: list[LayerLoad], note: str = "", actor: Actor | None = None
+    engine: Engine,
+    loads: list[LayerLoad],
+    note: str = "",
+    actor: Actor | None = None,
+    *,
+    draft: bool = False,
+    changes: list[str] | None = None,
 ) -> int:
-    """Publish every load as one new dataset version; returns its id."""
+    """Publish every load as one new dataset version (a draft, with ``draft``); returns its
+    id. ``changes`` (codes retired, created, …) go to the audit log."""
     for load in loads:
         load.report.raise_if_failed()
     return datasets.publish(
@@ -115,4 +136,6 @@ def publish_loads(
         sources=[load.source for load in loads],
         note=note,
         actor=actor,
+        draft=draft,
+        detail={"changes": changes} if changes else None,
     )

@@ -26,6 +26,18 @@ OFFICER_COLUMNS = ("code", "name", "rank", "phone", "station_code", "unit_codes"
 DISTRICT_TOLERANCE_DEG = 1e-4  # about 10 m: a point on the district edge is inside
 
 
+def _gpkg_table(path: Path, layer: str) -> pd.DataFrame:
+    """A GeoPackage attribute table as text columns (the officers of a bundle)."""
+    import pyogrio
+
+    try:
+        frame = pyogrio.read_dataframe(path, layer=layer, read_geometry=False)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        msg = f"{path}: no readable table {layer!r}: {exc}"
+        raise InvalidInput(msg) from None
+    return frame.astype(object).where(frame.notna(), "").astype(str)
+
+
 def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], path: Path) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -61,16 +73,24 @@ def _inside_district(geoms, codes, noun: str, context: Context, report: Report) 
     district = context.district().buffer(DISTRICT_TOLERANCE_DEG)
     for code, geom in zip(codes, geoms, strict=True):
         if geom is not None and not district.covers(geom):
-            report.error(f"{noun} {code!r} lies outside the district at {where(*geom.coords[0])}")
+            report.error(
+                f"{noun} {code!r} lies outside the district at {where(*geom.coords[0])}", geom
+            )
 
 
 def prepare_stations(
-    path: Path, context: Context, *, crs: str | None = None, allow_outside: bool = False
+    path: Path,
+    context: Context,
+    *,
+    crs: str | None = None,
+    allow_outside: bool = False,
+    encoding: str | None = None,
+    layer_name: str | None = None,
 ) -> LayerLoad:
     """Police stations (kind ``station``, answering for a town) and posts (for a unit)."""
-    source = read_vector(path, crs=crs)
+    source = read_vector(path, crs=crs, encoding=encoding, layer_name=layer_name)
     _require_columns(source, ("code", "name", "kind", "area_code"), path)
-    report = Report(f"stations from {path.name}")
+    report = Report(f"stations from {path.name}", "stations")
     codes, names = _text_column(source, "code"), _text_column(source, "name")
     kinds, areas = _text_column(source, "kind"), _text_column(source, "area_code")
     _check_codes(codes, names, "station", report)
@@ -126,12 +146,18 @@ def prepare_stations(
 
 
 def prepare_patrols(
-    path: Path, context: Context, *, crs: str | None = None, allow_outside: bool = False
+    path: Path,
+    context: Context,
+    *,
+    crs: str | None = None,
+    allow_outside: bool = False,
+    encoding: str | None = None,
+    layer_name: str | None = None,
 ) -> LayerLoad:
     """Patrol segments: lines with a level, a team name and a team size."""
-    source = read_vector(path, crs=crs)
+    source = read_vector(path, crs=crs, encoding=encoding, layer_name=layer_name)
     _require_columns(source, ("code", "name", "level", "team_size"), path)
-    report = Report(f"patrol segments from {path.name}")
+    report = Report(f"patrol segments from {path.name}", "patrols")
     codes, names = _text_column(source, "code"), _text_column(source, "name")
     given = _text_column(source, "team") if "team" in source.columns else [""] * len(codes)
     teams = [team or None for team in given]
@@ -188,12 +214,19 @@ def prepare_patrols(
     )
 
 
-def prepare_officers(path: Path, context: Context) -> LayerLoad:
-    """Officers and their units; ``unit_codes`` holds one or more codes separated by ';'."""
-    require_file(path, (".csv",))
-    table = read_table(path)
+def prepare_officers(
+    path: Path, context: Context, *, encoding: str | None = None, layer_name: str | None = None
+) -> LayerLoad:
+    """Officers and their units (a CSV, or a GeoPackage table); ``unit_codes`` holds one or
+    more codes separated by ';'."""
+    require_file(path, (".csv", ".gpkg"))
+    table = (
+        read_table(path, encoding)
+        if path.suffix.lower() == ".csv"
+        else _gpkg_table(path, layer_name or "officers")
+    )
     _require_columns(table, OFFICER_COLUMNS, path)
-    report = Report(f"officers from {path.name}")
+    report = Report(f"officers from {path.name}", "officers")
     codes, names = _text_column(table, "code"), _text_column(table, "name")
     _check_codes(codes, names, "officer", report)
     units = context.codes("unit")

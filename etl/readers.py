@@ -31,12 +31,17 @@ def require_file(path: Path, suffixes: tuple[str, ...]) -> None:
         raise InvalidInput(msg)
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """A CSV as text columns (UTF-8, with or without BOM)."""
+def read_table(path: Path, encoding: str | None = None) -> pd.DataFrame:
+    """A CSV as text columns: UTF-8 (with or without BOM) unless ``encoding`` says (GBK …)."""
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding or "utf-8-sig")
+    except LookupError:
+        msg = f"--encoding {encoding!r} is not an encoding Python knows (e.g. gbk, gb18030)"
+        raise InvalidInput(msg) from None
     except UnicodeDecodeError as exc:
-        msg = f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+        used = encoding or "UTF-8"
+        hint = "" if encoding else "; if it is GBK (common from Excel), pass --encoding gbk"
+        msg = f"{path}: not {used} text ({exc.reason} at byte {exc.start}){hint}"
         raise InvalidInput(msg) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         msg = f"{path}: not a readable CSV: {exc}"
@@ -58,7 +63,7 @@ def read_vector(
     require_file(path, VECTOR_SUFFIXES)
     input_crs = parse_crs(crs) if crs else None
     if path.suffix.lower() == ".csv":
-        frame = _read_csv_features(path)
+        frame = _read_csv_features(path, encoding)
     else:
         frame = _read_ogr(path, layer_name=layer_name, encoding=encoding)
     if input_crs is None:
@@ -70,6 +75,7 @@ def read_vector(
         geometry=gpd.GeoSeries(to_wgs84(np.asarray(geoms), input_crs)),
         crs="EPSG:4326",
     )
+    frame.attrs["source_crs"] = input_crs.name
     return frame
 
 
@@ -157,8 +163,8 @@ def _guess_encoding(path: Path) -> str:
     return "Pass --encoding with the file's encoding (Chinese shapefiles are often GBK)."
 
 
-def _read_csv_features(path: Path) -> gpd.GeoDataFrame:
-    table = read_table(path)
+def _read_csv_features(path: Path, encoding: str | None) -> gpd.GeoDataFrame:
+    table = read_table(path, encoding)
     lower = {column.lower(): column for column in table.columns}
     for name in WKT_COLUMNS:
         if name in lower:

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from shapely.geometry.base import BaseGeometry
+
 from geoservice.errors import ValidationFailed
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding that blocks publishing, and where it is on the map (if it has a place)."""
+
+    message: str
+    geometry: BaseGeometry | None = None
 
 
 @dataclass
@@ -12,17 +22,22 @@ class Report:
     """What one ETL input showed: ``errors`` block publishing, the rest informs."""
 
     subject: str
-    errors: list[str] = field(default_factory=list)
+    layer: str = ""
+    problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     repairs: list[str] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)
 
-    def error(self, message: str) -> None:
-        self.errors.append(message)
+    @property
+    def errors(self) -> list[str]:
+        return [problem.message for problem in self.problems]
+
+    def error(self, message: str, geometry: BaseGeometry | None = None) -> None:
+        self.problems.append(Problem(message, geometry))
 
     def raise_if_failed(self) -> None:
-        if self.errors:
-            count = len(self.errors)
+        if self.problems:
+            count = len(self.problems)
             msg = (
                 f"{self.subject}: {count} problem{'s' if count > 1 else ''}; nothing was published"
             )

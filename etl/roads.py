@@ -296,7 +296,7 @@ def prepare_roads(
     require_file(path, ROAD_SUFFIXES)
     chosen = load_profile(profile)
     ways = read_graphml(path) if path.name.lower().endswith(".graphml") else read_osm(path)
-    report = Report(f"roads from {path.name}")
+    report = Report(f"roads from {path.name}", "roads")
     if ways.missing_nodes:
         report.warnings.append(f"{ways.missing_nodes} ways skipped: nodes missing from the extract")
     graph = build_graph(ways, chosen, report)

@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -141,7 +142,7 @@ def db_downgrade(revision: str) -> None:
 def list_datasets(
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
 ) -> None:
-    """List published dataset versions; the current one is marked."""
+    """List dataset versions: the current one is marked (*), drafts say so."""
     engine = open_engine(Settings())
     with engine.connect() as conn:
         versions = datasets.list_versions(conn)
@@ -152,12 +153,13 @@ def list_datasets(
     if not versions:
         typer.echo("no dataset published yet (run `geoservice demo` or an `etl` command)")
         return
-    table = Table("", "version", "created", "by", "layers changed", "note")
+    table = Table("", "version", "status", "created", "by", "layers changed", "note")
     for version in versions:
         changed = ", ".join(sorted({s["layer"] for s in version.sources})) or "-"
         table.add_row(
             "*" if version.current else "",
             str(version.id),
+            version.status,
             version.created_at.strftime("%Y-%m-%d %H:%M:%S"),
             version.created_by,
             changed,
@@ -278,19 +280,6 @@ def audit_command(
     Console().print(table)
 
 
-def _publish(description: str, prepare, dry_run: bool, note: str, by: str | None) -> None:
-    """Validate one ETL input and publish it as a new dataset version (or not, dry run)."""
-    from etl.commands import run_loads
-
-    run_loads(
-        open_engine(Settings(), "writer"),
-        [(description, prepare)],
-        dry_run=dry_run,
-        note=note,
-        actor=Actor.cli(by),
-    )
-
-
 @app.command()
 def locate(
     lon: Annotated[str, typer.Argument(help="Longitude (or easting).")],
@@ -328,6 +317,47 @@ def isochrones(
     typer.echo(orjson.dumps(result.to_geojson()).decode())
 
 
+Draft = Annotated[
+    bool,
+    typer.Option("--draft", help="Publish a version that is not current: `geoservice promote N`."),
+]
+Problems = Annotated[
+    Path | None,
+    typer.Option("--problems", help="Write every problem as a feature to this GeoPackage."),
+]
+Encoding = Annotated[
+    str | None,
+    typer.Option(help="Text encoding of a Shapefile without .cpg or of a CSV (e.g. gbk)."),
+]
+
+
+@dataclass(frozen=True)
+class Publishing:
+    """What every ETL command takes besides its input."""
+
+    dry_run: bool
+    note: str
+    by: str | None
+    draft: bool
+    problems: Path | None
+
+
+def _publish(steps: list, how: Publishing, *, with_diff: bool = True) -> None:
+    """Validate ETL input and publish it as one new dataset version (or not: a dry run)."""
+    from etl.commands import run_loads
+
+    run_loads(
+        open_engine(Settings(), "writer"),
+        steps,
+        dry_run=how.dry_run,
+        note=how.note,
+        actor=Actor.cli(how.by),
+        draft=how.draft,
+        problems=how.problems,
+        with_diff=with_diff,
+    )
+
+
 @etl_app.command("boundaries")
 def etl_boundaries(
     file: InputFile,
@@ -335,15 +365,13 @@ def etl_boundaries(
     crs: CrsOption = None,
     code_field: Annotated[str, typer.Option(help="Field holding the code.")] = "code",
     name_field: Annotated[str, typer.Option(help="Field holding the name.")] = "name",
-    parent_field: Annotated[str, typer.Option(help="Field holding the parent's code.")] = (
-        "parent_code"
-    ),
+    parent_field: Annotated[
+        str, typer.Option(help="Field holding the parent's code (`parent` is read too).")
+    ] = "parent_code",
     layer_name: Annotated[
         str | None, typer.Option(help="Layer inside a GeoPackage holding several.")
     ] = None,
-    encoding: Annotated[
-        str | None, typer.Option(help="Shapefile text encoding (e.g. gbk) if no .cpg.")
-    ] = None,
+    encoding: Encoding = None,
     repair: Annotated[
         bool, typer.Option("--repair", help="make_valid and snap edges; each repair listed.")
     ] = False,
@@ -351,9 +379,12 @@ def etl_boundaries(
     dry_run: DryRun = False,
     note: Note = "",
     by: By = None,
+    draft: Draft = False,
+    problems: Problems = None,
 ) -> None:
     """Validate and publish one boundary layer."""
     from etl.boundaries import BoundaryOptions, prepare_boundaries
+    from etl.load import Step
 
     options = BoundaryOptions(
         layer=layer,
@@ -366,33 +397,48 @@ def etl_boundaries(
         repair=repair,
         allow_outside=allow_outside,
     )
-    _publish(
-        f"{layer} layer", lambda ctx: prepare_boundaries(file, options, ctx), dry_run, note, by
-    )
+    step = Step(layer, f"{layer} layer", lambda ctx: prepare_boundaries(file, options, ctx))
+    _publish([step], Publishing(dry_run, note, by, draft, problems))
 
 
 @etl_app.command("officers")
-def etl_officers(file: InputFile, dry_run: DryRun = False, note: Note = "", by: By = None) -> None:
+def etl_officers(
+    file: InputFile,
+    encoding: Encoding = None,
+    dry_run: DryRun = False,
+    note: Note = "",
+    by: By = None,
+    draft: Draft = False,
+    problems: Problems = None,
+) -> None:
     """Validate and publish officers and their unit assignments (CSV)."""
+    from etl.load import Step
     from etl.police import prepare_officers
 
-    _publish("officers", lambda ctx: prepare_officers(file, ctx), dry_run, note, by)
+    step = Step("officers", "officers", lambda ctx: prepare_officers(file, ctx, encoding=encoding))
+    _publish([step], Publishing(dry_run, note, by, draft, problems))
 
 
 @etl_app.command("stations")
 def etl_stations(
     file: InputFile,
     crs: CrsOption = None,
+    encoding: Encoding = None,
     allow_outside: AllowOutside = False,
     dry_run: DryRun = False,
     note: Note = "",
     by: By = None,
+    draft: Draft = False,
+    problems: Problems = None,
 ) -> None:
     """Validate and publish police stations and posts (points)."""
+    from etl.load import Step
     from etl.police import prepare_stations
 
-    prepare = lambda ctx: prepare_stations(file, ctx, crs=crs, allow_outside=allow_outside)  # noqa: E731
-    _publish("stations", prepare, dry_run, note, by)
+    step = Step("stations", "stations", lambda ctx: prepare_stations(
+        file, ctx, crs=crs, allow_outside=allow_outside, encoding=encoding
+    ))  # fmt: skip
+    _publish([step], Publishing(dry_run, note, by, draft, problems))
 
 
 @etl_app.command("patrols")
@@ -403,12 +449,17 @@ def etl_patrols(
     dry_run: DryRun = False,
     note: Note = "",
     by: By = None,
+    draft: Draft = False,
+    problems: Problems = None,
 ) -> None:
     """Validate and publish patrol segments (lines with level and team size)."""
+    from etl.load import Step
     from etl.police import prepare_patrols
 
-    prepare = lambda ctx: prepare_patrols(file, ctx, crs=crs, allow_outside=allow_outside)  # noqa: E731
-    _publish("patrol segments", prepare, dry_run, note, by)
+    step = Step("patrols", "patrol segments", lambda ctx: prepare_patrols(
+        file, ctx, crs=crs, allow_outside=allow_outside
+    ))  # fmt: skip
+    _publish([step], Publishing(dry_run, note, by, draft, problems))
 
 
 @etl_app.command("roads")
@@ -419,12 +470,98 @@ def etl_roads(
     dry_run: DryRun = False,
     note: Note = "",
     by: By = None,
+    draft: Draft = False,
+    problems: Problems = None,
 ) -> None:
     """Validate and publish a road network (.osm, .osm.bz2, .osm.pbf, osmnx .graphml)."""
+    from etl.load import Step
     from etl.roads import prepare_roads
 
-    prepare = lambda ctx: prepare_roads(file, ctx, profile=profile, allow_outside=allow_outside)  # noqa: E731
-    _publish("roads", prepare, dry_run, note, by)
+    step = Step("roads", "roads", lambda ctx: prepare_roads(
+        file, ctx, profile=profile, allow_outside=allow_outside
+    ))  # fmt: skip
+    _publish([step], Publishing(dry_run, note, by, draft, problems))
+
+
+@etl_app.command("bundle")
+def etl_bundle(
+    path: Annotated[Path, typer.Argument(help="A folder of layer files, or one GeoPackage.")],
+    crs: CrsOption = None,
+    encoding: Encoding = None,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="make_valid and snap edges; each repair listed.")
+    ] = False,
+    allow_outside: AllowOutside = False,
+    dry_run: DryRun = False,
+    note: Note = "",
+    by: By = None,
+    draft: Draft = False,
+    problems: Problems = None,
+) -> None:
+    """Several layers at once (a merge, a split, a redrawn area), checked together and
+    published as one version: files named district, town, unit, large_grid, grid,
+    stations, patrols (GeoJSON, GeoPackage, Shapefile), officers.csv, roads.osm…"""
+    from etl.bundle import BundleOptions, bundle_steps
+
+    options = BundleOptions(crs=crs, encoding=encoding, repair=repair, allow_outside=allow_outside)
+    _publish(bundle_steps(path, options), Publishing(dry_run, note, by, draft, problems))
+
+
+@app.command()
+def diff(
+    a: Annotated[int, typer.Argument(help="The earlier dataset version.")],
+    b: Annotated[int, typer.Argument(help="The later dataset version.")],
+    as_json: Annotated[bool, typer.Option("--json", help="JSON.")] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="A GeoPackage for QGIS: one layer per changed layer, with `change`."),
+    ] = None,
+) -> None:
+    """What changed from version A to version B: per layer, codes added, removed, with
+    changed geometry, with changed attributes."""
+    from geoservice.diff import diff_versions
+
+    result = diff_versions(open_engine(Settings()), a, b)
+    if out is not None:
+        written = result.write_gpkg(out)
+        stderr.print(f"wrote {out}: layers {', '.join(written) or 'none (no change)'}")
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        return
+    table = Table("layer", "added", "removed", "geometry", "attributes")
+    for name, layer in result.layers.items():
+        if name == "roads":
+            roads = f"{layer.summary['edges_a']:,} -> {layer.summary['edges_b']:,} edges"
+            table.add_row(name, roads, "", "", "")
+            continue
+        table.add_row(name, *(_codes(getattr(layer, k)) for k in (
+            "added", "removed", "geometry", "attributes")))  # fmt: skip
+    Console().print(table)
+    if not result.layers:
+        typer.echo(f"versions {result.a} and {result.b} hold the same data")
+
+
+def _codes(codes: list[str], limit: int = 4) -> str:
+    if not codes:
+        return ""
+    more = f" (+{len(codes) - limit})" if len(codes) > limit else ""
+    return f"{len(codes)}: " + ", ".join(codes[:limit]) + more
+
+
+@app.command()
+def promote(
+    version: int,
+    by: By = None,
+    note: Note = "",
+    force: Annotated[
+        bool, typer.Option("--force", help="Also when the draft was made on an older version.")
+    ] = False,
+) -> None:
+    """Make a draft dataset version current."""
+    datasets.promote(
+        open_engine(Settings(), "writer"), version, actor=Actor.cli(by), note=note, force=force
+    )
+    typer.echo(f"dataset version {version} is current")
 
 
 @app.command()
@@ -439,9 +576,14 @@ def demo(
     if_empty: Annotated[
         bool, typer.Option("--if-empty", help="Do nothing when a dataset is already published.")
     ] = False,
+    revisions: Annotated[
+        Path | None,
+        typer.Option(help="Also write example revision bundles (merge/, split/) here."),
+    ] = None,
     by: By = None,
 ) -> None:
-    """Write the synthetic Huicheng dataset as GIS files, then load it through the ETL."""
+    """Write the synthetic Huicheng dataset as GIS files (one bundle folder), then load it
+    through the ETL."""
     from etl.commands import console, progress
     from geoservice.demo import demo_steps
     from geoservice.synthetic import write_demo
@@ -460,6 +602,12 @@ def demo(
         bar.add_task(f"generating the synthetic dataset (seed {seed}) into {out}")
         files = write_demo(out, seed=seed)
     console.print(f"wrote the synthetic Huicheng dataset to {out}")
+    if revisions is not None:
+        from geoservice.synthetic.revisions import write_revisions
+
+        for name, revision in write_revisions(files, revisions).items():
+            console.print(f"wrote the {name} revision bundle to {revision.folder}: "
+                          f"{revision.summary}")  # fmt: skip
     if engine is not None:
         from etl.commands import run_loads
 

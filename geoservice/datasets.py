@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -24,6 +25,7 @@ from geoservice.models import (
     LAYERS,
     NOTIFY_CHANNEL,
     current_dataset,
+    current_history,
     dataset_version,
     dataset_version_layer,
     snapshot,
@@ -111,9 +113,12 @@ def publish(
     sources: list[Source],
     note: str = "",
     actor: Actor | None = None,
+    draft: bool = False,
+    detail: dict[str, Any] | None = None,
 ) -> int:
-    """Write new snapshots of the given layers and make them current as one new version
-    (recorded in the audit log, in the same transaction)."""
+    """Write new snapshots of the given layers as one new version (on top of the current
+    one) and make it current — or, as a ``draft``, leave it for ``promote``. Recorded in
+    the audit log (with ``detail``), in the same transaction."""
     actor = actor or Actor.cli()
     unknown = sorted(set(writers) - set(LAYERS))
     if unknown:
@@ -132,6 +137,7 @@ def publish(
                 note=note,
                 sources=[source.__dict__ for source in sources],
                 parent_id=parent,
+                status="draft" if draft else "published",
             )
             .returning(dataset_version.c.id)
         ).scalar_one()
@@ -159,16 +165,80 @@ def publish(
                 for layer, snapshot_id in layers.items()
             ],
         )
-        _make_current(conn, version_id)
+        if not draft:
+            _make_current(conn, version_id)
         audit.record(
             conn,
             actor,
-            "publish",
+            "draft" if draft else "publish",
             version_id=version_id,
-            detail={"layers": sorted(writers), "sources": [s.__dict__ for s in sources]},
+            detail={
+                "layers": sorted(writers),
+                "sources": [s.__dict__ for s in sources],
+                **(detail or {}),
+            },
             note=note,
         )
     return version_id
+
+
+def promote(
+    engine: Engine,
+    version_id: int,
+    *,
+    actor: Actor | None = None,
+    note: str = "",
+    force: bool = False,
+) -> None:
+    """Make draft ``version_id`` current and published (one transaction, readers notified).
+
+    A draft made on top of an older version than the current one would undo what was
+    published since: that needs ``force``."""
+    actor = actor or Actor.cli()
+    with engine.begin() as conn:
+        conn.execute(sa.text("LOCK TABLE geoservice.current_dataset IN SHARE ROW EXCLUSIVE MODE"))
+        row = conn.execute(
+            sa.select(dataset_version.c.status, dataset_version.c.parent_id).where(
+                dataset_version.c.id == version_id
+            )
+        ).one_or_none()
+        if row is None:
+            msg = f"dataset version {version_id} does not exist"
+            raise NotFound(msg)
+        if row.status != "draft":
+            msg = f"dataset version {version_id} is not a draft (it is {row.status})"
+            raise InvalidInput(msg)
+        current = current_version_id(conn)
+        if row.parent_id != current and not force:
+            msg = (
+                f"draft {version_id} was made on version {row.parent_id}, but version "
+                f"{current} is current: promoting it would undo what was published since. "
+                "Make the draft again on the current version, or pass --force"
+            )
+            raise InvalidInput(msg)
+        conn.execute(
+            sa.update(dataset_version)
+            .where(dataset_version.c.id == version_id)
+            .values(status="published")
+        )
+        _make_current(conn, version_id)
+        audit.record(
+            conn, actor, "promote", version_id=version_id, detail={"from": current}, note=note
+        )
+
+
+def version_at(conn: Connection, when: datetime) -> int:
+    """The version that was current at ``when`` (``NotFound`` before the first)."""
+    version = conn.execute(
+        sa.select(current_history.c.version_id)
+        .where(current_history.c.since <= when)
+        .order_by(current_history.c.since.desc(), current_history.c.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if version is None:
+        msg = f"no dataset version was current at {when.isoformat()}"
+        raise NotFound(msg)
+    return version
 
 
 def rollback(
@@ -179,13 +249,16 @@ def rollback(
     actor = actor or Actor.cli()
     with engine.begin() as conn:
         conn.execute(sa.text("LOCK TABLE geoservice.current_dataset IN SHARE ROW EXCLUSIVE MODE"))
-        exists = conn.execute(
+        status = conn.execute(
             sa.select(dataset_version.c.status).where(dataset_version.c.id == version_id)
         ).scalar_one_or_none()
-        if exists is None:
+        if status is None:
             known = [v.id for v in list_versions(conn)]
             msg = f"dataset version {version_id} does not exist; published versions: {known}"
             raise NotFound(msg)
+        if status == "draft":
+            msg = f"dataset version {version_id} is a draft: `geoservice promote {version_id}`"
+            raise InvalidInput(msg)
         previous = current_version_id(conn)
         _make_current(conn, version_id)
         audit.record(
@@ -194,6 +267,7 @@ def rollback(
 
 
 def _make_current(conn: Connection, version_id: int) -> None:
+    conn.execute(sa.insert(current_history).values(version_id=version_id))
     conn.execute(
         sa.text(
             "INSERT INTO geoservice.current_dataset (singleton, version_id) VALUES (true, :v) "

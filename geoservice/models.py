@@ -66,7 +66,7 @@ dataset_version = Table(
     Column("sources", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     Column("status", Text, nullable=False, server_default="published"),
     Column("parent_id", Integer, ForeignKey(f"{SCHEMA}.dataset_version.id")),
-    CheckConstraint("status IN ('published', 'archived')", name="dataset_version_status"),
+    CheckConstraint("status IN ('published', 'draft', 'archived')", name="dataset_version_status"),
 )
 
 snapshot = Table(
@@ -104,6 +104,16 @@ current_dataset = Table(
     Column("made_current_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("singleton", name="current_dataset_singleton"),
 )
+
+current_history = Table(
+    "current_history",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("version_id", Integer, ForeignKey(f"{SCHEMA}.dataset_version.id"), nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("current_history_since", "since"),
+)
+"""Every time a version became current (``at=`` reads)."""
 
 boundary = Table(
     "boundary",

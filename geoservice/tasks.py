@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from sqlalchemy.engine import Engine
 
 from geoservice.coverage import Scenario, officer_coverage
+from geoservice.diff import diff_versions
 from geoservice.errors import InvalidInput
 from geoservice.isochrones import isochrones
 from geoservice.layers import read_features
@@ -37,6 +39,11 @@ def parse_json(body: bytes) -> Any:
     except orjson.JSONDecodeError as exc:
         msg = f"body is not valid JSON: {exc}"
         raise InvalidInput(msg) from None
+
+
+def locate_one(state: VersionState, lon: float, lat: float) -> Answer:
+    """``GET /v1/locate?version=``: a version other than the server's current one."""
+    return _json(state.index.locate(lon, lat))
 
 
 def locate_batch(state: VersionState, body: bytes) -> Answer:
@@ -90,3 +97,8 @@ def layer_features(
     state: VersionState, layer: str, bbox: tuple[float, float, float, float] | None
 ) -> Answer:
     return _json(read_features(state.engine, layer, bbox, state.version), GEOJSON)
+
+
+def dataset_diff(engine: Engine, a: int, b: int) -> Answer:
+    """``GET /v1/datasets/{a}/diff/{b}`` (no version state: the database's rows)."""
+    return _json(diff_versions(engine, a, b).to_json())

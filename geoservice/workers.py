@@ -59,9 +59,9 @@ class Lane(IntEnum):
 
 @dataclass(frozen=True)
 class Task:
-    """``fn(state, *args)`` in a worker; ``state`` is the ``VersionState`` of ``version``
-    (None when ``version`` is None). ``current`` makes that version the worker's current
-    one (kept warm, never evicted)."""
+    """``fn(state, *args)`` in a worker, ``state`` the ``VersionState`` of ``version``; or,
+    when ``version`` is None, ``fn(engine, *args)`` on the worker's database engine.
+    ``current`` makes that version the worker's current one (kept warm, never evicted)."""
 
     fn: Callable[..., Answer]
     version: int | None
@@ -279,11 +279,11 @@ def run_task(task: Task, cache: Any, spill_dir: str) -> Answer | Failure:
     from geoservice.api.problems import status_of
 
     try:
-        state = None
-        if task.version is not None:
+        if task.version is None:
+            answer = task.fn(cache.engine, *task.args)
+        else:
             get = cache.make_current if task.current else cache.get
-            state = get(task.version)
-        answer = task.fn(state, *task.args)
+            answer = task.fn(get(task.version), *task.args)
     except GeoserviceError as exc:
         problems = exc.problems if isinstance(exc, ValidationFailed) else []
         return Failure(status_of(exc), exc.title, str(exc), problems)

@@ -9,8 +9,6 @@ import json
 import os
 import resource
 import socket
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +19,7 @@ import shapely
 from fastapi.testclient import TestClient
 
 from etl.commands import run_loads
+from etl.load import Step
 from etl.police import prepare_officers
 from etl.roads import prepare_roads
 from geoservice import datasets, workers
@@ -31,7 +30,8 @@ from geoservice.isochrones import isochrones
 from geoservice.network import load_network
 from geoservice.workers import Answer, Lane, Task, WorkerPool
 from tests.conftest import TEST_KEYS, auth
-from tests.tcp_proxy import TcpProxy, free_port
+from tests.server import serving
+from tests.tcp_proxy import TcpProxy
 
 
 def strict_json(text: bytes | str):
@@ -152,37 +152,16 @@ def test_a_worker_that_dies_is_replaced_and_its_request_is_a_503(settings):
 # --- bodies ---------------------------------------------------------------------------------
 
 
-def _serve(settings, port: int) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "GEOSERVICE_DATABASE_URL": settings.sqlalchemy_url().render_as_string(False),
-        "GEOSERVICE_ANALYSIS_WORKERS": "1",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "geoservice", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(300):
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-            return process
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("server did not start")
-
-
 def _rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/statm") as fh:
         return int(fh.read().split()[1]) * resource.getpagesize() / 1e6
 
 
 @pytest.mark.parametrize("path", ["/v1/locate", "/v1/coverage/scenario"])
-def test_an_oversized_chunked_upload_is_cut_off_at_the_limit(demo_readonly, path):
-    port = free_port()
-    server = _serve(demo_readonly, port)
-    try:
-        before = _rss_mb(server.pid)
+def test_an_oversized_chunked_upload_is_cut_off_at_the_limit(demo_readonly, path, tmp_path):
+    with serving(demo_readonly, tmp_path) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        before = _rss_mb(server.process.pid)
         sock = socket.create_connection(("127.0.0.1", port), 10)
         sock.sendall(
             f"POST {path} HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
@@ -209,10 +188,7 @@ def test_an_oversized_chunked_upload_is_cut_off_at_the_limit(demo_readonly, path
         assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
         assert b"over the limit" in answer or b"\r\n\r\n" in answer
         assert sent < 100 * 2**20, f"the server read {sent / 2**20:.0f} MiB before refusing"
-        assert _rss_mb(server.pid) - before < 100
-    finally:
-        server.terminate()
-        server.wait(30)
+        assert _rss_mb(server.process.pid) - before < 100
 
 
 # --- versions switching under traffic -------------------------------------------------------
@@ -232,8 +208,8 @@ def two_versions(demo_settings, demo_engine, demo_files, tmp_path):
         text = text.replace(f'v="{road_class}"', 'v="residential"')
     roads.write_text(text, encoding="utf-8")
     steps = [
-        ("officers", lambda ctx: prepare_officers(marked, ctx)),
-        ("roads", lambda ctx: prepare_roads(roads, ctx)),
+        Step("officers", "officers", lambda ctx: prepare_officers(marked, ctx)),
+        Step("roads", "roads", lambda ctx: prepare_roads(roads, ctx)),
     ]
     v2 = run_loads(demo_engine, steps, dry_run=False, note="v2", with_diff=False)
     expected = {}

@@ -175,7 +175,8 @@ def test_removing_a_town_that_units_name_is_refused(demo_files, demo_settings, t
     )
     _refused(
         result,
-        "town '441302450' is missing but 2 units of the current dataset name it",
+        "town '441302450' is retired but 2 units still name it: 441302450501, 441302450503",
+        "town '441302450' is retired but 1 station still names it: PS441302450",
         "in district '441302' covered by no town",
     )
 

@@ -13,7 +13,17 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from geoservice import __version__
-from geoservice.api import admin, coverage, health, isochrones, layers, locate, models, problems
+from geoservice.api import (
+    admin,
+    coverage,
+    datasets,
+    health,
+    isochrones,
+    layers,
+    locate,
+    models,
+    problems,
+)
 from geoservice.api.edge import PUBLIC_PATHS, Edge
 from geoservice.service import Service
 from geoservice.settings import Settings
@@ -60,7 +70,7 @@ def create_app(settings: Settings | None = None) -> Edge:
         redoc_url=None,
     )
     problems.install(app)
-    for module in (health, locate, isochrones, coverage, layers, admin):
+    for module in (health, locate, isochrones, coverage, layers, datasets, admin):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(packages=[("geoservice", "static")]), name="static")
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from geoservice import tasks
-from geoservice.api.deps import ask, current_version, limited_body, requires
+from geoservice.api.deps import Version, ask, limited_body, requires
 from geoservice.api.isochrones import Minutes
 from geoservice.api.models import (
     OfficerCoverage,
@@ -31,9 +31,9 @@ MAX_SCENARIO_BYTES = 1024 * 1024
     responses=errors(401, 403, 404, 429, 503),
     operation_id="coverage_officers",
 )
-async def officers(request: Request) -> Response:
+async def officers(request: Request, version: Version) -> Response:
     """Does every unit have its own officer? Per town, heaviest units, misfits."""
-    task = Task(tasks.coverage_officers, await current_version(request))
+    task = Task(tasks.coverage_officers, version)
     return await ask(request, Lane.ANALYSIS, task)
 
 
@@ -45,6 +45,7 @@ async def officers(request: Request) -> Response:
 )
 async def response(
     request: Request,
+    version: Version,
     minutes: Minutes = "1,3,5",
     origins: Annotated[
         Literal["stations", "posts", "patrols", "all"],
@@ -52,9 +53,7 @@ async def response(
     ] = "all",
 ) -> Response:
     """Share of grids, area and residents reached within each band along the roads."""
-    task = Task(
-        tasks.coverage_response, await current_version(request), (parse_minutes(minutes), origins)
-    )
+    task = Task(tasks.coverage_response, version, (parse_minutes(minutes), origins))
     return await ask(request, Lane.ANALYSIS, task)
 
 
@@ -67,10 +66,11 @@ async def response(
 )
 async def scenario(
     request: Request,
+    version: Version,
     body: Annotated[bytes, Depends(limited_body(MAX_SCENARIO_BYTES, "scenario body"))],
 ) -> Response:
     """What if patrol points were added, origins removed, roads closed or class speeds
     changed? The answer of ``/response`` for the changed copy, its ``baseline`` and the
     ``difference``; the dataset is not touched."""
-    task = Task(tasks.coverage_scenario, await current_version(request), (body,))
+    task = Task(tasks.coverage_scenario, version, (body,))
     return await ask(request, Lane.ANALYSIS, task)

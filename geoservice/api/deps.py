@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Iterator
-from typing import Any, BinaryIO
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Any, BinaryIO
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from geoservice.errors import Forbidden, PayloadTooLarge
+from geoservice.datasets import resolve_version, version_at
+from geoservice.errors import Forbidden, InvalidInput, PayloadTooLarge
 from geoservice.keys import Identity, Role
 from geoservice.service import Service
 from geoservice.state import VersionState
 from geoservice.workers import Answer, Lane, Task, open_spill
 
 CHUNK_BYTES = 1 << 20
+CHINA = timezone(timedelta(hours=8), "CST")
 
 
 def service_of(request: Request) -> Service:
@@ -58,6 +61,48 @@ async def current_state(request: Request) -> VersionState:
 
 async def current_version(request: Request) -> int:
     return (await current_state(request)).version
+
+
+async def read_version(
+    request: Request,
+    version: Annotated[
+        int | None,
+        Query(ge=1, description="Answer from this dataset version (planner; drafts too)."),
+    ] = None,
+    at: Annotated[
+        datetime | None,
+        Query(
+            description="Answer from the version that was current at this ISO 8601 time "
+            "(planner); without an offset, China Standard Time (+08:00).",
+            examples=["2026-11-28T09:30:00+08:00"],
+        ),
+    ] = None,
+) -> int:
+    """The dataset version a request reads: the current one, or ``version=``/``at=``."""
+    if version is None and at is None:
+        return await current_version(request)
+    identity = identity_of(request)
+    if not identity.may("planner"):
+        msg = f"the key {identity.name!r} ({identity.role}) reads the current version only; "
+        msg += "version= and at= need 'planner' or higher"
+        raise Forbidden(msg)
+    if version is not None and at is not None:
+        msg = f"give version= ({version}) or at= ({at.isoformat()}), not both"
+        raise InvalidInput(msg)
+
+    def resolve() -> int:
+        with service_of(request).engine.connect() as conn:
+            if version is not None:
+                return resolve_version(conn, version)
+            assert at is not None
+            when = at if at.tzinfo is not None else at.replace(tzinfo=CHINA)
+            return version_at(conn, when)
+
+    return await run_in_threadpool(resolve)
+
+
+Version = Annotated[int, Depends(read_version)]
+"""The dataset version a route answers from (``version=``/``at=`` or the current one)."""
 
 
 def limited_body(limit: int, label: str) -> Callable[[Request], Coroutine[Any, Any, bytes]]:

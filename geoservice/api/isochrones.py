@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from geoservice import tasks
-from geoservice.api.deps import ask, current_version, requires
+from geoservice.api.deps import Version, ask, requires
 from geoservice.api.locate import Crs, Lat, Lon
 from geoservice.api.models import Isochrones, errors
 from geoservice.isochrones import DEFAULT_BUFFER_M, check_buffer, parse_minutes
@@ -31,6 +31,7 @@ Minutes = Annotated[
 )
 async def isochrone_bands(
     request: Request,
+    version: Version,
     lon: Lon = None,
     lat: Lat = None,
     minutes: Minutes = "1,3,5",
@@ -45,7 +46,7 @@ async def isochrone_bands(
     x, y = parse_point(lon, lat, crs)
     task = Task(
         tasks.isochrone_bands,
-        await current_version(request),
+        version,
         (x, y, parse_minutes(minutes), check_profile(profile), check_buffer(buffer_m)),
     )
     return await ask(request, Lane.DISPATCH, task)

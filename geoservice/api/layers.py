@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from geoservice import tasks
-from geoservice.api.deps import ask, current_version, requires
+from geoservice.api.deps import Version, ask, requires
 from geoservice.api.models import Layer, errors
 from geoservice.layers import check_layer, parse_bbox
 from geoservice.workers import Lane, Task
@@ -23,11 +23,10 @@ router = APIRouter(prefix="/v1", tags=["layers"], dependencies=[requires("planne
 )
 async def layer_features(
     request: Request,
+    version: Version,
     layer: str,
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS84)")] = None,
 ) -> Response:
     """district, town, unit, large_grid, grid, station or patrol_segment as GeoJSON."""
-    task = Task(
-        tasks.layer_features, await current_version(request), (check_layer(layer), parse_bbox(bbox))
-    )
+    task = Task(tasks.layer_features, version, (check_layer(layer), parse_bbox(bbox)))
     return await ask(request, Lane.ANALYSIS, task)

@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from geoservice import tasks
-from geoservice.api.deps import ask, current_state, current_version, limited_body, requires
+from geoservice.api.deps import Version, ask, current_state, limited_body, requires
 from geoservice.api.models import LocateBatch, LocateBatchRequest, LocateResult, errors, json_body
 from geoservice.locate import parse_point
 from geoservice.workers import Lane, Task
@@ -37,15 +37,17 @@ Crs = Annotated[
     operation_id="locate",
 )
 async def locate_one(
-    request: Request, lon: Lon = None, lat: Lat = None, crs: Crs = None
+    request: Request, version: Version, lon: Lon = None, lat: Lat = None, crs: Crs = None
 ) -> Response:
     """The base grid of one point with its whole hierarchy, officers, station and post.
 
-    Valid requests are answered before this route, by the server's lean path; this route
-    gives the same answer and the problem+json errors."""
+    Valid requests of the current version are answered before this route, by the server's
+    lean path; this route gives the same answers, the errors, and earlier versions."""
     x, y = parse_point(lon, lat, crs)
     state = await current_state(request)
-    return Response(orjson.dumps(state.index.locate(x, y)), media_type=JSON)
+    if state.version == version:
+        return Response(orjson.dumps(state.index.locate(x, y)), media_type=JSON)
+    return await ask(request, Lane.DISPATCH, Task(tasks.locate_one, version, (x, y)))
 
 
 @router.post(
@@ -57,8 +59,8 @@ async def locate_one(
 )
 async def locate_batch(
     request: Request,
+    version: Version,
     body: Annotated[bytes, Depends(limited_body(MAX_BODY_BYTES, "request body"))],
 ) -> Response:
     """1 to 100,000 points at once; results in input order (8 MB body at most)."""
-    version = await current_version(request)
     return await ask(request, Lane.DISPATCH, Task(tasks.locate_batch, version, (body,)))

@@ -254,6 +254,33 @@ class KeyListing(Strict):
     burst: int | None
 
 
+class DatasetVersion(Strict):
+    id: int
+    created_at: datetime
+    created_by: str
+    note: str
+    status: Literal["published", "draft", "archived"]
+    parent_id: int | None
+    sources: list[dict[str, str]]
+    layers: dict[str, int] = Field(description="Layer -> snapshot id.")
+    current: bool
+
+
+class LayerChanges(Strict):
+    added: list[str]
+    removed: list[str]
+    geometry: list[str]
+    attributes: list[str]
+    edges_a: int | None = None
+    edges_b: int | None = None
+
+
+class DatasetDiff(Strict):
+    a: int
+    b: int
+    layers: dict[str, LayerChanges]
+
+
 class Problem(BaseModel):
     """RFC 9457 problem details."""
 

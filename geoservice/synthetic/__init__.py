@@ -21,13 +21,17 @@ from geoservice.synthetic import boundaries, police, roads
 from geoservice.synthetic.divisions import towns_and_units
 
 SYNTHETIC_NOTE = "SYNTHETIC demo data made by geoservice.synthetic; not real boundaries or people"
+REAL_DISTRICT_NOTE = (
+    "real boundary: ODbL 1.0, © OpenStreetMap contributors (via the R package mapchina)"
+)
 DISTRICT_FILE = "huicheng_district_wgs84.geojson"
 
 
 @dataclass(frozen=True)
 class DemoFiles:
-    """Where ``write_demo`` put each layer, in loading order."""
+    """Where ``write_demo`` put each layer: together, one bundle folder (``folder``)."""
 
+    folder: Path
     district: Path
     boundaries: Path  # GeoPackage with layers town, unit, large_grid, grid
     stations: Path
@@ -41,10 +45,6 @@ def real_district() -> MultiPolygon:
     text = resources.files("geoservice.data").joinpath(DISTRICT_FILE).read_text(encoding="utf-8")
     geom = shape(json.loads(text)["features"][0]["geometry"])
     return geom if isinstance(geom, MultiPolygon) else MultiPolygon([geom])
-
-
-def district_file() -> Path:
-    return Path(str(resources.files("geoservice.data").joinpath(DISTRICT_FILE)))
 
 
 def _frame(features: list[boundaries.Feature]) -> gpd.GeoDataFrame:
@@ -72,13 +72,19 @@ def write_demo(out_dir: Path, seed: int = 2020) -> DemoFiles:
     network = roads.generate(district, rng)
 
     files = DemoFiles(
-        district=district_file(),
+        folder=out_dir,
+        district=out_dir / "district.geojson",
         boundaries=out_dir / "huicheng_boundaries.gpkg",
         stations=out_dir / "stations.geojson",
         officers=out_dir / "officers.csv",
-        patrols=out_dir / "patrol_segments.geojson",
+        patrols=out_dir / "patrols.geojson",
         roads=out_dir / "roads.osm",
     )
+    gpd.GeoDataFrame(
+        {"code": ["441302"], "name": ["惠城区"], "source": [REAL_DISTRICT_NOTE]},
+        geometry=[district],
+        crs="EPSG:4326",
+    ).to_file(files.district, driver="GeoJSON")
     files.boundaries.unlink(missing_ok=True)
     for name, features in (
         ("town", layers.towns),

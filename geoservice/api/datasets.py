@@ -1,0 +1,43 @@
+"""``/v1/datasets``: the published versions and drafts, and what changed between two."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from geoservice import datasets, tasks
+from geoservice.api.deps import ask, requires, service_of
+from geoservice.api.models import DatasetDiff, DatasetVersion, errors
+from geoservice.workers import Lane, Task
+
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"], dependencies=[requires("planner")])
+
+
+@router.get(
+    "",
+    response_model=list[DatasetVersion],
+    responses=errors(401, 403, 429, 503),
+    operation_id="datasets",
+)
+async def dataset_versions(request: Request) -> list[BaseModel]:
+    """Every dataset version, oldest first: who made it, from which files, its status
+    (``published`` or ``draft``) and whether it is the current one."""
+
+    def read() -> list[datasets.DatasetVersion]:
+        with service_of(request).engine.connect() as conn:
+            return datasets.list_versions(conn)
+
+    return [DatasetVersion(**v.__dict__) for v in await run_in_threadpool(read)]
+
+
+@router.get(
+    "/{a}/diff/{b}",
+    response_model=DatasetDiff,
+    responses=errors(401, 403, 404, 422, 429, 503),
+    operation_id="dataset_diff",
+)
+async def dataset_diff(request: Request, a: int, b: int) -> Response:
+    """Per layer, the codes added, removed, with changed geometry and with changed
+    attributes from version ``a`` to version ``b`` (roads: their edge counts)."""
+    return await ask(request, Lane.ANALYSIS, Task(tasks.dataset_diff, None, (a, b)))

@@ -1,0 +1,207 @@
+"""What changed between two dataset versions, per layer: codes added, removed, with changed
+geometry, with changed attributes; as JSON or as a GeoPackage for QGIS (one layer per
+changed layer, a ``change`` field: added, removed, geometry, attributes).
+
+Layers whose snapshot is the same in both versions did not change and are not read.
+Officers are compared without their personal columns; roads by their counts only (a road
+load renumbers its edges).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import shapely
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from geoservice.datasets import resolve_version
+from geoservice.missing import none_if_missing
+from geoservice.models import BOUNDARY_LAYERS
+
+FEATURE_LAYERS: dict[str, tuple[str, list[str]]] = {
+    **{
+        layer: ("boundary", ["code", "name", "parent_code", "kind", "population"])
+        for layer in BOUNDARY_LAYERS
+    },
+    "stations": ("station", ["code", "name", "kind", "area_code"]),
+    "patrols": ("patrol_segment", ["code", "name", "level", "team", "team_size"]),
+}
+OFFICERS_SQL = """
+SELECT o.code, o.name, o.rank, o.station_code,
+       string_agg(u.unit_code, ';' ORDER BY u.unit_code) AS unit_codes
+FROM geoservice.officer o
+LEFT JOIN geoservice.officer_unit u
+  ON u.snapshot_id = geoservice.snapshot_of(:v, 'officers') AND u.officer_code = o.code
+WHERE o.snapshot_id = geoservice.snapshot_of(:v, 'officers')
+GROUP BY o.code, o.name, o.rank, o.station_code
+"""
+CHANGES = ("added", "removed", "geometry", "attributes")
+
+
+@dataclass
+class LayerDiff:
+    layer: str
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    geometry: list[str] = field(default_factory=list)
+    attributes: list[str] = field(default_factory=list)
+    features: pd.DataFrame | None = None  # one row per changed code, with ``change``
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.geometry or self.attributes or self.summary)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "removed": self.removed,
+            "geometry": self.geometry,
+            "attributes": self.attributes,
+            **self.summary,
+        }
+
+
+@dataclass
+class Diff:
+    a: int
+    b: int
+    layers: dict[str, LayerDiff]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "a": self.a,
+            "b": self.b,
+            "layers": {name: layer.to_json() for name, layer in self.layers.items()},
+        }
+
+    def write_gpkg(self, path: Path) -> list[str]:
+        """One layer per changed layer (officers: a table), each row with ``change``."""
+        path.unlink(missing_ok=True)
+        written = []
+        for name, layer in self.layers.items():
+            if layer.features is None or layer.features.empty:
+                continue
+            options = {"dataset_options": {"VERSION": "1.2"}}
+            if isinstance(layer.features, gpd.GeoDataFrame):
+                pyogrio.write_dataframe(layer.features, path, layer=name, driver="GPKG",
+                                        promote_to_multi=True, **options)  # fmt: skip
+            else:
+                pyogrio.write_dataframe(layer.features, path, layer=name, driver="GPKG", **options)
+            written.append(name)
+        return written
+
+
+def diff_versions(engine: Engine, a: int, b: int) -> Diff:
+    """Every layer's changes from version ``a`` to version ``b``."""
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+        a, b = resolve_version(conn, a), resolve_version(conn, b)
+        snapshots: dict[int, dict[str, int]] = {
+            version: dict(
+                conn.execute(
+                    sa.text(
+                        "SELECT layer, snapshot_id FROM geoservice.dataset_version_layer "
+                        "WHERE version_id = :v"
+                    ),
+                    {"v": version},
+                ).all()
+            )
+            for version in (a, b)
+        }
+        layers: dict[str, LayerDiff] = {}
+        for layer in [*FEATURE_LAYERS, "officers", "roads"]:
+            if snapshots[a].get(layer) == snapshots[b].get(layer):
+                continue
+            if layer == "roads":
+                layers[layer] = _roads(conn, a, b)
+            elif layer == "officers":
+                old, new = (_officers(conn, v) for v in (a, b))
+                layers[layer] = _compare(layer, old, new, geometry=False)
+            else:
+                old, new = (_features(conn, layer, v) for v in (a, b))
+                layers[layer] = _compare(layer, old, new, geometry=True)
+    return Diff(a, b, {name: diff for name, diff in layers.items() if not diff.empty})
+
+
+def _features(conn: sa.Connection, layer: str, version: int) -> gpd.GeoDataFrame:
+    table, columns = FEATURE_LAYERS[layer]
+    rows = conn.execute(
+        sa.text(
+            f"SELECT {', '.join(columns)}, ST_AsBinary(geom) FROM geoservice.{table} "
+            f"WHERE snapshot_id = geoservice.snapshot_of(:v, :layer) ORDER BY code"
+        ),
+        {"v": version, "layer": layer},
+    ).all()
+    return gpd.GeoDataFrame(
+        [row[:-1] for row in rows],
+        columns=columns,
+        geometry=shapely.from_wkb([bytes(row[-1]) for row in rows]),
+        crs="EPSG:4326",
+    )
+
+
+def _officers(conn: sa.Connection, version: int) -> pd.DataFrame:
+    result = conn.execute(sa.text(OFFICERS_SQL + " ORDER BY o.code"), {"v": version})
+    return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
+def _roads(conn: sa.Connection, a: int, b: int) -> LayerDiff:
+    counts = [
+        conn.execute(
+            sa.text(
+                "SELECT count(*) FROM geoservice.road_edge "
+                "WHERE snapshot_id = geoservice.snapshot_of(:v, 'roads')"
+            ),
+            {"v": v},
+        ).scalar_one()
+        for v in (a, b)
+    ]
+    return LayerDiff("roads", summary={"edges_a": counts[0], "edges_b": counts[1]})
+
+
+def _compare(layer: str, old: pd.DataFrame, new: pd.DataFrame, *, geometry: bool) -> LayerDiff:
+    old_by, new_by = old.set_index("code"), new.set_index("code")
+    added = sorted(set(new_by.index) - set(old_by.index))
+    removed = sorted(set(old_by.index) - set(new_by.index))
+    common = sorted(set(new_by.index) & set(old_by.index))
+    before, after = old_by.loc[common], new_by.loc[common]
+    columns = [c for c in new_by.columns if c != "geometry"]
+    changed_fields = {
+        code: [c for c in columns if none_if_missing(x[c]) != none_if_missing(y[c])]
+        for code, (_, x), (_, y) in zip(common, before.iterrows(), after.iterrows(), strict=True)
+    }
+    moved: list[str] = []
+    if geometry and common:
+        same = shapely.equals_exact(before.geometry.values, after.geometry.values, 0.0)
+        moved = [code for code, s in zip(common, same, strict=True) if not s]
+    attributes = sorted(code for code, fields in changed_fields.items() if fields)
+    rows = []
+    for code, change, frame in (
+        *((c, "added", new_by) for c in added),
+        *((c, "removed", old_by) for c in removed),
+        *((c, "geometry" if c in moved else "attributes", new_by)
+          for c in sorted(set(moved) | set(attributes))),
+    ):  # fmt: skip
+        row = frame.loc[code]
+        rows.append(
+            {
+                "code": code,
+                "change": change,
+                "changed_fields": ",".join(changed_fields.get(code, [])),
+                **{c: none_if_missing(row[c]) for c in columns},
+                **({"geometry": row["geometry"]} if geometry else {}),
+            }
+        )
+    names = ["code", "change", "changed_fields", *columns]
+    features: pd.DataFrame = pd.DataFrame(rows, columns=names)
+    if geometry:
+        features = gpd.GeoDataFrame(
+            pd.DataFrame(rows, columns=[*names, "geometry"]), geometry="geometry", crs=4326
+        )
+    return LayerDiff(layer, added, removed, moved, attributes, features)
