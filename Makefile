@@ -33,9 +33,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
-# OS programs the tests drive: GDAL's ogrinfo/ogr2ogr (GeoPackage, OGC API clients).
+# OS programs the tests drive: GDAL's ogrinfo/ogr2ogr (GeoPackage, OGC API clients),
+# Chromium (the map page, through Playwright) and a CJK font for its labels.
 tools:
-	@bash scripts/os-packages.sh ogrinfo:gdal-bin
+	@bash scripts/os-packages.sh ogrinfo:gdal-bin chromium:chromium \
+		/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc:fonts-noto-cjk
 
 lint: venv
 	$(BIN)/ruff check .

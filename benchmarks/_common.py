@@ -67,17 +67,36 @@ def bench_key(role: str = "admin") -> Iterator[str]:
     """A key for the benchmark's requests (no rate limit to speak of), revoked afterwards."""
     name = f"bench-{int(time.time())}"
     created = subprocess.run(
-        [sys.executable, "-m", "geoservice", "keys", "create", name, "--role", role,
-         "--rate", "1e9", "--burst", "1000000000", "--by", "benchmarks"],
-        capture_output=True, text=True, check=True, cwd=ROOT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "geoservice",
+            "keys",
+            "create",
+            name,
+            "--role",
+            role,
+            "--rate",
+            "1e9",
+            "--burst",
+            "1000000000",
+            "--by",
+            "benchmarks",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     try:
         yield created.stdout.strip().splitlines()[-1]
     finally:
         subprocess.run(
             [sys.executable, "-m", "geoservice", "keys", "revoke", name, "--by", "benchmarks"],
-            capture_output=True, check=True, cwd=ROOT,
-        )  # fmt: skip
+            capture_output=True,
+            check=True,
+            cwd=ROOT,
+        )
 
 
 def wrk(
@@ -90,8 +109,10 @@ def wrk(
     # warm-up: every server process answers from its built state before the measurement
     subprocess.run(
         ["wrk", "-t2", f"-c{connections}", "-d3s", *headers, url],
-        capture_output=True, check=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", *headers, url],
         capture_output=True,

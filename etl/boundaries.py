@@ -86,8 +86,12 @@ def prepare_boundaries(path: Path, options: BoundaryOptions, context: Context) -
     check_near_district(np.asarray(geoms), district, f"{path.name}", options.allow_outside)
     current = context.current_boundary(layer)
     reference = current.geometry.values if current is not None else np.array([district])
-    check_offset_datum(np.asarray(geoms, dtype=object), np.asarray(reference, dtype=object),
-                       path.name, source.attrs.get("source_crs", ""))  # fmt: skip
+    check_offset_datum(
+        np.asarray(geoms, dtype=object),
+        np.asarray(reference, dtype=object),
+        path.name,
+        source.attrs.get("source_crs", ""),
+    )
 
     usable = np.array([g is not None for g in geoms])
     if layer != "district":

@@ -110,24 +110,48 @@ def _step(part: Part, options: BundleOptions) -> Step:
     description = f"{part.layer} from {file.name}" + (f" ({name})" if name else "")
     if part.layer in BOUNDARY_LAYERS:
         boundary = BoundaryOptions(
-            layer=part.layer, crs=options.crs, layer_name=name, encoding=options.encoding,
-            repair=options.repair, allow_outside=options.allow_outside,
-        )  # fmt: skip
+            layer=part.layer,
+            crs=options.crs,
+            layer_name=name,
+            encoding=options.encoding,
+            repair=options.repair,
+            allow_outside=options.allow_outside,
+        )
         return Step(part.layer, description, lambda ctx: prepare_boundaries(file, boundary, ctx))
     if part.layer == "stations":
-        return Step(part.layer, description, lambda ctx: prepare_stations(
-            file, ctx, crs=options.crs, allow_outside=options.allow_outside,
-            encoding=options.encoding, layer_name=name,
-        ))  # fmt: skip
+        return Step(
+            part.layer,
+            description,
+            lambda ctx: prepare_stations(
+                file,
+                ctx,
+                crs=options.crs,
+                allow_outside=options.allow_outside,
+                encoding=options.encoding,
+                layer_name=name,
+            ),
+        )
     if part.layer == "patrols":
-        return Step(part.layer, description, lambda ctx: prepare_patrols(
-            file, ctx, crs=options.crs, allow_outside=options.allow_outside,
-            encoding=options.encoding, layer_name=name,
-        ))  # fmt: skip
+        return Step(
+            part.layer,
+            description,
+            lambda ctx: prepare_patrols(
+                file,
+                ctx,
+                crs=options.crs,
+                allow_outside=options.allow_outside,
+                encoding=options.encoding,
+                layer_name=name,
+            ),
+        )
     if part.layer == "officers":
-        return Step(part.layer, description, lambda ctx: prepare_officers(
-            file, ctx, encoding=options.encoding, layer_name=name
-        ))  # fmt: skip
-    return Step(part.layer, description, lambda ctx: prepare_roads(
-        file, ctx, allow_outside=options.allow_outside
-    ))  # fmt: skip
+        return Step(
+            part.layer,
+            description,
+            lambda ctx: prepare_officers(file, ctx, encoding=options.encoding, layer_name=name),
+        )
+    return Step(
+        part.layer,
+        description,
+        lambda ctx: prepare_roads(file, ctx, allow_outside=options.allow_outside),
+    )

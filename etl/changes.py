@@ -51,17 +51,21 @@ def _layer_changes(context: Context, layer: str) -> list[str]:
             ((to, km2),) = gone.items()
             lines.append(f"{noun} {code} merged into {to}: " + _what(context, layer, code, to, km2))
         else:
-            parts = "; ".join(f"{to}: {_what(context, layer, code, to, km2)}" for to, km2 in
-                              sorted(gone.items()))  # fmt: skip
+            parts = "; ".join(
+                f"{to}: {_what(context, layer, code, to, km2)}" for to, km2 in sorted(gone.items())
+            )
             lines.append(f"{noun} {code} split into {len(gone)}: {parts}")
     for code in sorted(created):
         sources = {
-            source: moved[code] for source, moved in flows.items()
+            source: moved[code]
+            for source, moved in flows.items()
             if code in moved and source not in retired
-        }  # fmt: skip
+        }
         if sources:
-            parts = "; ".join(f"{source}: {_what(context, layer, source, code, km2)}"
-                              for source, km2 in sorted(sources.items()))  # fmt: skip
+            parts = "; ".join(
+                f"{source}: {_what(context, layer, source, code, km2)}"
+                for source, km2 in sorted(sources.items())
+            )
             lines.append(f"{noun} {code} created from {parts}")
         elif not any(code in moved for moved in flows.values()):
             lines.append(f"{noun} {code} created")

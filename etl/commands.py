@@ -23,9 +23,12 @@ console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 def progress() -> Progress:
     return Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-        console=console, transient=True,
-    )  # fmt: skip
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
 
 
 def show(load: LayerLoad, *, with_diff: bool) -> None:

@@ -18,11 +18,15 @@ from etl.report import Report
 def write_problems(path: Path, reports: list[Report]) -> int:
     """Write the problems of ``reports`` to a GeoPackage layer ``problems``; their count."""
     rows = [
-        {"layer": report.layer, "subject": report.subject, "message": problem.message,
-         "geometry": problem.geometry}
+        {
+            "layer": report.layer,
+            "subject": report.subject,
+            "message": problem.message,
+            "geometry": problem.geometry,
+        }
         for report in reports
         for problem in report.problems
-    ]  # fmt: skip
+    ]
     frame = gpd.GeoDataFrame(
         rows or None, columns=["layer", "subject", "message", "geometry"], crs="EPSG:4326"
     )

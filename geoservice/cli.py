@@ -246,9 +246,11 @@ def keys_local_admin(by: By = None) -> None:
     path = settings.resolved_data_dir / "admin.key"
     if not path.exists():
         key = create_key(
-            open_engine(settings, "writer"), f"local-admin-{secrets.token_hex(3)}", "admin",
+            open_engine(settings, "writer"),
+            f"local-admin-{secrets.token_hex(3)}",
+            "admin",
             actor=Actor.cli(by),
-        )  # fmt: skip
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
@@ -274,9 +276,14 @@ def audit_command(
         who = e.actor if e.os_user in (None, e.actor) else f"{e.actor} ({e.os_user})"
         detail = ", ".join(f"{k}={v}" for k, v in e.detail.items() if k != "sources")
         table.add_row(
-            f"{e.at:%Y-%m-%d %H:%M:%S}", who, e.via, e.action, str(e.version_id or ""),
-            detail, e.note,
-        )  # fmt: skip
+            f"{e.at:%Y-%m-%d %H:%M:%S}",
+            who,
+            e.via,
+            e.action,
+            str(e.version_id or ""),
+            detail,
+            e.note,
+        )
     Console().print(table)
 
 
@@ -435,9 +442,13 @@ def etl_stations(
     from etl.load import Step
     from etl.police import prepare_stations
 
-    step = Step("stations", "stations", lambda ctx: prepare_stations(
-        file, ctx, crs=crs, allow_outside=allow_outside, encoding=encoding
-    ))  # fmt: skip
+    step = Step(
+        "stations",
+        "stations",
+        lambda ctx: prepare_stations(
+            file, ctx, crs=crs, allow_outside=allow_outside, encoding=encoding
+        ),
+    )
     _publish([step], Publishing(dry_run, note, by, draft, problems))
 
 
@@ -456,9 +467,11 @@ def etl_patrols(
     from etl.load import Step
     from etl.police import prepare_patrols
 
-    step = Step("patrols", "patrol segments", lambda ctx: prepare_patrols(
-        file, ctx, crs=crs, allow_outside=allow_outside
-    ))  # fmt: skip
+    step = Step(
+        "patrols",
+        "patrol segments",
+        lambda ctx: prepare_patrols(file, ctx, crs=crs, allow_outside=allow_outside),
+    )
     _publish([step], Publishing(dry_run, note, by, draft, problems))
 
 
@@ -477,9 +490,11 @@ def etl_roads(
     from etl.load import Step
     from etl.roads import prepare_roads
 
-    step = Step("roads", "roads", lambda ctx: prepare_roads(
-        file, ctx, profile=profile, allow_outside=allow_outside
-    ))  # fmt: skip
+    step = Step(
+        "roads",
+        "roads",
+        lambda ctx: prepare_roads(file, ctx, profile=profile, allow_outside=allow_outside),
+    )
     _publish([step], Publishing(dry_run, note, by, draft, problems))
 
 
@@ -534,8 +549,10 @@ def diff(
             roads = f"{layer.summary['edges_a']:,} -> {layer.summary['edges_b']:,} edges"
             table.add_row(name, roads, "", "", "")
             continue
-        table.add_row(name, *(_codes(getattr(layer, k)) for k in (
-            "added", "removed", "geometry", "attributes")))  # fmt: skip
+        table.add_row(
+            name,
+            *(_codes(getattr(layer, k)) for k in ("added", "removed", "geometry", "attributes")),
+        )
     Console().print(table)
     if not result.layers:
         typer.echo(f"versions {result.a} and {result.b} hold the same data")
@@ -606,8 +623,9 @@ def demo(
         from geoservice.synthetic.revisions import write_revisions
 
         for name, revision in write_revisions(files, revisions).items():
-            console.print(f"wrote the {name} revision bundle to {revision.folder}: "
-                          f"{revision.summary}")  # fmt: skip
+            console.print(
+                f"wrote the {name} revision bundle to {revision.folder}: {revision.summary}"
+            )
     if engine is not None:
         from etl.commands import run_loads
 

@@ -203,6 +203,17 @@ class Coverage:
             frame[f"covered_{plain_number(m)}min"] = self.minutes_to_reach <= m
         return frame
 
+    def grid_minutes(self) -> dict[str, Any]:
+        """Every grid's minutes to reach (rounded up; null beyond the horizon), as two
+        parallel lists in code order (``GET /v1/coverage/grids``)."""
+        return {
+            "minutes": [plain_number(m) for m in self.minutes],
+            "origins": self.origins,
+            "codes": [str(code) for code in self.grids.codes],
+            "minutes_to_reach": [_shown(m) for m in self.minutes_to_reach],
+            "dataset_version": self.dataset_version,
+        }
+
     def geodataframe(self) -> Any:
         import geopandas as gpd
 
@@ -218,11 +229,7 @@ class Coverage:
             {
                 "code": str(self.grids.codes[i]),
                 "name": self.grids.names[i],
-                "minutes_to_reach": (
-                    float(round_up(self.minutes_to_reach[i], 2))
-                    if np.isfinite(self.minutes_to_reach[i])
-                    else None
-                ),
+                "minutes_to_reach": _shown(self.minutes_to_reach[i]),
             }
             for i in order.tolist()
             if not self.minutes_to_reach[i] <= largest
@@ -547,6 +554,26 @@ def difference(after: Coverage, before: Coverage) -> list[dict[str, Any]]:
     return out
 
 
+def changed_grids(after: Coverage, before: Coverage) -> list[dict[str, Any]]:
+    """The grids whose coverage changes in some band: minutes before and after (rounded up,
+    ``null`` beyond the horizon), so a map can show what is gained and what is lost."""
+    limits = np.array(after.minutes)
+    was = before.minutes_to_reach[:, None] <= limits
+    now = after.minutes_to_reach[:, None] <= limits
+    return [
+        {
+            "code": str(after.grids.codes[i]),
+            "before": _shown(before.minutes_to_reach[i]),
+            "after": _shown(after.minutes_to_reach[i]),
+        }
+        for i in np.flatnonzero((was != now).any(axis=1)).tolist()
+    ]
+
+
+def _shown(minutes: float) -> float | None:
+    return float(round_up(minutes, 2)) if np.isfinite(minutes) else None
+
+
 # --- one place for the API, the CLI and notebooks ------------------------------------------
 
 
@@ -602,5 +629,6 @@ class CoverageModel:
         after.extra = {
             "baseline": before.bands(),
             "difference": difference(after, before),
+            "changed_grids": changed_grids(after, before),
         }
         return after

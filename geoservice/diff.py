@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import orjson
 import pandas as pd
 import pyogrio
 import shapely
@@ -81,6 +82,29 @@ class Diff:
             "layers": {name: layer.to_json() for name, layer in self.layers.items()},
         }
 
+    def to_geojson(self) -> dict[str, Any]:
+        """The changed features of every layer with a geometry, each with ``layer`` and
+        ``change``."""
+        features = []
+        for name, layer in self.layers.items():
+            if not isinstance(layer.features, gpd.GeoDataFrame) or layer.features.empty:
+                continue
+            for row in layer.features.itertuples(index=False):
+                features.append(
+                    {
+                        "type": "Feature",
+                        "id": f"{name}/{row.code}",
+                        "geometry": orjson.Fragment(shapely.to_geojson(row.geometry)),
+                        "properties": {
+                            "layer": name,
+                            "code": row.code,
+                            "change": row.change,
+                            "name": getattr(row, "name", None),
+                        },
+                    }
+                )
+        return {"type": "FeatureCollection", "features": features, "a": self.a, "b": self.b}
+
     def write_gpkg(self, path: Path) -> list[str]:
         """One layer per changed layer (officers: a table), each row with ``change``."""
         path.unlink(missing_ok=True)
@@ -90,8 +114,14 @@ class Diff:
                 continue
             options = {"dataset_options": {"VERSION": "1.2"}}
             if isinstance(layer.features, gpd.GeoDataFrame):
-                pyogrio.write_dataframe(layer.features, path, layer=name, driver="GPKG",
-                                        promote_to_multi=True, **options)  # fmt: skip
+                pyogrio.write_dataframe(
+                    layer.features,
+                    path,
+                    layer=name,
+                    driver="GPKG",
+                    promote_to_multi=True,
+                    **options,
+                )
             else:
                 pyogrio.write_dataframe(layer.features, path, layer=name, driver="GPKG", **options)
             written.append(name)
@@ -185,9 +215,11 @@ def _compare(layer: str, old: pd.DataFrame, new: pd.DataFrame, *, geometry: bool
     for code, change, frame in (
         *((c, "added", new_by) for c in added),
         *((c, "removed", old_by) for c in removed),
-        *((c, "geometry" if c in moved else "attributes", new_by)
-          for c in sorted(set(moved) | set(attributes))),
-    ):  # fmt: skip
+        *(
+            (c, "geometry" if c in moved else "attributes", new_by)
+            for c in sorted(set(moved) | set(attributes))
+        ),
+    ):
         row = frame.loc[code]
         rows.append(
             {

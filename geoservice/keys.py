@@ -165,10 +165,14 @@ class KeyStore:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(
-                    api_key.c.key_id, api_key.c.key_hash, api_key.c.name, api_key.c.role,
-                    api_key.c.rate_per_s, api_key.c.burst,
+                    api_key.c.key_id,
+                    api_key.c.key_hash,
+                    api_key.c.name,
+                    api_key.c.role,
+                    api_key.c.rate_per_s,
+                    api_key.c.burst,
                 ).where(api_key.c.revoked_at.is_(None))
-            ).all()  # fmt: skip
+            ).all()
         self._keys = {
             key_id: (key_hash, Identity(name, role, rate or self.rate_per_s, burst or self.burst))
             for key_id, key_hash, name, role, rate, burst in rows

@@ -314,8 +314,15 @@ class LocateIndex:
         distance[outside] = _numbers(round_m(batch.nearest_m[outside]))
         end = np.where(outside, self._outside_ends, empty)
         columns = (
-            head, _numbers(batch.lon), _LAT, _numbers(batch.lat), rest, code, distance, end,
-        )  # fmt: skip
+            head,
+            _numbers(batch.lon),
+            _LAT,
+            _numbers(batch.lat),
+            rest,
+            code,
+            distance,
+            end,
+        )
         pieces = np.empty(len(columns) * n + 2, dtype=object)
         pieces[0] = b'{"dataset_version":' + self._version_bytes + b',"results":['
         for k, column in enumerate(columns):
@@ -325,8 +332,9 @@ class LocateIndex:
 
     @cached_property
     def _heads(self) -> NDArray[np.object_]:
-        return np.array([b'{"status":"%s","point":{"lon":' % s.encode() for s in STATUS_NAMES],
-                        dtype=object)  # fmt: skip
+        return np.array(
+            [b'{"status":"%s","point":{"lon":' % s.encode() for s in STATUS_NAMES], dtype=object
+        )
 
     @cached_property
     def _comma_heads(self) -> NDArray[np.object_]:

@@ -141,9 +141,10 @@ class OuterEdges:
         a, b = self.a[segment], self.b[segment]
         distance, where = segment_distance(x[owner], y[owner], a[:, 0], a[:, 1], b[:, 0], b[:, 1])
         grid = np.select(
-            [where == 0, where == 1], [self.a_grid[segment], self.b_grid[segment]],
+            [where == 0, where == 1],
+            [self.a_grid[segment], self.b_grid[segment]],
             self.grid[segment],
-        )  # fmt: skip
+        )
         # per point (its pairs are contiguous): the smallest distance, then the smallest grid
         first = np.cumsum(counts) - counts
         least = np.minimum.reduceat(distance, first)

@@ -26,6 +26,7 @@ from geoservice.metrics import BUILD_FAILURES, BUILD_SECONDS, DATASET_VERSION
 from geoservice.models import NOTIFY_CHANNEL
 from geoservice.settings import Settings
 from geoservice.state import StateCache, VersionState
+from geoservice.tiles import TileCache
 from geoservice.workers import START_TIMEOUT_S, Task, WorkerPool
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class Service:
         self.cache = StateCache(self.engine, full=False)
         self.keys = KeyStore(self.engine, settings.rate_per_s, settings.rate_burst)
         self.pool = WorkerPool(settings, settings.analysis_workers)
+        self.tiles = TileCache()
         self.last_version: int | None = None
         self._follow_lock = threading.Lock()
         self._listener: Listener | None = None
@@ -103,8 +105,10 @@ class Service:
                 BUILD_FAILURES.inc()
                 log.warning(
                     "dataset version %s not built (%s); serving version %s",
-                    version, exc, current.version if current else None,
-                )  # fmt: skip
+                    version,
+                    exc,
+                    current.version if current else None,
+                )
                 return current
             state = self.cache.make_current(version)
             DATASET_VERSION.set(version)
@@ -123,8 +127,7 @@ class Service:
         for future in done:
             if future.exception() is not None:
                 BUILD_FAILURES.inc()
-                log.warning("a worker could not build version %s: %s", version,
-                            future.exception())  # fmt: skip
+                log.warning("a worker could not build version %s: %s", version, future.exception())
             else:
                 BUILD_SECONDS.labels("worker").observe(
                     orjson.loads(future.result().body)["built_s"]

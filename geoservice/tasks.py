@@ -11,9 +11,11 @@ from typing import Any
 import orjson
 from sqlalchemy.engine import Engine
 
+from geoservice import ogc
+from geoservice.collections import COLLECTIONS, BBox, read_page
 from geoservice.coverage import Scenario, officer_coverage
 from geoservice.diff import diff_versions
-from geoservice.errors import InvalidInput
+from geoservice.errors import InvalidInput, NotFound
 from geoservice.isochrones import isochrones
 from geoservice.layers import read_features
 from geoservice.locate import locate_points
@@ -81,6 +83,10 @@ def coverage_response(state: VersionState, minutes: tuple[float, ...], origins: 
     return _json(state.coverage().response(minutes, origins).to_json())
 
 
+def coverage_grids(state: VersionState, minutes: tuple[float, ...], origins: str) -> Answer:
+    return _json(state.coverage().response(minutes, origins).grid_minutes())
+
+
 def coverage_scenario(state: VersionState, body: bytes) -> Answer:
     """``POST /v1/coverage/scenario``: the body is parsed here, off the server's loop."""
     request = parse_json(body)
@@ -99,6 +105,50 @@ def layer_features(
     return _json(read_features(state.engine, layer, bbox, state.version), GEOJSON)
 
 
-def dataset_diff(engine: Engine, a: int, b: int) -> Answer:
-    """``GET /v1/datasets/{a}/diff/{b}`` (no version state: the database's rows)."""
-    return _json(diff_versions(engine, a, b).to_json())
+def dataset_diff(engine: Engine, a: int, b: int, geojson: bool) -> Answer:
+    """``GET /v1/datasets/{a}/diff/{b}`` (no version state: the database's rows); with
+    ``geojson``, the changed features (removed ones as they were) for a map."""
+    diff = diff_versions(engine, a, b)
+    if geojson:
+        return _json(diff.to_geojson(), GEOJSON)
+    return _json(diff.to_json())
+
+
+def ogc_items(
+    engine: Engine,
+    base: str,
+    collection_id: str,
+    version: int,
+    bbox: BBox | None,
+    limit: int,
+    after: str | None,
+    search: str | None,
+    query: dict[str, str],
+) -> Answer:
+    """A page of ``/ogc/collections/{id}/items``."""
+    document = ogc.items(
+        engine,
+        base,
+        COLLECTIONS[collection_id],
+        version,
+        bbox=bbox,
+        limit=limit,
+        after=after,
+        search=search,
+        query=query,
+    )
+    return _json(document, GEOJSON)
+
+
+def ogc_item(engine: Engine, collection_id: str, version: int, feature_id: str) -> Answer:
+    """``/ogc/collections/{id}/items/{feature}``: one feature (404 when there is none)."""
+    source = COLLECTIONS[collection_id]
+    if source.key == "id" and not feature_id.isdigit():
+        msg = f"no feature {feature_id!r} in {collection_id}: road edges have numeric ids"
+        raise NotFound(msg)
+    with engine.connect() as conn:
+        page = read_page(conn, source, version, codes=[feature_id])
+    if not page.features:
+        msg = f"no feature {feature_id!r} in {collection_id} (dataset version {version})"
+        raise NotFound(msg)
+    return _json({**page.features[0], "dataset_version": version}, GEOJSON)

@@ -321,8 +321,14 @@ def test_an_uncovered_grid_never_shows_a_covered_time(demo_readonly):
     engine.dispose()
     minutes = coverage.minutes_to_reach.copy()
     minutes[:4] = [5.004, 5.0000001, 4.9999, 5.0]
-    tweaked = Coverage(coverage.minutes, "all", coverage.grids, minutes,
-                       coverage.nearest_origin, coverage.dataset_version)  # fmt: skip
+    tweaked = Coverage(
+        coverage.minutes,
+        "all",
+        coverage.grids,
+        minutes,
+        coverage.nearest_origin,
+        coverage.dataset_version,
+    )
     shown = {g["code"]: g["minutes_to_reach"] for g in tweaked.to_json()["uncovered_grids"]}
     codes = coverage.grids.codes
     assert shown[codes[0]] == 5.01 and shown[codes[1]] == 5.01

@@ -52,9 +52,14 @@ def test_broken_grid_layers_are_refused_and_nothing_changes(
 
 def test_a_gap_names_the_grids_around_it(broken, demo_settings) -> None:
     result = run_cli(
-        "etl", "boundaries", str(broken["gap"]), "--layer", "grid", "--dry-run",
+        "etl",
+        "boundaries",
+        str(broken["gap"]),
+        "--layer",
+        "grid",
+        "--dry-run",
         settings=demo_settings,
-    )  # fmt: skip
+    )
     gap_lines = [line for line in result.stderr.splitlines() if "gap of" in line]
     assert gap_lines, result.stderr
     # the shrunk grid and its neighbours border the gap: a technician finds it at once

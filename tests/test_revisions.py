@@ -59,8 +59,16 @@ def test_a_merge_goes_live_as_one_version_and_old_versions_stay_readable(
     assert "2 large grids" in dry.stderr and "3 officers" in dry.stderr
     published_at = datetime.now(UTC)
     time.sleep(0.05)
-    result = run_cli("etl", "bundle", str(merge.folder), "--by", "张工", "--note", "撤村并居",
-                     settings=demo_settings)  # fmt: skip
+    result = run_cli(
+        "etl",
+        "bundle",
+        str(merge.folder),
+        "--by",
+        "张工",
+        "--note",
+        "撤村并居",
+        settings=demo_settings,
+    )
     assert result.returncode == 0, result.stderr
     after = _current(demo_engine)
     assert after == before + 1  # one version for the four layers
@@ -88,19 +96,26 @@ def test_a_merge_goes_live_as_one_version_and_old_versions_stay_readable(
         )
         assert old.status_code == 200, old.text
         assert old.json()["unit"]["code"] == gone and old.json()["dataset_version"] == before
-        at = client.get("/v1/locate", params={**params, "at": published_at.isoformat()},
-                        headers=auth("planner"))  # fmt: skip
+        at = client.get(
+            "/v1/locate", params={**params, "at": published_at.isoformat()}, headers=auth("planner")
+        )
         assert at.json()["unit"]["code"] == gone
-        batch = client.post("/v1/locate", params={"version": before}, headers=auth("planner"),
-                            json={"points": [[lon, lat]]})  # fmt: skip
+        batch = client.post(
+            "/v1/locate",
+            params={"version": before},
+            headers=auth("planner"),
+            json={"points": [[lon, lat]]},
+        )
         assert batch.json()["results"][0]["unit"]["code"] == gone
         layers = client.get("/v1/layers/unit", params={"version": before}, headers=auth("planner"))
         assert gone in {f["id"] for f in layers.json()["features"]}
-        officers = client.get("/v1/coverage/officers", params={"version": before},
-                              headers=auth("planner")).json()  # fmt: skip
+        officers = client.get(
+            "/v1/coverage/officers", params={"version": before}, headers=auth("planner")
+        ).json()
         assert officers["units_total"] == 216 and officers["dataset_version"] == before
-        refused = client.get("/v1/locate", params={**params, "version": before},
-                             headers=auth("dispatch"))  # fmt: skip
+        refused = client.get(
+            "/v1/locate", params={**params, "version": before}, headers=auth("dispatch")
+        )
         assert refused.status_code == 403 and "need 'planner'" in refused.json()["detail"]
         for bad, status, fragment in (
             ({"version": 999}, 404, "dataset version 999 does not exist"),
@@ -128,16 +143,18 @@ def test_a_split_goes_live_as_one_version(revisions, demo_settings, demo_engine)
     assert answer["officers"]
 
 
-def test_a_merge_without_its_officers_is_refused_naming_them(revisions, demo_settings, demo_engine,
-                                                              tmp_path):  # fmt: skip
+def test_a_merge_without_its_officers_is_refused_naming_them(
+    revisions, demo_settings, demo_engine, tmp_path
+):
     merge = revisions["merge"]
     partial = tmp_path / "merge"
     shutil.copytree(merge.folder, partial)
     (partial / "officers.csv").unlink()
     before = row_counts(demo_engine)
     problems = tmp_path / "problems.gpkg"
-    result = run_cli("etl", "bundle", str(partial), "--problems", str(problems),
-                     settings=demo_settings)  # fmt: skip
+    result = run_cli(
+        "etl", "bundle", str(partial), "--problems", str(problems), settings=demo_settings
+    )
     assert result.returncode == 2
     gone = merge.retired[0]
     assert f"unit '{gone}' is retired but 3 officers still name it: JY" in result.stderr
@@ -163,8 +180,9 @@ def test_a_draft_is_invisible_to_dispatch_until_promoted(revisions, demo_setting
         params = {"lon": lon, "lat": lat}
         current = client.get("/v1/locate", params=params, headers=auth("dispatch")).json()
         assert current["dataset_version"] == before and current["unit"]["code"] == gone
-        planned = client.get("/v1/coverage/officers", params={"version": draft},
-                             headers=auth("planner")).json()  # fmt: skip
+        planned = client.get(
+            "/v1/coverage/officers", params={"version": draft}, headers=auth("planner")
+        ).json()
         assert planned["dataset_version"] == draft and planned["units_total"] == 215
         listing = client.get("/v1/datasets", headers=auth("planner")).json()
         assert next(v for v in listing if v["id"] == draft)["status"] == "draft"
@@ -210,11 +228,16 @@ def test_diff_as_json_geopackage_and_http(revisions, demo_settings, demo_engine,
     info = subprocess.run(["ogrinfo", "-q", str(out)], capture_output=True, text=True, check=True)
     for layer in ("unit", "large_grid", "stations", "officers"):
         assert layer in info.stdout
-    units = subprocess.run(["ogrinfo", "-q", str(out), "unit"], capture_output=True, text=True,
-                           check=True).stdout  # fmt: skip
+    units = subprocess.run(
+        ["ogrinfo", "-q", str(out), "unit"], capture_output=True, text=True, check=True
+    ).stdout
     assert "change (String) = removed" in units and "change (String) = geometry" in units
-    assert "phone" not in subprocess.run(["ogrinfo", "-q", str(out), "officers"],
-                                         capture_output=True, text=True).stdout  # fmt: skip
+    assert (
+        "phone"
+        not in subprocess.run(
+            ["ogrinfo", "-q", str(out), "officers"], capture_output=True, text=True
+        ).stdout
+    )
     with TestClient(create_app(demo_settings), headers=auth("planner")) as client:
         assert client.get(f"/v1/datasets/1/diff/{b}").json() == diff
         assert client.get("/v1/datasets/1/diff/999").status_code == 404
@@ -225,16 +248,32 @@ def test_diff_as_json_geopackage_and_http(revisions, demo_settings, demo_engine,
 
 def test_problems_are_written_where_they_are(broken, demo_settings, tmp_path):
     out = tmp_path / "problems.gpkg"
-    result = run_cli("etl", "boundaries", str(broken["gap"]), "--layer", "grid", "--problems",
-                     str(out), settings=demo_settings)  # fmt: skip
+    result = run_cli(
+        "etl",
+        "boundaries",
+        str(broken["gap"]),
+        "--layer",
+        "grid",
+        "--problems",
+        str(out),
+        settings=demo_settings,
+    )
     assert result.returncode == 2 and f"written to {out}" in result.stderr
     found = pyogrio.read_dataframe(out)
     gaps = found[found["message"].str.startswith("gap of")]
     assert len(gaps) >= 1 and set(gaps.geometry.geom_type) <= {"Polygon", "MultiPolygon"}
     assert (gaps["layer"] == "grid").all()
     overlap = tmp_path / "overlap.gpkg"
-    run_cli("etl", "boundaries", str(broken["overlap"]), "--layer", "grid", "--problems",
-            str(overlap), settings=demo_settings)  # fmt: skip
+    run_cli(
+        "etl",
+        "boundaries",
+        str(broken["overlap"]),
+        "--layer",
+        "grid",
+        "--problems",
+        str(overlap),
+        settings=demo_settings,
+    )
     found = pyogrio.read_dataframe(overlap)
     assert found["message"].str.contains("overlap by").any()
     info = subprocess.run(["ogrinfo", "-q", str(overlap)], capture_output=True, text=True)
@@ -242,12 +281,28 @@ def test_problems_are_written_where_they_are(broken, demo_settings, tmp_path):
 
 
 def test_a_gcj02_file_labelled_wgs84_is_refused_naming_the_crs(broken, demo_settings):
-    result = run_cli("etl", "boundaries", str(broken["gcj02_copy"]), "--layer", "town",
-                     "--dry-run", settings=demo_settings)  # fmt: skip
+    result = run_cli(
+        "etl",
+        "boundaries",
+        str(broken["gcj02_copy"]),
+        "--layer",
+        "town",
+        "--dry-run",
+        settings=demo_settings,
+    )
     assert result.returncode == 2
     assert "GCJ-02 coordinates" in result.stderr and "--crs gcj02" in result.stderr
-    ok = run_cli("etl", "boundaries", str(broken["gcj02_copy"]), "--layer", "town", "--crs",
-                 "gcj02", "--dry-run", settings=demo_settings)  # fmt: skip
+    ok = run_cli(
+        "etl",
+        "boundaries",
+        str(broken["gcj02_copy"]),
+        "--layer",
+        "town",
+        "--crs",
+        "gcj02",
+        "--dry-run",
+        settings=demo_settings,
+    )
     assert ok.returncode == 0, ok.stderr
 
 
@@ -257,8 +312,9 @@ def test_csv_encodings_and_bom(demo_files, demo_settings, tmp_path):
     officers.to_csv(gbk, index=False, encoding="gbk")
     refused = run_cli("etl", "officers", str(gbk), "--dry-run", settings=demo_settings)
     assert refused.returncode == 2 and "--encoding gbk" in refused.stderr
-    loaded = run_cli("etl", "officers", str(gbk), "--encoding", "gbk", "--dry-run",
-                     settings=demo_settings)  # fmt: skip
+    loaded = run_cli(
+        "etl", "officers", str(gbk), "--encoding", "gbk", "--dry-run", settings=demo_settings
+    )
     assert loaded.returncode == 0, loaded.stderr
     bom = tmp_path / "officers_bom.csv"
     officers.to_csv(bom, index=False, encoding="utf-8-sig")
@@ -268,8 +324,17 @@ def test_csv_encodings_and_bom(demo_files, demo_settings, tmp_path):
     pd.DataFrame(stations.drop(columns="geometry")).assign(
         lon=stations.geometry.x, lat=stations.geometry.y
     ).to_csv(csv, index=False, encoding="gbk")
-    result = run_cli("etl", "stations", str(csv), "--crs", "wgs84", "--encoding", "gbk",
-                     "--dry-run", settings=demo_settings)  # fmt: skip
+    result = run_cli(
+        "etl",
+        "stations",
+        str(csv),
+        "--crs",
+        "wgs84",
+        "--encoding",
+        "gbk",
+        "--dry-run",
+        settings=demo_settings,
+    )
     assert result.returncode == 0, result.stderr
 
 

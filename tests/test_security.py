@@ -91,8 +91,9 @@ def test_x_api_key_works_and_request_ids_are_echoed(demo_client):
 
 
 def test_keys_are_created_listed_revoked_and_stored_as_hashes(demo_settings, demo_engine):
-    created = run_cli("keys", "create", "cad-1", "--role", "dispatch", "--by", "王工",
-                      settings=demo_settings)  # fmt: skip
+    created = run_cli(
+        "keys", "create", "cad-1", "--role", "dispatch", "--by", "王工", settings=demo_settings
+    )
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip().splitlines()[-1]
     assert key.startswith("gs_") and len(key) == 55
@@ -109,13 +110,19 @@ def test_keys_are_created_listed_revoked_and_stored_as_hashes(demo_settings, dem
         k for k in json.loads(listed.stdout) if k["name"] == "cad-1"
     ).items()
     with TestClient(create_app(demo_settings)) as client:
-        ok = client.get("/v1/locate", params={"lon": 114.41, "lat": 23.11},
-                        headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+        ok = client.get(
+            "/v1/locate",
+            params={"lon": 114.41, "lat": 23.11},
+            headers={"Authorization": f"Bearer {key}"},
+        )
         assert ok.status_code == 200
         assert run_cli("keys", "revoke", "cad-1", settings=demo_settings).returncode == 0
         for _ in range(100):  # NOTIFY reaches the server within moments
-            refused = client.get("/v1/locate", params={"lon": 114.41, "lat": 23.11},
-                                 headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+            refused = client.get(
+                "/v1/locate",
+                params={"lon": 114.41, "lat": 23.11},
+                headers={"Authorization": f"Bearer {key}"},
+            )
             if refused.status_code == 401:
                 break
             time.sleep(0.1)
@@ -133,8 +140,18 @@ def test_keys_are_created_listed_revoked_and_stored_as_hashes(demo_settings, dem
 
 
 def test_over_its_rate_a_key_gets_429_with_retry_after(demo_settings):
-    created = run_cli("keys", "create", "slow", "--role", "dispatch", "--rate", "1", "--burst",
-                      "3", settings=demo_settings)  # fmt: skip
+    created = run_cli(
+        "keys",
+        "create",
+        "slow",
+        "--role",
+        "dispatch",
+        "--rate",
+        "1",
+        "--burst",
+        "3",
+        settings=demo_settings,
+    )
     key = created.stdout.strip().splitlines()[-1]
     with TestClient(create_app(demo_settings)) as client:
         params = {"lon": 114.41, "lat": 23.11}
@@ -168,21 +185,34 @@ def test_the_local_admin_key_is_made_once_with_mode_600(settings, tmp_path):
 def test_the_audit_log_says_who_published_rolled_back_and_managed_keys(
     demo_settings, demo_engine, demo_files
 ):
-    result = run_cli("etl", "stations", str(demo_files.stations), "--by", "李四",
-                     "--note", "posts moved", settings=demo_settings)  # fmt: skip
+    result = run_cli(
+        "etl",
+        "stations",
+        str(demo_files.stations),
+        "--by",
+        "李四",
+        "--note",
+        "posts moved",
+        settings=demo_settings,
+    )
     assert result.returncode == 0, result.stderr
     for version in (1, 2, 1):
         assert run_cli("rollback", str(version), settings=demo_settings).returncode == 0
-    run_cli("keys", "create", "audited", "--role", "planner", "--by", "admin-张",
-            settings=demo_settings)  # fmt: skip
+    run_cli(
+        "keys", "create", "audited", "--role", "planner", "--by", "admin-张", settings=demo_settings
+    )
     run_cli("keys", "revoke", "audited", settings=demo_settings)
     entries = json.loads(run_cli("audit", "--json", settings=demo_settings).stdout)
     actions = [(e["action"], e["version_id"]) for e in reversed(entries)]
     assert actions == [
         ("publish", 1),  # the demo
-        ("publish", 2), ("rollback", 1), ("rollback", 2), ("rollback", 1),
-        ("key_created", None), ("key_revoked", None),
-    ]  # fmt: skip
+        ("publish", 2),
+        ("rollback", 1),
+        ("rollback", 2),
+        ("rollback", 1),
+        ("key_created", None),
+        ("key_revoked", None),
+    ]
     publish = next(e for e in entries if e["action"] == "publish" and e["version_id"] == 2)
     assert publish["actor"] == "李四" and publish["via"] == "cli" and publish["os_user"]
     assert publish["note"] == "posts moved" and publish["detail"]["layers"] == ["stations"]
@@ -363,11 +393,22 @@ def test_a_generated_client_gets_typed_answers(demo_readonly, tmp_path):
         schema.write_bytes(urllib.request.urlopen(server.url + "/openapi.json").read())
         bin_dir = os.path.dirname(sys.executable)
         generated = subprocess.run(
-            [os.path.join(bin_dir, "openapi-python-client"), "generate", "--path", str(schema),
-             "--output-path", str(tmp_path / "gsclient"), "--meta", "none", "--fail-on-warning"],
-            capture_output=True, text=True, timeout=300,
+            [
+                os.path.join(bin_dir, "openapi-python-client"),
+                "generate",
+                "--path",
+                str(schema),
+                "--output-path",
+                str(tmp_path / "gsclient"),
+                "--meta",
+                "none",
+                "--fail-on-warning",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
             env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
-        )  # fmt: skip
+        )
         assert generated.returncode == 0, generated.stdout + generated.stderr
         script = f"""
 import sys
@@ -391,7 +432,8 @@ assert bad.status_code == 422 and isinstance(bad.parsed, Problem)
 assert "lat, lon" in bad.parsed.detail
 print("typed answers ok")
 """
-        used = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                              timeout=120)  # fmt: skip
+        used = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+        )
     assert used.returncode == 0, used.stdout + used.stderr
     assert "typed answers ok" in used.stdout

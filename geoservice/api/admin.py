@@ -10,8 +10,8 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from geoservice import audit, keys, metrics
-from geoservice.api.deps import requires, service_of
-from geoservice.api.models import AuditEntry, KeyListing, errors
+from geoservice.api.deps import identity_of, requires, service_of
+from geoservice.api.models import AuditEntry, Identity, KeyListing, errors
 
 router = APIRouter(tags=["operations"])
 
@@ -27,6 +27,19 @@ def prometheus_metrics(request: Request) -> Response:
     """Prometheus text format: requests and latency per route and status, the dataset
     version served, state build times and failures (this server process)."""
     return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
+
+
+@router.get(
+    "/v1/whoami",
+    dependencies=[requires("dispatch")],
+    response_model=Identity,
+    responses=errors(401, 429),
+    operation_id="whoami",
+)
+def whoami(request: Request) -> Identity:
+    """The key's name and role (what a client, such as the map page, may offer)."""
+    identity = identity_of(request)
+    return Identity(name=identity.name, role=identity.role)
 
 
 @router.get(

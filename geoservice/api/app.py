@@ -22,7 +22,9 @@ from geoservice.api import (
     layers,
     locate,
     models,
+    ogc,
     problems,
+    webmap,
 )
 from geoservice.api.edge import PUBLIC_PATHS, Edge
 from geoservice.service import Service
@@ -70,8 +72,9 @@ def create_app(settings: Settings | None = None) -> Edge:
         redoc_url=None,
     )
     problems.install(app)
-    for module in (health, locate, isochrones, coverage, layers, datasets, admin):
+    for module in (health, locate, isochrones, coverage, layers, datasets, admin, ogc, webmap):
         app.include_router(module.router)
+    app.include_router(ogc.basemap)
     app.mount("/static", StaticFiles(packages=[("geoservice", "static")]), name="static")
 
     @app.get("/docs", include_in_schema=False)

@@ -10,6 +10,7 @@ from geoservice import tasks
 from geoservice.api.deps import Version, ask, limited_body, requires
 from geoservice.api.isochrones import Minutes
 from geoservice.api.models import (
+    GridMinutes,
     OfficerCoverage,
     ResponseCoverage,
     ScenarioCoverage,
@@ -20,6 +21,10 @@ from geoservice.api.models import (
 from geoservice.isochrones import parse_minutes
 from geoservice.workers import Lane, Task
 
+Origins = Annotated[
+    Literal["stations", "posts", "patrols", "all"],
+    Query(description="Which response origins count."),
+]
 router = APIRouter(prefix="/v1/coverage", tags=["coverage"], dependencies=[requires("planner")])
 
 MAX_SCENARIO_BYTES = 1024 * 1024
@@ -44,16 +49,24 @@ async def officers(request: Request, version: Version) -> Response:
     operation_id="coverage_response",
 )
 async def response(
-    request: Request,
-    version: Version,
-    minutes: Minutes = "1,3,5",
-    origins: Annotated[
-        Literal["stations", "posts", "patrols", "all"],
-        Query(description="Which response origins count."),
-    ] = "all",
+    request: Request, version: Version, minutes: Minutes = "1,3,5", origins: Origins = "all"
 ) -> Response:
     """Share of grids, area and residents reached within each band along the roads."""
     task = Task(tasks.coverage_response, version, (parse_minutes(minutes), origins))
+    return await ask(request, Lane.ANALYSIS, task)
+
+
+@router.get(
+    "/grids",
+    response_model=GridMinutes,
+    responses=errors(401, 403, 404, 422, 429, 503),
+    operation_id="coverage_grids",
+)
+async def grids(
+    request: Request, version: Version, minutes: Minutes = "1,3,5", origins: Origins = "all"
+) -> Response:
+    """Every grid's minutes to reach (for a map): codes and minutes, in code order."""
+    task = Task(tasks.coverage_grids, version, (parse_minutes(minutes), origins))
     return await ask(request, Lane.ANALYSIS, task)
 
 

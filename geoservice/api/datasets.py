@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -37,7 +39,16 @@ async def dataset_versions(request: Request) -> list[BaseModel]:
     responses=errors(401, 403, 404, 422, 429, 503),
     operation_id="dataset_diff",
 )
-async def dataset_diff(request: Request, a: int, b: int) -> Response:
+async def dataset_diff(
+    request: Request,
+    a: int,
+    b: int,
+    f: Annotated[
+        Literal["json", "geojson"],
+        Query(description="json: codes per layer; geojson: the changed features, for a map."),
+    ] = "json",
+) -> Response:
     """Per layer, the codes added, removed, with changed geometry and with changed
     attributes from version ``a`` to version ``b`` (roads: their edge counts)."""
-    return await ask(request, Lane.ANALYSIS, Task(tasks.dataset_diff, None, (a, b)))
+    task = Task(tasks.dataset_diff, None, (a, b, f == "geojson"))
+    return await ask(request, Lane.ANALYSIS, task)

@@ -126,9 +126,26 @@ def limited_body(limit: int, label: str) -> Callable[[Request], Coroutine[Any, A
     return read
 
 
+async def run(request: Request, lane: Lane, task: Task) -> Answer:
+    """Run ``task`` in a worker; what it made."""
+    return await asyncio.wrap_future(service_of(request).pool.submit(lane, task))
+
+
 async def ask(request: Request, lane: Lane, task: Task) -> Response:
     """Run ``task`` in a worker and answer with what it made."""
-    answer: Answer = await asyncio.wrap_future(service_of(request).pool.submit(lane, task))
+    return respond(await run(request, lane, task))
+
+
+def body_of(answer: Answer) -> bytes:
+    """The whole body of an answer (read from its spill file if it has one)."""
+    if answer.spill is None:
+        return answer.body
+    with open_spill(answer) as handle:
+        return handle.read()
+
+
+def respond(answer: Answer) -> Response:
+    """An answer as a response (a spilled body streamed in chunks)."""
     if answer.spill is None:
         return Response(
             answer.body, answer.status, headers=answer.headers, media_type=answer.media_type

@@ -36,7 +36,9 @@ from geoservice.keys import ANONYMOUS, Identity
 from geoservice.locate import parse_point
 from geoservice.metrics import LATENCY, REQUESTS
 
-PUBLIC_PATHS = frozenset({"/health", "/ready", "/docs", "/openapi.json"})
+PUBLIC_PATHS = frozenset(
+    {"/health", "/ready", "/docs", "/openapi.json", "/map", "/map/rivers.geojson"}
+)
 PUBLIC_PREFIXES = ("/static/",)
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 JSON_HEADERS = [(b"content-type", b"application/json")]

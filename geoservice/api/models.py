@@ -189,9 +189,33 @@ class BandDifference(Strict):
     population_share: float
 
 
+class ChangedGrid(Strict):
+    code: str
+    before: float | None
+    after: float | None
+
+
 class ScenarioCoverage(ResponseCoverage):
     baseline: list[CoverageBand]
     difference: list[BandDifference]
+    changed_grids: list[ChangedGrid] = Field(
+        description="Grids covered in some band before and not after, or after and not before."
+    )
+
+
+class GridMinutes(Strict):
+    minutes: list[float]
+    origins: str
+    codes: list[str]
+    minutes_to_reach: list[float | None] = Field(
+        description="Per grid, in the order of ``codes``; rounded up; null beyond 60 minutes."
+    )
+    dataset_version: int
+
+
+class Identity(Strict):
+    name: str
+    role: Literal["dispatch", "planner", "gis", "admin"]
 
 
 class ScenarioRequest(Strict):

@@ -25,13 +25,28 @@ depends_on = None
 S = "geoservice"
 READER, WRITER = "geoservice_reader", "geoservice_writer"
 DATA_TABLES = (
-    "dataset_version", "snapshot", "dataset_version_layer", "current_dataset", "boundary",
-    "station", "officer_unit", "patrol_segment", "road_node", "road_edge",
-)  # fmt: skip
+    "dataset_version",
+    "snapshot",
+    "dataset_version_layer",
+    "current_dataset",
+    "boundary",
+    "station",
+    "officer_unit",
+    "patrol_segment",
+    "road_node",
+    "road_edge",
+)
 VIEWS = (
-    "current_district", "current_town", "current_unit", "current_large_grid", "current_grid",
-    "current_station", "current_officer_unit", "current_patrol_segment", "current_road_node",
-)  # fmt: skip
+    "current_district",
+    "current_town",
+    "current_unit",
+    "current_large_grid",
+    "current_grid",
+    "current_station",
+    "current_officer_unit",
+    "current_patrol_segment",
+    "current_road_node",
+)
 OFFICER_PUBLIC_COLUMNS = "snapshot_id, code, name, rank, station_code"
 
 

@@ -1,0 +1,220 @@
+"""OGC API – Features (Part 1: Core, GeoJSON, HTML) and Tiles documents, free of HTTP.
+
+Built from ``geoservice.collections``; links are absolute, made from the request's base
+URL. The items of a collection come in pages in key order: the ``next`` link carries the
+last key of the page (``after=``), so each page is one index range scan.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from geoservice.collections import COLLECTIONS, BBox, Collection, extent, read_page
+from geoservice.tiles import MIN_ZOOM, TMS
+
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+]
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 10_000
+GEOJSON = "application/geo+json"
+MVT = "application/vnd.mapbox-vector-tile"
+
+
+def link(href: str, rel: str, kind: str, title: str = "") -> dict[str, str]:
+    out = {"href": href, "rel": rel, "type": kind}
+    if title:
+        out["title"] = title
+    return out
+
+
+def landing(base: str) -> dict[str, Any]:
+    return {
+        "title": "geoservice — Huicheng District grids and police",
+        "description": "Grids, police units, towns, stations, patrol segments and roads of "
+        "Huicheng District (惠城区), as OGC API – Features and vector tiles.",
+        "links": [
+            link(f"{base}/ogc", "self", "application/json", "this document"),
+            link(f"{base}/ogc?f=html", "alternate", "text/html", "this document as HTML"),
+            link(
+                f"{base}/openapi.json",
+                "service-desc",
+                "application/vnd.oai.openapi+json;version=3.0",
+                "the API definition",
+            ),
+            link(f"{base}/docs", "service-doc", "text/html", "the API documentation"),
+            link(f"{base}/ogc/conformance", "conformance", "application/json", "conformance"),
+            link(f"{base}/ogc/collections", "data", "application/json", "the collections"),
+            link(
+                f"{base}/ogc/tileMatrixSets",
+                "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
+                "application/json",
+                "tile matrix sets",
+            ),
+        ],
+    }
+
+
+def describe(base: str, source: Collection, bbox: list[float] | None) -> dict[str, Any]:
+    """One collection's description (with its extent at the version read)."""
+    href = f"{base}/ogc/collections/{source.id}"
+    return {
+        "id": source.id,
+        "title": source.title,
+        "itemType": "feature",
+        "crs": [CRS84],
+        "storageCrs": CRS84,
+        "extent": {"spatial": {"bbox": [bbox] if bbox else [], "crs": CRS84}},
+        "links": [
+            link(href, "self", "application/json"),
+            link(f"{href}/items", "items", GEOJSON, "the features"),
+            link(f"{href}/items?f=html", "items", "text/html", "the features as HTML"),
+            link(
+                f"{href}/tiles",
+                "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+                "application/json",
+                "vector tiles",
+            ),
+        ],
+    }
+
+
+def collections(engine: Engine, base: str, version: int) -> dict[str, Any]:
+    with engine.connect() as conn:
+        described = [describe(base, s, extent(conn, s, version)) for s in COLLECTIONS.values()]
+    return {
+        "collections": described,
+        "links": [link(f"{base}/ogc/collections", "self", "application/json")],
+    }
+
+
+def items(
+    engine: Engine,
+    base: str,
+    source: Collection,
+    version: int,
+    *,
+    bbox: BBox | None,
+    limit: int,
+    after: str | None,
+    search: str | None,
+    query: dict[str, str],
+) -> dict[str, Any]:
+    """One page of a collection's items as a GeoJSON FeatureCollection with its links."""
+    with engine.connect() as conn:
+        page = read_page(conn, source, version, bbox=bbox, after=after, limit=limit, search=search)
+    href = f"{base}/ogc/collections/{source.id}/items"
+    keep = "&".join(f"{k}={v}" for k, v in query.items() if k not in ("after", "f"))
+    links = [
+        link(f"{href}?{keep}" if keep else href, "self", GEOJSON),
+        link(f"{base}/ogc/collections/{source.id}", "collection", "application/json"),
+    ]
+    if page.next_key is not None:
+        separator = "&" if keep else ""
+        links.append(link(f"{href}?{keep}{separator}after={page.next_key}", "next", GEOJSON))
+    return {
+        "type": "FeatureCollection",
+        "features": page.features,
+        "numberReturned": len(page.features),
+        "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "links": links,
+        "dataset_version": version,
+    }
+
+
+def tilesets(base: str, source: Collection) -> dict[str, Any]:
+    href = f"{base}/ogc/collections/{source.id}/tiles/WebMercatorQuad"
+    return {
+        "tilesets": [
+            {
+                "title": f"{source.title}, vector tiles",
+                "dataType": "vector",
+                "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
+                "tileMatrixSetURI": TMS.uri,
+                "links": [
+                    link(href, "self", "application/json"),
+                    link(
+                        f"{base}/ogc/tileMatrixSets/WebMercatorQuad",
+                        "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
+                        "application/json",
+                    ),
+                    link(f"{href}/tilejson.json", "describedby", "application/json", "TileJSON"),
+                ],
+            }
+        ]
+    }
+
+
+def tileset(base: str, source: Collection) -> dict[str, Any]:
+    href = f"{base}/ogc/collections/{source.id}/tiles/WebMercatorQuad"
+    return {
+        "title": f"{source.title}, vector tiles",
+        "dataType": "vector",
+        "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
+        "tileMatrixSetURI": TMS.uri,
+        "tileMatrixSetLimits": [],
+        "layers": [
+            {
+                "id": source.id,
+                "dataType": "vector",
+                "geometryType": source.geometry_type.lower(),
+                "minTileMatrix": str(MIN_ZOOM[source.id]),
+            }
+        ],
+        "links": [
+            link(href, "self", "application/json"),
+            link(f"{href}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}", "item", MVT, "a tile"),
+            link(f"{href}/tilejson.json", "describedby", "application/json", "TileJSON"),
+        ],
+    }
+
+
+def page_html(title: str, body: str) -> str:
+    """A plain HTML page (no script, nothing from outside)."""
+    return (
+        "<!doctype html><html lang=zh><head><meta charset=utf-8>"
+        f"<title>{html.escape(title)}</title><style>body{{font-family:sans-serif;margin:2em}}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}</style>"
+        f"</head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
+    )
+
+
+def links_html(links: list[dict[str, str]]) -> str:
+    items = "".join(
+        f'<li><a href="{html.escape(x["href"])}">{html.escape(x.get("title") or x["rel"])}</a>'
+        f" ({html.escape(x['type'])})</li>"
+        for x in links
+    )
+    return f"<ul>{items}</ul>"
+
+
+def items_html(document: dict[str, Any], title: str) -> str:
+    features = document["features"]
+    names = list(features[0]["properties"]) if features else []
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{_cell(f['properties'][n])}</td>" for n in names) + "</tr>"
+        for f in features
+    )
+    count = document["numberReturned"]
+    summary = f"<p>{count} features (dataset version {document['dataset_version']})</p>"
+    table = f"<table><tr>{head}</tr>{rows}</table>"
+    return page_html(title, summary + table + links_html(document["links"]))
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else html.escape(str(value))

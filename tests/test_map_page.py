@@ -1,0 +1,216 @@
+"""The map page in a real browser: headless Chromium from the OS packages, driven by Playwright.
+
+Each test serves the real app, opens ``/map``, records every request the page makes and
+every console message, and saves screenshots (under the test's temporary folder).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.cli import run_cli
+from tests.conftest import TEST_KEYS
+from tests.server import serving
+
+CHROMIUM = "/usr/bin/chromium"
+CENTRE_ON = """([lon, lat]) => {
+  const { map } = window.geoservice;
+  map.getView().setCenter(ol.proj.fromLonLat([lon, lat]));
+  map.renderSync();
+  return map.getPixelFromCoordinate(ol.proj.fromLonLat([lon, lat]));
+}"""
+BASEMAP_READY = "window.geoservice.basemap.getSource()?.getState() === 'ready'"
+COLOURED = "window.geoservice.state.coverage?.size === 2556"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@dataclass
+class Visit:
+    page: Page
+    base: str
+    shots: Path
+    requests: list[str] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+
+    def outside(self) -> list[str]:
+        return [url for url in self.requests if not url.startswith((self.base, "data:"))]
+
+    def errors(self) -> list[str]:
+        return [line for line in self.console if line.startswith(("error", "pageerror"))]
+
+    def shot(self, name: str) -> np.ndarray:
+        path = self.shots / f"{name}.png"
+        self.page.screenshot(path=str(path))
+        return np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
+
+    def wait_for(self, script: str, timeout_s: float = 60.0) -> None:
+        self.page.wait_for_function(script, timeout=timeout_s * 1000)
+
+    def click_at(self, lon: float, lat: float) -> None:
+        """Click the map at a WGS84 point (centred first, so that it is in view)."""
+        x, y = self.page.evaluate(CENTRE_ON, [lon, lat])
+        box = self.page.locator("#map").bounding_box()
+        self.page.mouse.click(box["x"] + x, box["y"] + y)
+        time.sleep(0.6)  # past the map's double-click window
+
+
+def _open(browser: Browser, base: str, shots: Path, query: str, role: str | None) -> Visit:
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    visit = Visit(page, base, shots)
+    page.on("request", lambda request: visit.requests.append(request.url))
+    page.on("console", lambda message: visit.console.append(f"{message.type}: {message.text}"))
+    page.on("pageerror", lambda error: visit.console.append(f"pageerror: {error}"))
+    fragment = f"#key={TEST_KEYS[role]}" if role else ""
+    page.goto(f"{base}/map?{query}{fragment}")
+    if role:
+        page.evaluate("window.geoservice.ready")
+    return visit
+
+
+@pytest.fixture(scope="module")
+def server(demo_readonly, tmp_path_factory):
+    with serving(demo_readonly, tmp_path_factory.mktemp("map")) as running:
+        yield running
+
+
+def test_dispatch_view_locates_a_click_and_draws_three_nested_bands(
+    browser, server, demo_index, tmp_path
+):
+    visit = _open(browser, server.url, tmp_path, "lon=114.41&lat=23.11&zoom=15", "dispatch")
+    assert "key=" not in visit.page.url  # taken from the fragment, then removed
+    visit.wait_for(BASEMAP_READY)
+    time.sleep(2)
+    first = visit.shot("dispatch-start")
+    assert first.std() > 20  # a drawn map, not a blank page
+    expected = demo_index.locate(114.41, 23.11)["grid"]["code"]
+    visit.click_at(114.41, 23.11)
+    visit.wait_for("window.geoservice.state.lastLocate !== null")
+    assert expected in visit.page.inner_text("[data-testid=answer]")
+    assert visit.page.evaluate("window.geoservice.state.selectedGrid") == expected
+    visit.page.click("#bands-button")
+    visit.wait_for("window.geoservice.bandsSource.getFeatures().length === 3")
+    nested = visit.page.evaluate(
+        """() => {
+          const f = window.geoservice.bandsSource.getFeatures()
+            .sort((a, b) => a.get('minutes') - b.get('minutes'));
+          const e = f.map((x) => x.getGeometry().getExtent());
+          return [f.map((x) => x.get('minutes')), ol.extent.containsExtent(e[2], e[1]) &&
+                  ol.extent.containsExtent(e[1], e[0])];
+        }"""
+    )
+    assert nested == [[1, 3, 5], True]
+    assert visit.page.locator("[data-testid=bands-legend] li").count() == 3
+    time.sleep(1)
+    bands = visit.shot("dispatch-bands")
+    assert np.abs(bands - first).mean() > 3  # the bands are drawn
+    # a dispatch key sees no planner or GIS view
+    assert visit.page.locator("button[data-view=planner]").is_disabled()
+    assert not visit.errors(), visit.errors()
+    assert not visit.outside(), visit.outside()
+
+
+def test_planner_view_colours_grids_and_weighs_a_new_patrol_point(browser, server, tmp_path):
+    visit = _open(
+        browser, server.url, tmp_path, "lon=114.41&lat=23.11&zoom=13&view=planner", "planner"
+    )
+    visit.wait_for("window.geoservice.state.view === 'planner'")
+    time.sleep(2)
+    before = visit.shot("planner-start")
+    visit.page.click("#coverage-button")
+    visit.wait_for(COLOURED)
+    time.sleep(3)
+    after = visit.shot("planner-coverage")
+    green = (after[..., 1] > after[..., 0] + 30) & (after[..., 1] > after[..., 2] + 30)
+    was_green = (before[..., 1] > before[..., 0] + 30) & (before[..., 1] > before[..., 2] + 30)
+    assert green.mean() > was_green.mean() + 0.1  # grids coloured by minutes to reach
+    assert "1579" in visit.page.inner_text("[data-testid=coverage-summary]")
+    visit.page.click("#tool-point")
+    visit.click_at(114.62, 23.30)  # far from every post: a new point gains grids
+    visit.page.click("#scenario-button")
+    visit.wait_for("window.geoservice.state.changed !== null", 120)
+    result = visit.page.inner_text("[data-testid=scenario-result]")
+    gained = int(result.split("得 ")[1].split(" ")[0])
+    assert gained > 0
+    visit.shot("planner-scenario")
+    assert not visit.errors(), visit.errors()
+    assert not visit.outside(), visit.outside()
+
+
+def test_gis_view_searches_shows_attributes_and_draws_a_diff(
+    browser, demo_settings, demo_files, tmp_path
+):
+    from geoservice.synthetic.revisions import write_revisions
+
+    merge = write_revisions(demo_files, tmp_path / "revisions")["merge"]
+    assert run_cli("etl", "bundle", str(merge.folder), settings=demo_settings).returncode == 0
+    with serving(demo_settings, tmp_path) as running:
+        visit = _open(browser, running.url, tmp_path, "view=gis&zoom=12", "gis")
+        visit.wait_for("window.geoservice.state.view === 'gis'")
+        visit.page.select_option("#search-layer", "unit")
+        visit.page.fill("#search-text", merge.summary.split()[-1])
+        visit.page.click("#search-form button")
+        visit.wait_for(
+            "document.querySelectorAll('[data-testid=search-results] li[data-index]').length > 0"
+        )
+        visit.page.click("[data-testid=search-results] li[data-index]")
+        assert merge.summary.split()[-1] in visit.page.inner_text("[data-testid=attributes]")
+        visit.page.select_option("#diff-a", "1")
+        visit.page.select_option("#diff-b", "2")
+        visit.page.click("#diff-button")
+        visit.wait_for("window.geoservice.diffSource.getFeatures().length > 0")
+        changes = visit.page.inner_text("[data-testid=diff-result]")
+        assert "删除 2" in changes and "边界变化 1" in changes
+        time.sleep(2)
+        visit.shot("gis-diff")
+        visit.page.uncheck("input[data-layer=grid]")
+        assert "grid" in visit.page.evaluate("[...window.geoservice.state.hidden]")
+        assert not visit.errors(), visit.errors()
+        assert not visit.outside(), visit.outside()
+
+
+def test_the_page_asks_for_a_key_and_refuses_a_wrong_one(browser, server, tmp_path):
+    visit = _open(browser, server.url, tmp_path, "", None)
+    dialog = visit.page.locator("#key-dialog")
+    dialog.wait_for(state="visible")
+    visit.page.fill("#key-input", "gs_00000000_" + "x" * 43)
+    visit.page.click("#key-form button")
+    visit.wait_for("document.querySelector('#key-error').textContent.length > 0")
+    assert "无效" in visit.page.inner_text("#key-error")
+    visit.page.fill("#key-input", TEST_KEYS["admin"])
+    visit.page.click("#key-form button")
+    visit.page.evaluate("window.geoservice.ready")
+    assert "test-admin" in visit.page.inner_text("[data-testid=whoami]")
+    assert not visit.outside(), visit.outside()
+
+
+def test_docs_load_in_the_browser_with_nothing_from_outside(browser, server, tmp_path):
+    visit = _open(browser, server.url, tmp_path, "", None)
+    visit.page.goto(f"{server.url}/docs")
+    visit.page.wait_for_selector(".swagger-ui .opblock", timeout=60_000)
+    assert visit.page.locator(".opblock").count() > 20
+    visit.shot("docs")
+    assert not visit.outside(), visit.outside()
