@@ -51,6 +51,7 @@ bench: setup
 	$(BIN)/python -m benchmarks.mixed
 	$(BIN)/python -m benchmarks.isochrones
 	$(BIN)/python -m benchmarks.planning
+	$(BIN)/python -m benchmarks.tiles
 
 clean: stop
 	rm -rf $(VENV) $(GEOSERVICE_DATA_DIR)
