@@ -42,6 +42,12 @@ from geoservice.profiles import Profile, load_profile
 
 SNAP_LIMIT_M = 500.0
 """An origin farther than this from every usable road is refused."""
+LOCAL_SHARE = 0.4
+"""A search that could reach more than this share of the nodes runs on the whole graph."""
+LOCAL_MIN_NODES = 200_000
+"""From this many nodes up, searches run locally (see ``Network.reach``)."""
+BUCKET_M = 1_000.0
+"""Side of the square buckets that index the nodes by position."""
 LINE_STEP_M = 25.0
 """A line origin is sampled at this spacing (and at both ends)."""
 ORIGIN_OFFSET_S = 1.0
@@ -177,6 +183,7 @@ class Network:
             backward[closed] = np.inf
         clone = copy.copy(self)
         clone.forward_s, clone.backward_s = forward, backward
+        clone.__dict__.pop("top_speed_mps", None)  # speeds changed: measured again
         clone.matrix = clone._matrix()
         return clone
 
@@ -224,8 +231,8 @@ class Network:
 
     @cached_property
     def node_lonlat(self) -> Array:
-        """(n, 2) node positions, from the edge ends."""
-        xy = np.empty((self.n_nodes, 2))
+        """(n, 2) node positions, from the edge ends (NaN for a node no edge touches)."""
+        xy = np.full((self.n_nodes, 2), np.nan)
         xy[self.source] = shapely.get_coordinates(shapely.get_point(self.lines, 0))
         xy[self.target] = shapely.get_coordinates(shapely.get_point(self.lines, -1))
         return xy
@@ -367,12 +374,26 @@ class Network:
 
     # -- search ----------------------------------------------------------------------------
 
-    def reach(self, snaps: Snaps, limit_s: float) -> Reach:
-        """Earliest arrival at every node within ``limit_s`` from the nearest origin."""
+    def reach(self, snaps: Snaps, limit_s: float, *, local: bool | None = None) -> Reach:
+        """Earliest arrival at every node within ``limit_s`` from the nearest origin.
+
+        Output-sensitive on large networks: nothing can be reached farther from an origin
+        than the network's top speed allows in ``limit_s``, so the search runs on the nodes
+        within that distance and the edges touching them — unless they are most of the
+        network (long or many-origin searches). ``local`` forces the choice (None: local
+        from ``LOCAL_MIN_NODES`` nodes up, where whole-graph arrays start to cost more than
+        the search)."""
         if not limit_s > 0:
             msg = f"time limit {limit_s!r} s must be > 0"
             raise InvalidInput(msg)
-        n, k = self.n_nodes, snaps.n_origins
+        if local is None:
+            local = self.n_nodes >= LOCAL_MIN_NODES
+        nodes = self._nodes_within(snaps, limit_s) if local else None
+        if nodes is None:
+            nodes, graph = np.arange(self.n_nodes), self.matrix
+        else:
+            graph = self._subgraph(nodes)
+        m, k = len(nodes), snaps.n_origins
         e = snaps.edge
         rows, cols, weights = [], [], []
         for ends, cost, share in (
@@ -380,32 +401,123 @@ class Network:
             (self.source, self.backward_s, snaps.fraction),
         ):
             ok = np.isfinite(cost[e]) | (share <= 0)  # standing on an end reaches it
-            rows.append(n + snaps.origin[ok])
-            cols.append(ends[e[ok]])
+            rows.append(m + snaps.origin[ok])
+            cols.append(np.searchsorted(nodes, ends[e[ok]]))
             weights.append(ORIGIN_OFFSET_S + _travel(share[ok], cost[e[ok]]))
         virtual = min_csr(
-            np.concatenate(rows), np.concatenate(cols), np.concatenate(weights), n + k
+            np.concatenate(rows), np.concatenate(cols), np.concatenate(weights), m + k
         )
-        base = self.matrix
-        graph = csr_matrix(
+        full = csr_matrix(
             (
-                np.concatenate([base.data, virtual.data]),
-                np.concatenate([base.indices, virtual.indices]),
-                np.concatenate([base.indptr, virtual.indptr[n + 1 :] + base.nnz]),
+                np.concatenate([graph.data, virtual.data]),
+                np.concatenate([graph.indices, virtual.indices]),
+                np.concatenate([graph.indptr, virtual.indptr[m + 1 :] + graph.nnz]),
             ),
-            shape=(n + k, n + k),
+            shape=(m + k, m + k),
         )
         dist, _, sources = dijkstra(
-            graph,
+            full,
             directed=True,
-            indices=np.arange(n, n + k),
+            indices=np.arange(m, m + k),
             limit=limit_s + ORIGIN_OFFSET_S,
             min_only=True,
             return_predecessors=True,
         )
-        time = dist[:n] - ORIGIN_OFFSET_S
-        origin = np.where(np.isfinite(time), sources[:n] - n, -1).astype(np.int64)
-        return Reach(self, snaps, limit_s, time, origin)
+        time = dist[:m] - ORIGIN_OFFSET_S
+        origin = np.where(np.isfinite(time), sources[:m] - m, -1).astype(np.int64)
+        edges = None if m == self.n_nodes else self._edges_touching(nodes)
+        return Reach(self, snaps, limit_s, nodes, time, origin, edges)
+
+    @cached_property
+    def top_speed_mps(self) -> float:
+        """The fastest any edge is travelled, metres per second (``inf`` if an edge of some
+        length costs nothing)."""
+        cost = np.concatenate([self.forward_s, self.backward_s])
+        length = np.concatenate([self.length_m, self.length_m])
+        usable = np.isfinite(cost)
+        if ((cost[usable] <= 0) & (length[usable] > 0)).any():
+            return float("inf")
+        moving = usable & (cost > 0)
+        return float((length[moving] / cost[moving]).max(initial=1.0))
+
+    @cached_property
+    def _buckets(self) -> tuple[Array, NDArray[np.int64], NDArray[np.int64], tuple[int, int]]:
+        """The nodes with a position (every node an edge touches) sorted by square bucket:
+        the grid's origin, the bucket of each sorted node, the nodes, the grid's shape."""
+        xy = self.node_xy_metric
+        placed = np.flatnonzero(np.isfinite(xy).all(axis=1))
+        lo = xy[placed].min(axis=0) if len(placed) else np.zeros(2)
+        cell = np.floor((xy[placed] - lo) / BUCKET_M).astype(np.int64)
+        shape = (int(cell[:, 0].max(initial=0)) + 1, int(cell[:, 1].max(initial=0)) + 1)
+        key = cell[:, 1] * shape[0] + cell[:, 0]
+        order = np.argsort(key, kind="stable")
+        return lo, key[order], placed[order], shape
+
+    @cached_property
+    def _incident(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Each node's edges (either end), as CSR: ``edges[start[i]:start[i + 1]]``."""
+        ends = np.concatenate([self.source, self.target])
+        edge = np.concatenate([np.arange(self.n_edges)] * 2)
+        order = np.argsort(ends, kind="stable")
+        start = np.searchsorted(ends[order], np.arange(self.n_nodes + 1))
+        return start, edge[order]
+
+    def _nodes_within(self, snaps: Snaps, limit_s: float) -> NDArray[np.int64] | None:
+        """The nodes an origin could reach at top speed (sorted), or None when that is
+        more than ``LOCAL_SHARE`` of the network."""
+        radius = self.top_speed_mps * limit_s + 1.0
+        if len(snaps.edge) == 0 or not np.isfinite(radius):
+            return None
+        centres = self.points_along_edges(snaps.edge, snaps.fraction)
+        lo, keys, placed, (nx, ny) = self._buckets
+        # the buckets meeting the box around the centres, grown by the radius: a superset of
+        # the ball, so nothing reachable is left out
+        (x0, y0), (x1, y1) = (
+            np.floor((centres.min(axis=0) - radius - lo) / BUCKET_M).astype(int),
+            np.floor((centres.max(axis=0) + radius - lo) / BUCKET_M).astype(int),
+        )
+        bx = np.arange(max(x0, 0), min(x1, nx - 1) + 1)
+        by = np.arange(max(y0, 0), min(y1, ny - 1) + 1)
+        if len(bx) * len(by) > LOCAL_SHARE * nx * ny:
+            return None
+        wanted = (by[:, None] * nx + bx[None, :]).ravel()
+        first = np.searchsorted(keys, wanted, side="left")
+        count = np.searchsorted(keys, wanted, side="right") - first
+        position = np.repeat(first, count) + (
+            np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+        )
+        nodes = np.unique(
+            np.concatenate([placed[position], self.source[snaps.edge], self.target[snaps.edge]])
+        )
+        return None if len(nodes) > LOCAL_SHARE * self.n_nodes else nodes
+
+    def _subgraph(self, nodes: NDArray[np.int64]) -> csr_matrix:
+        """The graph among ``nodes`` (sorted), in their order, without touching the rest."""
+        indptr = self.matrix.indptr
+        start, count = indptr[nodes], indptr[nodes + 1] - indptr[nodes]
+        position = np.repeat(start, count) + (
+            np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+        )
+        row = np.repeat(np.arange(len(nodes)), count)
+        col_global = self.matrix.indices[position]
+        col = np.searchsorted(nodes, col_global)
+        keep = (col < len(nodes)) & (nodes[np.minimum(col, len(nodes) - 1)] == col_global)
+        return csr_matrix(
+            (
+                self.matrix.data[position][keep],
+                col[keep],
+                np.concatenate([[0], np.cumsum(np.bincount(row[keep], minlength=len(nodes)))]),
+            ),
+            shape=(len(nodes), len(nodes)),
+        )
+
+    def _edges_touching(self, nodes: NDArray[np.int64]) -> NDArray[np.int64]:
+        start, edges = self._incident
+        count = start[nodes + 1] - start[nodes]
+        position = np.repeat(start[nodes], count) + (
+            np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+        )
+        return np.unique(edges[position])
 
 
 @dataclass(frozen=True)
@@ -419,13 +531,42 @@ class Pieces:
 
 @dataclass(frozen=True)
 class Reach:
-    """One search's answer: node times (``inf`` beyond the limit) and which origin."""
+    """One search's answer: the times of the nodes searched (``inf`` beyond the limit) and
+    which origin reached each first. ``nodes`` are the (sorted) nodes searched — all of
+    them, or those a local search looked at; ``edges`` the edges touching them (None: all)."""
 
     network: Network
     snaps: Snaps
     limit_s: float
-    node_time: Array
-    node_origin: NDArray[np.int64]
+    nodes: NDArray[np.int64]
+    time: Array
+    origin: NDArray[np.int64]
+    edges: NDArray[np.int64] | None = None
+
+    def times_of(self, node: NDArray[np.int64]) -> Array:
+        """Arrival times at (global) nodes; ``inf`` for nodes not reached or not searched."""
+        if self.edges is None:
+            return self.time[node]
+        position = np.minimum(np.searchsorted(self.nodes, node), len(self.nodes) - 1)
+        return np.where(self.nodes[position] == node, self.time[position], np.inf)
+
+    @property
+    def node_time(self) -> Array:
+        """Arrival time at every node of the network (``inf`` where not reached)."""
+        if self.edges is None:
+            return self.time
+        full = np.full(self.network.n_nodes, np.inf)
+        full[self.nodes] = self.time
+        return full
+
+    @property
+    def node_origin(self) -> NDArray[np.int64]:
+        """Which origin reached every node first (-1 where none did)."""
+        if self.edges is None:
+            return self.origin
+        full = np.full(self.network.n_nodes, -1, dtype=np.int64)
+        full[self.nodes] = self.origin
+        return full
 
     def pieces(self, seconds: float) -> Pieces:
         """The exact parts of edges reachable within ``seconds`` (at most the search limit),
@@ -434,12 +575,12 @@ class Reach:
             msg = f"{seconds} s is beyond this search's limit of {self.limit_s} s"
             raise InvalidInput(msg)
         net = self.network
-        from_u = _share(seconds - self.node_time[net.source], net.forward_s)
-        from_v = _share(seconds - self.node_time[net.target], net.backward_s)
+        edges = np.arange(net.n_edges) if self.edges is None else self.edges
+        from_u = _share(seconds - self.times_of(net.source[edges]), net.forward_s[edges])
+        from_v = _share(seconds - self.times_of(net.target[edges]), net.backward_s[edges])
         whole = from_u + from_v >= 1.0
         head = ~whole & (from_u > 0)
         tail = ~whole & (from_v > 0)
-        edges = np.arange(net.n_edges)
         edge = np.concatenate([edges[whole], edges[head], edges[tail]])
         start = np.concatenate([np.zeros(whole.sum() + head.sum()), 1.0 - from_v[tail]])
         end = np.concatenate([np.ones(whole.sum()), from_u[head], np.ones(tail.sum())])
@@ -465,8 +606,8 @@ class Reach:
         net = self.network
         edge, fraction = np.asarray(edge), np.asarray(fraction, dtype=float)
         best = np.minimum(
-            self.node_time[net.source[edge]] + _travel(fraction, net.forward_s[edge]),
-            self.node_time[net.target[edge]] + _travel(1.0 - fraction, net.backward_s[edge]),
+            self.times_of(net.source[edge]) + _travel(fraction, net.forward_s[edge]),
+            self.times_of(net.target[edge]) + _travel(1.0 - fraction, net.backward_s[edge]),
         )
         # points on an origin's own edge: pair each with every origin snapped to that edge
         s = self.snaps

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import shapely
 import sqlalchemy as sa
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from geoservice.crs import from_metric, to_metric
@@ -243,3 +243,26 @@ def test_foot_profile_ignores_one_way_and_maxspeed(demo_readonly) -> None:
     assert np.isfinite(foot.backward_s).all()
     speeds = foot.length_m / foot.forward_s * 3.6
     assert np.allclose(speeds[speeds > 3.5], 5.0, rtol=0.02)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(114.30, 114.52), st.floats(23.02, 23.20), st.floats(20.0, 150.0))
+def test_a_local_search_equals_the_whole_graph_search(demo_network, lon, lat, limit) -> None:
+    """The output-sensitive search (nodes within top speed x time) answers exactly as the
+    search over every node and edge."""
+    snaps = demo_network.snap_points([lon], [lat], max_distance_m=5_000.0, strict=False)
+    if not len(snaps.edge):
+        return
+    local = demo_network.reach(snaps, limit, local=True)
+    whole = demo_network.reach(snaps, limit, local=False)
+    assume(local.edges is not None)  # the local search ran (a small ball)
+    assert whole.edges is None
+    assert np.array_equal(local.node_time, whole.node_time)
+    assert np.array_equal(local.node_origin, whole.node_origin)
+    for seconds in (limit / 2, limit):
+        a, b = local.pieces(seconds), whole.pieces(seconds)
+        assert np.array_equal(a.edge, b.edge)
+        assert np.array_equal(a.start, b.start) and np.array_equal(a.end, b.end)
+    probe = np.arange(0, demo_network.n_edges, 97)
+    fraction = np.full(len(probe), 0.37)
+    assert np.array_equal(local.time_at(probe, fraction), whole.time_at(probe, fraction))
