@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export GEOSERVICE_DATA_DIR ?= .data
 
-.PHONY: run test stop setup db venv lint bench clean tools
+.PHONY: run test stop setup db venv lint bench clean tools cluster-up cluster-down soak
 
 run: setup
 	$(BIN)/geoservice demo --if-empty
@@ -52,6 +52,18 @@ bench: setup
 	$(BIN)/python -m benchmarks.isochrones
 	$(BIN)/python -m benchmarks.planning
 	$(BIN)/python -m benchmarks.tiles
+
+# Several servers behind HAProxy on a primary and a hot standby (see docs/OPERATIONS.md).
+cluster-up: setup
+	@bash scripts/cluster.sh up $(or $(SERVERS),2)
+
+cluster-down:
+	@bash scripts/cluster.sh down
+
+# A bounded soak through the balancer (10 minutes by default; MINUTES=… to change).
+soak: setup
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	$(BIN)/python -m benchmarks.soak --minutes $(or $(MINUTES),10)
 
 clean: stop
 	rm -rf $(VENV) $(GEOSERVICE_DATA_DIR)

@@ -28,11 +28,14 @@ def describe(url: URL) -> str:
     return f"{url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
 
 
-def create_engine(settings: Settings, role: Role = "reader", **kwargs: object) -> Engine:
+def create_engine(
+    settings: Settings, role: Role = "reader", *, primary: bool = False, **kwargs: object
+) -> Engine:
     """An engine on the configured database as ``role`` — ``reader`` (the default: the API,
-    reports, notebooks), ``writer`` (the ETL) or ``owner`` (migrations) — with short connect
-    and statement timeouts."""
-    url, session_role = settings.login(role)
+    reports, notebooks; on the hot standby when ``GEOSERVICE_READ_URL`` names one, unless
+    ``primary``), ``writer`` (the ETL) or ``owner`` (migrations) — with short connect and
+    statement timeouts."""
+    url, session_role = settings.login(role, primary=primary)
     options = f"-c statement_timeout={settings.statement_timeout_ms}"
     if session_role:
         options += f" -c role={session_role}"

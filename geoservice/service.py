@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 from concurrent.futures import wait
 
 import orjson
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 from geoservice import tasks
 from geoservice.datasets import current_version_id
 from geoservice.db import Listener, create_engine, one_line
-from geoservice.errors import GeoserviceError, NoDataset
+from geoservice.errors import DatabaseUnavailable, GeoserviceError, NoDataset
 from geoservice.keys import KEYS_CHANNEL, KeyStore
 from geoservice.metrics import BUILD_FAILURES, BUILD_SECONDS, DATASET_VERSION
 from geoservice.models import NOTIFY_CHANNEL
@@ -31,13 +32,17 @@ from geoservice.workers import START_TIMEOUT_S, Task, WorkerPool
 
 log = logging.getLogger(__name__)
 
+REPLAY_WAIT_S = 60.0
+"""How long a server waits for its standby to replay a version it was notified of."""
+
 
 class Service:
     """The server process's state; ``start`` returns at once, the first build runs behind."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.engine = create_engine(settings)
+        self.engine = create_engine(settings)  # reads: the standby when there is one
+        self.primary = create_engine(settings, primary=True)  # which version is current
         self.cache = StateCache(self.engine, full=False)
         self.keys = KeyStore(self.engine, settings.rate_per_s, settings.rate_burst)
         self.pool = WorkerPool(settings, settings.analysis_workers)
@@ -63,7 +68,7 @@ class Service:
         """Load the keys (a 401 for everyone until they are), then follow versions behind."""
         self._reload_keys()
         self._listener = Listener(
-            self.engine.url,
+            self.primary.url,  # a standby refuses LISTEN
             {NOTIFY_CHANNEL: lambda _version: self.follow(), KEYS_CHANNEL: self._reload_keys},
             self._catch_up,
             poll_s=self.settings.poll_s,
@@ -85,21 +90,29 @@ class Service:
             self._listener.stop()
         self.pool.close()
         self.engine.dispose()
+        self.primary.dispose()
 
     def follow(self) -> VersionState | None:
         """Make the database's current version current here, built everywhere first."""
         with self._follow_lock:
             current = self.cache.current
             try:
-                with self.engine.connect() as conn:
+                with self.primary.connect() as conn:
                     version = current_version_id(conn)
             except sa.exc.SQLAlchemyError as exc:
-                log.warning("database unreachable (%s); serving what is in memory", one_line(exc))
-                return current
+                try:  # the primary is away: what the standby serves is all there is
+                    with self.engine.connect() as conn:
+                        version = current_version_id(conn)
+                except sa.exc.SQLAlchemyError:
+                    log.warning(
+                        "database unreachable (%s); serving what is in memory", one_line(exc)
+                    )
+                    return current
             self.last_version = version
             if version is None or (current is not None and current.version == version):
                 return current
             try:
+                self._wait_replayed(version)
                 self._build_everywhere(version)
             except (GeoserviceError, sa.exc.SQLAlchemyError) as exc:
                 BUILD_FAILURES.inc()
@@ -117,6 +130,21 @@ class Service:
             gc.freeze()
             log.info("serving dataset version %s", version)
             return state
+
+    def _wait_replayed(self, version: int) -> None:
+        """Wait until the database the server reads from (a standby) has ``version`` as its
+        current one — replication lags the primary's notification."""
+        if self.engine.url == self.primary.url:
+            return
+        deadline = time.monotonic() + REPLAY_WAIT_S
+        while True:
+            with self.engine.connect() as conn:
+                if current_version_id(conn) == version:
+                    return
+            if time.monotonic() > deadline:
+                msg = f"the standby has not replayed dataset version {version} in {REPLAY_WAIT_S} s"
+                raise DatabaseUnavailable(msg)
+            time.sleep(0.1)
 
     def _build_everywhere(self, version: int) -> None:
         """Build ``version`` here, then in every worker (each makes it its current one)."""

@@ -84,11 +84,14 @@ class Settings(BaseSettings):
             database=self.database_name,
         )
 
-    def login(self, role: Role) -> tuple[URL, str | None]:
+    def login(self, role: Role, *, primary: bool = False) -> tuple[URL, str | None]:
         """The URL ``role`` connects with, and the role to take for the session when that
-        login is not the role's own (None: the login is)."""
+        login is not the role's own (None: the login is). The reader reads from
+        ``read_url`` (a hot standby) when there is one, unless ``primary``."""
         if role == "owner":
             return self.sqlalchemy_url(), None
+        if role == "reader" and self.read_url and not primary:
+            return _parse(self.read_url, "GEOSERVICE_READ_URL"), None
         given = self.api_database_url if role == "reader" else self.etl_database_url
         if given:
             return _parse(
