@@ -160,9 +160,10 @@ class KeyStore:
         self._buckets: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
-    def reload(self) -> None:
-        """Read the unrevoked keys (on start, on NOTIFY and periodically)."""
-        with self.engine.connect() as conn:
+    def reload(self, engine: Engine | None = None) -> None:
+        """Read the unrevoked keys (on start, on NOTIFY and periodically), from ``engine``
+        when given."""
+        with (engine or self.engine).connect() as conn:
             rows = conn.execute(
                 sa.select(
                     api_key.c.key_id,

@@ -42,9 +42,10 @@ class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine = create_engine(settings)  # reads: the standby when there is one
-        self.primary = create_engine(settings, primary=True)  # which version is current
+        self.primary = create_engine(settings, primary=True)  # which version is current, keys
         self.cache = StateCache(self.engine, full=False)
-        self.keys = KeyStore(self.engine, settings.rate_per_s, settings.rate_burst)
+        # keys from the primary: a key revoked there is refused at once, not after replay
+        self.keys = KeyStore(self.primary, settings.rate_per_s, settings.rate_burst)
         self.pool = WorkerPool(settings, settings.analysis_workers)
         self.tiles = TileCache()
         self.last_version: int | None = None
@@ -80,10 +81,14 @@ class Service:
         self.follow()
 
     def _reload_keys(self, _name: str = "") -> None:
+        """The keys from the primary; while it is away, from the standby (if any)."""
         try:
             self.keys.reload()
         except sa.exc.SQLAlchemyError as exc:
-            log.warning("keys not reloaded: %s", exc)
+            try:
+                self.keys.reload(self.engine)
+            except sa.exc.SQLAlchemyError:
+                log.warning("keys not reloaded: %s", one_line(exc))
 
     def close(self) -> None:
         if self._listener is not None:
