@@ -597,6 +597,14 @@ def demo(
         Path | None,
         typer.Option(help="Also write example revision bundles (merge/, split/) here."),
     ] = None,
+    scale: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Districts: N copies of the synthetic district (20 ≈ Huizhou and "
+            "neighbours, 122 ≈ Guangdong).",
+        ),
+    ] = 1,
     by: By = None,
 ) -> None:
     """Write the synthetic Huicheng dataset as GIS files (one bundle folder), then load it
@@ -614,10 +622,17 @@ def demo(
         if if_empty and current is not None:
             typer.echo(f"dataset version {current} is current; demo not loaded")
             return
-    out = out or settings.resolved_data_dir / "demo"
+    out = out or settings.resolved_data_dir / ("demo" if scale == 1 else f"demo-scale-{scale}")
     with progress() as bar:
-        bar.add_task(f"generating the synthetic dataset (seed {seed}) into {out}")
-        files = write_demo(out, seed=seed)
+        bar.add_task(
+            f"generating the synthetic dataset (seed {seed}, {scale} district(s)) into {out}"
+        )
+        if scale == 1:
+            files = write_demo(out, seed=seed)
+        else:
+            from geoservice.synthetic.scale import write_scaled_demo
+
+            files = write_scaled_demo(out, scale, seed=seed)
     console.print(f"wrote the synthetic Huicheng dataset to {out}")
     if revisions is not None:
         from geoservice.synthetic.revisions import write_revisions
@@ -631,10 +646,11 @@ def demo(
 
         run_loads(
             engine,
-            demo_steps(files),
+            demo_steps(files, allow_outside=scale > 1),
             dry_run=False,
             with_diff=False,
-            note=f"synthetic Huicheng demo, seed {seed}",
+            note=f"synthetic Huicheng demo, seed {seed}"
+            + (f", {scale} districts" if scale > 1 else ""),
             actor=Actor.cli(by),
         )
 

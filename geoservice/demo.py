@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from etl.bundle import bundle_steps
+from etl.bundle import BundleOptions, bundle_steps
 from etl.load import Step
 from geoservice.synthetic import DemoFiles
 
 
-def demo_steps(files: DemoFiles) -> list[Step]:
-    """The demo folder is a bundle: every file through its ETL step, in dependency order."""
-    return bundle_steps(files.folder)
+def demo_steps(files: DemoFiles, *, allow_outside: bool = False) -> list[Step]:
+    """The demo folder is a bundle: every file through its ETL step, in dependency order
+    (``allow_outside`` for the scaled demo, whose copies lie beyond Huicheng)."""
+    return bundle_steps(files.folder, BundleOptions(allow_outside=allow_outside))
