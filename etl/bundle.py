@@ -5,8 +5,9 @@ PATH is a folder holding any of ``district.*``, ``town.*``, ``unit.*``, ``large_
 fields the single-layer commands default to), ``officers.csv`` and
 ``roads.osm|.osm.bz2|.osm.pbf|.graphml`` — or one GeoPackage whose layers carry those
 names (a GeoPackage in the folder under another name contributes its layers the same
-way). Each part is read and checked as its own command would, in dependency order, each
-against the parts before it; then the rules across layers are checked on the result.
+way); folders inside it are not read. Each part is read and checked as its own command
+would, in dependency order, each against the parts before it; then the rules across
+layers are checked on the result.
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ def find_parts(path: Path) -> list[Part]:
         parts = []
         for item in sorted(path.iterdir()):
             name = item.name.lower()
-            if item.name.startswith(".") or name.endswith(SIDECARS + IGNORED):
-                continue
+            if item.name.startswith(".") or name.endswith(SIDECARS + IGNORED) or item.is_dir():
+                continue  # folders inside are not parts (events, notes, sources live there)
             layer = _layer_of(name)
             if layer is not None:
                 parts.append(Part(layer, item, layer if name.endswith(".gpkg") else None))

@@ -18,6 +18,7 @@ from rich.table import Table
 from geoservice import datasets
 from geoservice.audit import Actor
 from geoservice.db import (
+    create_engine,
     describe,
     downgrade,
     one_line,
@@ -498,6 +499,48 @@ def etl_roads(
     _publish([step], Publishing(dry_run, note, by, draft, problems))
 
 
+@etl_app.command("events")
+def etl_events(
+    file: InputFile,
+    dry_run: DryRun = False,
+    by: By = None,
+) -> None:
+    """Load grid events from a CSV (id, time, category, status, lon, lat, and optionally
+    description, closed_at): every row checked, each located in the dataset version
+    current at its time; all or none stored. An id already stored is replaced."""
+    from collections import Counter
+
+    from etl.commands import console, progress
+    from geoservice.events import load_events_file, store_events
+
+    engine = open_engine(Settings(), "writer")
+    with progress() as bar:
+        bar.add_task(f"checking and locating the events of {file}")
+        frame, early = load_events_file(engine, file, Actor.cli(by), dry_run=True)
+    categories = Counter(frame["category"])
+    statuses = Counter(frame["status"])
+    versions = Counter(int(v) for v in frame["dataset_version"])
+    console.print(
+        f"{len(frame):,} events: "
+        + ", ".join(f"{k} {v:,}" for k, v in sorted(categories.items()))
+        + "; "
+        + ", ".join(f"{k} {v:,}" for k, v in sorted(statuses.items()))
+        + "; located in dataset version(s) "
+        + ", ".join(f"{k} ({v:,})" for k, v in sorted(versions.items()))
+    )
+    if early:
+        console.print(
+            f"{early:,} events predate the first dataset version: located in that version"
+        )
+    if dry_run:
+        console.print("dry run: nothing stored")
+        return
+    with progress() as bar:
+        bar.add_task("storing")
+        stored = store_events(engine, frame, Actor.cli(by).name, replace=True, audit=Actor.cli(by))
+    console.print(f"stored {stored:,} events from {file}")
+
+
 @etl_app.command("bundle")
 def etl_bundle(
     path: Annotated[Path, typer.Argument(help="A folder of layer files, or one GeoPackage.")],
@@ -581,8 +624,13 @@ def promote(
     typer.echo(f"dataset version {version} is current")
 
 
-@app.command()
+demo_app = typer.Typer(help="The synthetic demo dataset, and its patrol team on the move.")
+app.add_typer(demo_app, name="demo")
+
+
+@demo_app.callback(invoke_without_command=True)
 def demo(
+    ctx: typer.Context,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = (
         2020
     ),
@@ -607,8 +655,10 @@ def demo(
     ] = 1,
     by: By = None,
 ) -> None:
-    """Write the synthetic Huicheng dataset as GIS files (one bundle folder), then load it
-    through the ETL."""
+    """Write the synthetic Huicheng dataset as GIS files (one bundle folder and a year of
+    grid events), then load it through the ETL."""
+    if ctx.invoked_subcommand is not None:
+        return
     from etl.commands import console, progress
     from geoservice.demo import demo_steps
     from geoservice.synthetic import write_demo
@@ -653,6 +703,65 @@ def demo(
             + (f", {scale} districts" if scale > 1 else ""),
             actor=Actor.cli(by),
         )
+        if files.events is not None:
+            from geoservice.events import load_events_file
+
+            with progress() as bar:
+                bar.add_task(f"loading the grid events of {files.events}")
+                stored = len(load_events_file(engine, files.events, Actor.cli(by))[0])
+            console.print(f"stored {stored:,} synthetic grid events from {files.events}")
+
+
+@demo_app.command("simulate-patrols")
+def simulate_patrols(
+    minutes: Annotated[
+        float, typer.Option(help="How long to run (0: one set of positions, then stop).")
+    ] = 10.0,
+    every: Annotated[float, typer.Option(help="Seconds between reports.", min=0.5)] = 5.0,
+    speed: Annotated[float, typer.Option(help="Patrol speed, km/h.", min=1.0)] = 20.0,
+) -> None:
+    """Drive the patrol units along their segments, recording a position for each every
+    few seconds (as their GPS feed would); the service's live coverage and dispatch
+    follow them."""
+    import time
+    from datetime import UTC, datetime
+
+    from etl.commands import console
+    from geoservice.locate import build_index
+    from geoservice.patrols import PositionStore, parse_positions, patrol_units
+    from geoservice.synthetic.patrols import PatrolSimulator
+
+    settings = Settings()
+    reader = open_engine(settings)
+    index = build_index(reader)
+    units = patrol_units(reader, index.version)
+    if not units:
+        fail(f"dataset version {index.version} has no patrol segments, so no patrol units")
+    simulator = PatrolSimulator(reader, index.version, units, speed)
+    store = PositionStore(create_engine(settings, "recorder"), settings.positions_keep_days)
+    codes = {u.code for u in units}
+    console.print(
+        f"{len(units)} patrol units on {len(simulator.metric)} segments, reporting every "
+        f"{every:g} s at {speed:g} km/h (Ctrl-C stops)"
+    )
+    began = time.monotonic()
+    while True:
+        elapsed = time.monotonic() - began
+        now = datetime.now(UTC)
+        body = {
+            "positions": [
+                {"unit": p.unit, "lon": p.lon, "lat": p.lat, "time": now.isoformat()}
+                for p in simulator.positions(elapsed, now)
+            ]
+        }
+        positions, _ = parse_positions(
+            body, codes, index, now=now, max_age_s=settings.position_max_age_s
+        )
+        store.record(positions)
+        console.print(f"{now:%H:%M:%S} recorded {len(positions)} positions")
+        if elapsed >= minutes * 60:
+            return
+        time.sleep(max(0.0, every - (time.monotonic() - began - elapsed)))
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")]

@@ -11,8 +11,10 @@ from the nearest origin (the population-weighted median); the grid is covered wi
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -34,6 +36,8 @@ HORIZON_MINUTES = 60.0
 """Grids not reached within this are reported with ``minutes_to_reach: null``."""
 ORIGIN_KINDS = ("stations", "posts", "patrols", "all")
 DEFAULT_ORIGINS = "all"
+WEIGHTS = ("residents", "events")
+"""What a grid weighs: its residents, or the grid events that happened in it."""
 
 
 # --- officers ----------------------------------------------------------------------------
@@ -163,6 +167,7 @@ class Coverage:
     minutes_to_reach: NDArray[np.float64]  # per grid; inf beyond the horizon
     nearest_origin: list[str | None]
     dataset_version: int
+    weight: str = "residents"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def bands(self) -> list[dict[str, Any]]:
@@ -193,7 +198,7 @@ class Coverage:
                 "code": self.grids.codes,
                 "name": self.grids.names,
                 "town_code": self.grids.towns,
-                "population": self.grids.population,
+                "population" if self.weight == "residents" else "events": self.grids.population,
                 "area_km2": self.grids.area_km2,
                 "minutes_to_reach": round_up(reach, 3),
                 "nearest_origin": self.nearest_origin,
@@ -211,6 +216,7 @@ class Coverage:
             "origins": self.origins,
             "codes": [str(code) for code in self.grids.codes],
             "minutes_to_reach": [_shown(m) for m in self.minutes_to_reach],
+            "weight": self.weight,
             "dataset_version": self.dataset_version,
         }
 
@@ -239,6 +245,7 @@ class Coverage:
             "origins": self.origins,
             "bands": self.bands(),
             "uncovered_grids": uncovered,
+            "weight": self.weight,
             **self.extra,
             "dataset_version": self.dataset_version,
         }
@@ -377,6 +384,7 @@ def evaluate(
     minutes: str | Sequence[float] | None,
     *,
     label: str = DEFAULT_ORIGINS,
+    weight: str = "residents",
 ) -> Coverage:
     """Response coverage of ``grids`` from ``origins`` (see the module docstring)."""
     bands = parse_minutes(minutes)
@@ -394,7 +402,7 @@ def evaluate(
         origins.codes[o] if count[g] and o >= 0 else None
         for g, o in enumerate(reached_by[pick].tolist())
     ]
-    return Coverage(bands, label, grids, median, nearest, network.version)
+    return Coverage(bands, label, grids, median, nearest, network.version, weight)
 
 
 def _origin_at(reach: Any, network: Network, demand: Demand) -> NDArray[np.int64]:
@@ -425,7 +433,7 @@ class Scenario:
         if not isinstance(body, dict):
             msg = "scenario body must be a JSON object"
             raise InvalidInput(msg)
-        known = {"minutes", "origins", "crs", *cls.__dataclass_fields__}
+        known = {"minutes", "origins", "crs", "weight", *cls.__dataclass_fields__}
         unknown = sorted(set(body) - known)
         if unknown:
             msg = f"unknown scenario field(s) {unknown}; expected some of {sorted(known)}"
@@ -589,7 +597,9 @@ class CoverageModel:
             raise ValueError(msg)
         self.engine = engine
         self.network = network
+        self.index = index
         self.version = index.version
+        self.weight = "residents"
         self.grids = load_grids(engine, index.version)
         self.demand = demand_points(network, self.grids, index)
         self._origins: dict[str, Origins] = {}
@@ -603,6 +613,30 @@ class CoverageModel:
         index = build_index(engine, version)
         return cls(engine, load_network(engine, profile, index.version), index)
 
+    def weighted(
+        self, weight: str, start: datetime | None = None, end: datetime | None = None
+    ) -> CoverageModel:
+        """This model with each grid weighing its ``weight``: residents (as loaded), or
+        the register's events (between ``start`` and ``end``) placed in this version's
+        grids — shares in the answer are then shares of events. Origins are shared."""
+        if weight not in WEIGHTS:
+            msg = f"weight {weight!r} is unknown; expected one of {', '.join(WEIGHTS)}"
+            raise InvalidInput(msg)
+        if weight == "residents":
+            return self
+        from geoservice.events import events_per_grid
+
+        counts = events_per_grid(self.engine, self.index, start, end)
+        per_grid = np.bincount(self.demand.grid, minlength=len(counts))
+        clone = copy.copy(self)
+        clone.weight = weight
+        clone.grids = replace(self.grids, population=counts)
+        clone.demand = replace(
+            self.demand,
+            weight=counts[self.demand.grid] / np.maximum(per_grid, 1)[self.demand.grid],
+        )
+        return clone
+
     def origins(self, kind: str = DEFAULT_ORIGINS) -> Origins:
         if kind not in self._origins:
             self._origins[kind] = load_origins(self.engine, self.network, kind)
@@ -612,8 +646,25 @@ class CoverageModel:
         self, minutes: str | Sequence[float] | None = None, origins: str = DEFAULT_ORIGINS
     ) -> Coverage:
         """Coverage from the current origins of one kind."""
+        return self.evaluate(self.origins(origins), minutes, label=origins)
+
+    def evaluate(
+        self,
+        origins: Origins,
+        minutes: str | Sequence[float] | None = None,
+        *,
+        label: str = DEFAULT_ORIGINS,
+        network: Network | None = None,
+    ) -> Coverage:
+        """Coverage from any origins (placed on this model's network, or ``network``)."""
         return evaluate(
-            self.network, self.grids, self.demand, self.origins(origins), minutes, label=origins
+            network or self.network,
+            self.grids,
+            self.demand,
+            origins,
+            minutes,
+            label=label,
+            weight=self.weight,
         )
 
     def scenario(
@@ -625,7 +676,7 @@ class CoverageModel:
         """Coverage with ``scenario`` applied, plus its difference from the current data."""
         before = self.response(minutes, origins)
         network, changed = scenario.apply(self.network, self.origins(origins))
-        after = evaluate(network, self.grids, self.demand, changed, minutes, label=origins)
+        after = self.evaluate(changed, minutes, label=origins, network=network)
         after.extra = {
             "baseline": before.bands(),
             "difference": difference(after, before),

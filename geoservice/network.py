@@ -96,6 +96,14 @@ def profile_costs(frame: pd.DataFrame, profile: Profile) -> tuple[Array, Array]:
 
 def min_csr(rows: NDArray[np.int64], cols: NDArray[np.int64], weights: Array, n: int) -> csr_matrix:
     """CSR matrix keeping the minimum weight of parallel entries (and explicit zeros)."""
+    return _min_csr(rows, cols, weights, n)[0]
+
+
+def _min_csr(
+    rows: NDArray[np.int64], cols: NDArray[np.int64], weights: Array, n: int
+) -> tuple[csr_matrix, NDArray[np.int64]]:
+    """``min_csr`` and, for each of its entries, the position of the input entry it kept
+    (columns sorted within each row)."""
     order = np.lexsort((weights, cols, rows))
     rows, cols, weights = rows[order], cols[order], weights[order]
     first = np.ones(len(rows), dtype=bool)
@@ -103,7 +111,7 @@ def min_csr(rows: NDArray[np.int64], cols: NDArray[np.int64], weights: Array, n:
     rows, cols, weights = rows[first], cols[first], weights[first]
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.add.at(indptr, rows + 1, 1)
-    return csr_matrix((weights, cols, np.cumsum(indptr)), shape=(n, n))
+    return csr_matrix((weights, cols, np.cumsum(indptr)), shape=(n, n)), order[first]
 
 
 class Network:
@@ -153,15 +161,38 @@ class Network:
         self.matrix = self._matrix()
 
     def _matrix(self) -> csr_matrix:
+        """The graph as CSR; ``matrix_edge`` says which edge each entry travels."""
         source, target = self.source, self.target
         forward_s, backward_s = self.forward_s, self.backward_s
         fwd, bwd = np.isfinite(forward_s), np.isfinite(backward_s)
-        return min_csr(
+        matrix, kept = _min_csr(
             np.concatenate([source[fwd], target[bwd]]),
             np.concatenate([target[fwd], source[bwd]]),
             np.concatenate([forward_s[fwd], backward_s[bwd]]),
             self.n_nodes,
         )
+        edges = np.arange(self.n_edges)
+        self.matrix_edge = np.concatenate([edges[fwd], edges[bwd]])[kept]
+        return matrix
+
+    def reversed(self) -> Network:
+        """The same roads with every direction turned round (edges run target -> source,
+        lines reversed, costs kept): a search from a point on it gives the time from every
+        place *to* that point — what responders need to reach an incident."""
+        clone = copy.copy(self)
+        clone.source, clone.target = self.target, self.source
+        clone.lines = shapely.reverse(self.lines)
+        clone.lines_metric = shapely.reverse(self.lines_metric)  # same shapes: tree shared
+        clone.__dict__.pop("_segments", None)
+        clone.matrix = clone._matrix()
+        return clone
+
+    def arc_length_m(self, tail: int, head: int) -> float:
+        """Length of the edge the search travels from node ``tail`` to node ``head``."""
+        indptr, indices = self.matrix.indptr, self.matrix.indices
+        lo, hi = indptr[tail], indptr[tail + 1]
+        entry = lo + int(np.searchsorted(indices[lo:hi], head))
+        return float(self.length_m[self.matrix_edge[entry]])
 
     def with_changes(
         self,
@@ -403,7 +434,7 @@ class Network:
             ok = np.isfinite(cost[e]) | (share <= 0)  # standing on an end reaches it
             rows.append(m + snaps.origin[ok])
             cols.append(np.searchsorted(nodes, ends[e[ok]]))
-            weights.append(ORIGIN_OFFSET_S + _travel(share[ok], cost[e[ok]]))
+            weights.append(ORIGIN_OFFSET_S + travel_s(share[ok], cost[e[ok]]))
         virtual = min_csr(
             np.concatenate(rows), np.concatenate(cols), np.concatenate(weights), m + k
         )
@@ -415,7 +446,7 @@ class Network:
             ),
             shape=(m + k, m + k),
         )
-        dist, _, sources = dijkstra(
+        dist, predecessor, sources = dijkstra(
             full,
             directed=True,
             indices=np.arange(m, m + k),
@@ -426,7 +457,7 @@ class Network:
         time = dist[:m] - ORIGIN_OFFSET_S
         origin = np.where(np.isfinite(time), sources[:m] - m, -1).astype(np.int64)
         edges = None if m == self.n_nodes else self._edges_touching(nodes)
-        return Reach(self, snaps, limit_s, nodes, time, origin, edges)
+        return Reach(self, snaps, limit_s, nodes, time, origin, edges, predecessor[:m])
 
     @cached_property
     def top_speed_mps(self) -> float:
@@ -542,6 +573,37 @@ class Reach:
     time: Array
     origin: NDArray[np.int64]
     edges: NDArray[np.int64] | None = None
+    predecessor: NDArray[np.int32] | None = None
+    """Per searched node, the one before it on its fastest path (positions in ``nodes``;
+    ``len(nodes) + i`` for origin ``i``, negative for none)."""
+
+    def path_length_m(self, node: int) -> float:
+        """Metres along the fastest path from the nearest origin to (global) ``node``."""
+        net, nodes, before = self.network, self.nodes, self.predecessor
+        if before is None:
+            msg = "this search kept no predecessors"
+            raise ValueError(msg)
+        m = len(nodes)
+        here = int(np.searchsorted(nodes, node))
+        if here >= m or nodes[here] != node or not np.isfinite(self.time[here]):
+            return float("inf")
+        total = 0.0
+        while 0 <= (back := int(before[here])) < m:
+            total += net.arc_length_m(int(nodes[back]), int(nodes[here]))
+            here = back
+        # the first step: from the origin's point along its own edge to this end (of the
+        # rows snapped to an edge ending here, the quickest)
+        s, end = self.snaps, int(nodes[here])
+        steps = []
+        for i in np.flatnonzero(s.origin == back - m).tolist():
+            e = int(s.edge[i])
+            for share, cost, reached in (
+                (1.0 - s.fraction[i], net.forward_s[e], net.target[e]),
+                (s.fraction[i], net.backward_s[e], net.source[e]),
+            ):
+                if reached == end:
+                    steps.append((float(travel_s(share, cost)), share * float(net.length_m[e])))
+        return total + min(steps)[1] if steps else total
 
     def times_of(self, node: NDArray[np.int64]) -> Array:
         """Arrival times at (global) nodes; ``inf`` for nodes not reached or not searched."""
@@ -606,8 +668,8 @@ class Reach:
         net = self.network
         edge, fraction = np.asarray(edge), np.asarray(fraction, dtype=float)
         best = np.minimum(
-            self.times_of(net.source[edge]) + _travel(fraction, net.forward_s[edge]),
-            self.times_of(net.target[edge]) + _travel(1.0 - fraction, net.backward_s[edge]),
+            self.times_of(net.source[edge]) + travel_s(fraction, net.forward_s[edge]),
+            self.times_of(net.target[edge]) + travel_s(1.0 - fraction, net.backward_s[edge]),
         )
         # points on an origin's own edge: pair each with every origin snapped to that edge
         s = self.snaps
@@ -621,7 +683,7 @@ class Reach:
         )
         x, f, e = fraction[point], snap_fraction[pair], edge[point]
         along = np.where(
-            x >= f, _travel(x - f, net.forward_s[e]), _travel(f - x, net.backward_s[e])
+            x >= f, travel_s(x - f, net.forward_s[e]), travel_s(f - x, net.backward_s[e])
         )
         np.minimum.at(best, point, along)
         return np.where(best <= self.limit_s, best, np.inf)
@@ -647,7 +709,7 @@ class Reach:
         )
 
 
-def _travel(share: Array | float, cost_s: Array | float) -> Array:
+def travel_s(share: Array | float, cost_s: Array | float) -> Array:
     """Seconds to cover ``share`` of an edge (0 for no distance, even where forbidden)."""
     with np.errstate(invalid="ignore"):
         return np.where(np.asarray(share) <= 0, 0.0, np.multiply(share, cost_s))

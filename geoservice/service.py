@@ -25,6 +25,7 @@ from geoservice.errors import DatabaseUnavailable, GeoserviceError, NoDataset
 from geoservice.keys import KEYS_CHANNEL, KeyStore
 from geoservice.metrics import BUILD_FAILURES, BUILD_SECONDS, DATASET_VERSION
 from geoservice.models import NOTIFY_CHANNEL
+from geoservice.patrols import LivePositions, PositionStore
 from geoservice.settings import Settings
 from geoservice.state import StateCache, VersionState
 from geoservice.tiles import TileCache
@@ -48,6 +49,10 @@ class Service:
         self.keys = KeyStore(self.primary, settings.rate_per_s, settings.rate_burst)
         self.pool = WorkerPool(settings, settings.analysis_workers)
         self.tiles = TileCache()
+        # patrol positions and events: written on the primary by the recorder role only
+        self.recorder = create_engine(settings, "recorder", primary=True, pool_size=2)
+        self.positions = PositionStore(self.recorder, settings.positions_keep_days)
+        self.live = LivePositions(self.primary, settings.position_max_age_s)
         self.last_version: int | None = None
         self._follow_lock = threading.Lock()
         self._listener: Listener | None = None
@@ -96,6 +101,7 @@ class Service:
         self.pool.close()
         self.engine.dispose()
         self.primary.dispose()
+        self.recorder.dispose()
 
     def follow(self) -> VersionState | None:
         """Make the database's current version current here, built everywhere first."""

@@ -15,13 +15,24 @@ from geoservice.errors import ConfigurationError
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-Role = Literal["owner", "writer", "reader"]
-"""Who connects: migrations (owner), the ETL (writer), the API and reports (reader)."""
+Role = Literal["owner", "writer", "reader", "recorder"]
+"""Who connects: migrations (owner), the ETL (writer), the API and reports (reader), the
+API's patrol positions and events (recorder: those two tables only)."""
 
-ROLE_GROUPS: dict[str, str] = {"writer": "geoservice_writer", "reader": "geoservice_reader"}
+ROLE_GROUPS: dict[str, str] = {
+    "writer": "geoservice_writer",
+    "reader": "geoservice_reader",
+    "recorder": "geoservice_recorder",
+}
 LOCAL_LOGINS: dict[str, tuple[str, str]] = {
     "writer": ("geoservice_etl", "ETL_PASSWORD"),
     "reader": ("geoservice_api", "API_PASSWORD"),
+    "recorder": ("geoservice_rec", "RECORDER_PASSWORD"),
+}
+URL_SETTINGS: dict[str, str] = {
+    "reader": "api_database_url",
+    "writer": "etl_database_url",
+    "recorder": "recorder_database_url",
 }
 
 
@@ -41,6 +52,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     api_database_url: str | None = None
     etl_database_url: str | None = None
+    recorder_database_url: str | None = None
+    """The login the API records patrol positions and events with (on the primary)."""
     read_url: str | None = None
     """A hot standby the API reads from (the primary stays ``database_url``)."""
     auth: bool = True
@@ -59,6 +72,10 @@ class Settings(BaseSettings):
     coverage, scenarios, layers)."""
     poll_s: float = Field(default=30.0, gt=0)
     """How often a server checks for a version it was not notified of."""
+    positions_keep_days: int = Field(default=30, ge=1)
+    """Days of patrol positions kept (older day partitions are dropped)."""
+    position_max_age_s: float = Field(default=300.0, gt=0)
+    """A position older than this is ignored (and a unit's last one stops counting)."""
 
     @cached_property
     def resolved_data_dir(self) -> Path:
@@ -92,11 +109,10 @@ class Settings(BaseSettings):
             return self.sqlalchemy_url(), None
         if role == "reader" and self.read_url and not primary:
             return _parse(self.read_url, "GEOSERVICE_READ_URL"), None
-        given = self.api_database_url if role == "reader" else self.etl_database_url
+        setting = URL_SETTINGS[role]
+        given = getattr(self, setting)
         if given:
-            return _parse(
-                given, f"GEOSERVICE_{'API' if role == 'reader' else 'ETL'}_DATABASE_URL"
-            ), None
+            return _parse(given, f"GEOSERVICE_{setting.upper()}"), None
         if self.database_url:
             return self.sqlalchemy_url(), ROLE_GROUPS[role]
         user, key = LOCAL_LOGINS[role]

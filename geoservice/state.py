@@ -23,7 +23,9 @@ from sqlalchemy.engine import Engine
 from geoservice.coverage import CoverageModel
 from geoservice.locate import LocateIndex, build_index
 from geoservice.network import Network, load_network, roads_snapshot_id
+from geoservice.patrols import PatrolUnit, patrol_units
 from geoservice.profiles import DEFAULT_PROFILE, check_profile
+from geoservice.responders import Responders, fixed_responders
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,8 @@ class VersionState:
         self.built_s = 0.0
         self._networks = dict(networks or {})
         self._coverage: CoverageModel | None = None
+        self._responders: tuple[Network, Responders] | None = None
+        self._units: dict[str, PatrolUnit] | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -75,6 +79,7 @@ class VersionState:
         state = cls(engine, index, networks, snapshot)
         if full and snapshot is not None:
             state.coverage()
+            state.responders()
         state.built_s = time.perf_counter() - began
         return state
 
@@ -100,6 +105,27 @@ class VersionState:
                     model = CoverageModel(self.engine, network, self.index)
                     self._coverage = model
         return model
+
+    def responders(self) -> tuple[Network, Responders]:
+        """The reversed car network and the stations and posts placed on it (dispatch)."""
+        built = self._responders
+        if built is None:
+            network = self.network()
+            with self._lock:
+                built = self._responders
+                if built is None:
+                    reverse = network.reversed()
+                    built = reverse, fixed_responders(self.engine, reverse)
+                    self._responders = built
+        return built
+
+    def patrol_units(self) -> dict[str, PatrolUnit]:
+        """This version's patrol units by code."""
+        units = self._units
+        if units is None:
+            units = {u.code: u for u in patrol_units(self.engine, self.version)}
+            self._units = units
+        return units
 
 
 class StateCache:

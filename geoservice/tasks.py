@@ -13,12 +13,15 @@ from sqlalchemy.engine import Engine
 
 from geoservice import ogc
 from geoservice.collections import COLLECTIONS, BBox, read_page
-from geoservice.coverage import Scenario, officer_coverage
+from geoservice.coverage import Origins, Scenario, combine, officer_coverage
 from geoservice.diff import diff_versions
 from geoservice.errors import InvalidInput, NotFound
 from geoservice.isochrones import isochrones
 from geoservice.layers import read_features
 from geoservice.locate import locate_points
+from geoservice.network import NoRoadNearby
+from geoservice.patrols import CHINA, Position
+from geoservice.responders import fastest, place
 from geoservice.state import VersionState
 from geoservice.workers import Answer
 
@@ -75,16 +78,72 @@ def isochrone_bands(
     return _json(result.to_geojson(), GEOJSON)
 
 
+def dispatch(
+    state: VersionState, lon: float, lat: float, k: int, positions: tuple[Position, ...]
+) -> Answer:
+    """``GET /v1/dispatch``: the locate answer and the ``k`` fastest responders."""
+    reverse, fixed = state.responders()
+    units = state.patrol_units()
+    known = [p for p in positions if p.unit in units]
+    moving = place(
+        reverse,
+        ["patrol"] * len(known),
+        [p.unit for p in known],
+        [units[p.unit].name for p in known],
+        [p.lon for p in known],
+        [p.lat for p in known],
+    )
+    answer = state.index.locate(lon, lat)
+    try:
+        answer["responders"] = fastest(reverse, fixed + moving, lon, lat, k)
+        answer["note"] = None
+    except NoRoadNearby as exc:
+        answer["responders"] = []
+        answer["note"] = str(exc)
+    answer["patrols_reporting"] = len(known)
+    return _json(answer)
+
+
+def coverage_live(
+    state: VersionState, minutes: tuple[float, ...], positions: tuple[Position, ...], grids: bool
+) -> Answer:
+    """``GET /v1/coverage/live``: response coverage from the stations and posts and from
+    the patrol units where they last reported (instead of their segments)."""
+    model = state.coverage()
+    units = state.patrol_units()
+    known = [p for p in positions if p.unit in units]
+    snaps = model.network.snap_points([p.lon for p in known], [p.lat for p in known], strict=False)
+    patrols = Origins(snaps, [p.unit for p in known], ["patrol"] * len(known))
+    origins = combine([model.origins("stations"), model.origins("posts"), patrols])
+    coverage = model.evaluate(origins, minutes, label="live")
+    answer = coverage.to_json()
+    answer["patrols"] = [
+        {
+            "unit": p.unit,
+            "lon": round(p.lon, 7),
+            "lat": round(p.lat, 7),
+            "time": p.time.astimezone(CHINA).isoformat(),
+        }
+        for p in known
+    ]
+    answer["grid_minutes"] = coverage.grid_minutes() if grids else None
+    return _json(answer)
+
+
 def coverage_officers(state: VersionState) -> Answer:
     return _json(officer_coverage(state.engine, state.version))
 
 
-def coverage_response(state: VersionState, minutes: tuple[float, ...], origins: str) -> Answer:
-    return _json(state.coverage().response(minutes, origins).to_json())
+def coverage_response(
+    state: VersionState, minutes: tuple[float, ...], origins: str, weight: str = "residents"
+) -> Answer:
+    return _json(state.coverage().weighted(weight).response(minutes, origins).to_json())
 
 
-def coverage_grids(state: VersionState, minutes: tuple[float, ...], origins: str) -> Answer:
-    return _json(state.coverage().response(minutes, origins).grid_minutes())
+def coverage_grids(
+    state: VersionState, minutes: tuple[float, ...], origins: str, weight: str = "residents"
+) -> Answer:
+    return _json(state.coverage().weighted(weight).response(minutes, origins).grid_minutes())
 
 
 def coverage_scenario(state: VersionState, body: bytes) -> Answer:
@@ -95,7 +154,12 @@ def coverage_scenario(state: VersionState, body: bytes) -> Answer:
     if not isinstance(origins, str):
         msg = f"origins {origins!r}: expected stations, posts, patrols or all"
         raise InvalidInput(msg)
-    result = state.coverage().scenario(changes, request.get("minutes", "1,3,5"), origins)
+    weight = request.get("weight", "residents")
+    if not isinstance(weight, str):
+        msg = f"weight {weight!r}: expected residents or events"
+        raise InvalidInput(msg)
+    model = state.coverage().weighted(weight)
+    result = model.scenario(changes, request.get("minutes", "1,3,5"), origins)
     return _json(result.to_json())
 
 

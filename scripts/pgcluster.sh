@@ -120,12 +120,14 @@ create_database() {
 }
 
 create_logins() {
-  # The API reads as geoservice_api (a member of geoservice_reader), the ETL writes as
+  # The API reads as geoservice_api (a member of geoservice_reader) and records patrol
+  # positions and events as geoservice_rec (geoservice_recorder), the ETL writes as
   # geoservice_etl (geoservice_writer); migrations grant those groups their rights.
   local dir=$1 port=$2
   local psql=("$PG_BIN/psql" -h "$dir/socket" -p "$port" -U postgres -v ON_ERROR_STOP=1 -qtA)
   local pair login group var password
-  for pair in geoservice_api:geoservice_reader:API_PASSWORD geoservice_etl:geoservice_writer:ETL_PASSWORD; do
+  for pair in geoservice_api:geoservice_reader:API_PASSWORD geoservice_etl:geoservice_writer:ETL_PASSWORD \
+      geoservice_rec:geoservice_recorder:RECORDER_PASSWORD; do
     IFS=: read -r login group var <<<"$pair"
     password=$(as_pg sed -n "s/^$var=//p" "$dir/geoservice.env")
     if [ -z "$password" ]; then

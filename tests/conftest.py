@@ -125,11 +125,14 @@ def demo_files(tmp_path_factory):
 def demo_template(make_database, demo_files, base_settings) -> str:
     """Name of a database holding the demo, published through the ETL; used as a template."""
     from etl.commands import run_loads
+    from geoservice.audit import Actor
     from geoservice.demo import demo_steps
+    from geoservice.events import load_events_file
 
     settings = make_database()
     engine = create_engine(settings, "writer")
     run_loads(engine, demo_steps(demo_files), dry_run=False, note="test demo", with_diff=False)
+    load_events_file(engine, demo_files.events, Actor("tests", "cli"))  # as `geoservice demo`
     engine.dispose()
     return settings.sqlalchemy_url().database
 

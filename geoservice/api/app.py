@@ -17,6 +17,8 @@ from geoservice.api import (
     admin,
     coverage,
     datasets,
+    dispatch,
+    events,
     health,
     isochrones,
     layers,
@@ -30,7 +32,13 @@ from geoservice.api.edge import PUBLIC_PATHS, Edge
 from geoservice.service import Service
 from geoservice.settings import Settings
 
-SCHEMA_MODELS = (models.LocateBatchRequest, models.ScenarioRequest, models.Problem)
+SCHEMA_MODELS = (
+    models.LocateBatchRequest,
+    models.ScenarioRequest,
+    models.PositionsRequest,
+    models.EventsRequest,
+    models.Problem,
+)
 """Models the routes do not declare to FastAPI — bodies they read themselves (under a size
 limit), the problem+json errors — added to the schema's components."""
 SECURITY_SCHEMES = {
@@ -72,7 +80,19 @@ def create_app(settings: Settings | None = None) -> Edge:
         redoc_url=None,
     )
     problems.install(app)
-    for module in (health, locate, isochrones, coverage, layers, datasets, admin, ogc, webmap):
+    for module in (
+        health,
+        locate,
+        dispatch,
+        isochrones,
+        coverage,
+        events,
+        layers,
+        datasets,
+        admin,
+        ogc,
+        webmap,
+    ):
         app.include_router(module.router)
     app.include_router(ogc.basemap)
     app.mount("/static", StaticFiles(packages=[("geoservice", "static")]), name="static")

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from geoservice import tasks
-from geoservice.api.deps import Version, ask, limited_body, requires
+from geoservice.api.deps import Version, ask, current_state, limited_body, requires, service_of
 from geoservice.api.isochrones import Minutes
 from geoservice.api.models import (
     GridMinutes,
+    LiveCoverage,
     OfficerCoverage,
     ResponseCoverage,
     ScenarioCoverage,
@@ -24,6 +26,10 @@ from geoservice.workers import Lane, Task
 Origins = Annotated[
     Literal["stations", "posts", "patrols", "all"],
     Query(description="Which response origins count."),
+]
+Weight = Annotated[
+    Literal["residents", "events"],
+    Query(description="What a grid weighs: its residents, or the grid events recorded in it."),
 ]
 router = APIRouter(prefix="/v1/coverage", tags=["coverage"], dependencies=[requires("planner")])
 
@@ -49,10 +55,14 @@ async def officers(request: Request, version: Version) -> Response:
     operation_id="coverage_response",
 )
 async def response(
-    request: Request, version: Version, minutes: Minutes = "1,3,5", origins: Origins = "all"
+    request: Request,
+    version: Version,
+    minutes: Minutes = "1,3,5",
+    origins: Origins = "all",
+    weight: Weight = "residents",
 ) -> Response:
     """Share of grids, area and residents reached within each band along the roads."""
-    task = Task(tasks.coverage_response, version, (parse_minutes(minutes), origins))
+    task = Task(tasks.coverage_response, version, (parse_minutes(minutes), origins, weight))
     return await ask(request, Lane.ANALYSIS, task)
 
 
@@ -63,10 +73,33 @@ async def response(
     operation_id="coverage_grids",
 )
 async def grids(
-    request: Request, version: Version, minutes: Minutes = "1,3,5", origins: Origins = "all"
+    request: Request,
+    version: Version,
+    minutes: Minutes = "1,3,5",
+    origins: Origins = "all",
+    weight: Weight = "residents",
 ) -> Response:
     """Every grid's minutes to reach (for a map): codes and minutes, in code order."""
-    task = Task(tasks.coverage_grids, version, (parse_minutes(minutes), origins))
+    task = Task(tasks.coverage_grids, version, (parse_minutes(minutes), origins, weight))
+    return await ask(request, Lane.ANALYSIS, task)
+
+
+@router.get(
+    "/live",
+    response_model=LiveCoverage,
+    responses=errors(401, 403, 404, 422, 429, 503),
+    operation_id="coverage_live",
+)
+async def live(
+    request: Request,
+    minutes: Minutes = "1,3,5",
+    grids: Annotated[bool, Query(description="Add every grid's minutes (for a map).")] = False,
+) -> Response:
+    """Response coverage now: from stations and posts, and from the patrol units where
+    they last reported (not their segments); ``patrols`` lists the positions used."""
+    state = await current_state(request)
+    positions = tuple(await run_in_threadpool(service_of(request).live.current))
+    task = Task(tasks.coverage_live, state.version, (parse_minutes(minutes), positions, grids))
     return await ask(request, Lane.ANALYSIS, task)
 
 

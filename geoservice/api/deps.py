@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Annotated, Any, BinaryIO
 
 from fastapi import Depends, Query, Request, Response
@@ -15,12 +15,12 @@ from starlette.concurrency import run_in_threadpool
 from geoservice.datasets import resolve_version, version_at
 from geoservice.errors import Forbidden, InvalidInput, PayloadTooLarge
 from geoservice.keys import Identity, Role
+from geoservice.patrols import CHINA
 from geoservice.service import Service
 from geoservice.state import VersionState
 from geoservice.workers import Answer, Lane, Task, open_spill
 
 CHUNK_BYTES = 1 << 20
-CHINA = timezone(timedelta(hours=8), "CST")
 
 
 def service_of(request: Request) -> Service:

@@ -73,6 +73,126 @@ class LocateResult(Strict):
     )
 
 
+class Responder(Strict):
+    kind: Literal["station", "post", "patrol"]
+    code: str
+    name: str
+    eta_s: float = Field(description="Seconds by road to the incident (0.1 s).")
+    distance_m: float = Field(description="Road metres along the fastest way.")
+
+
+class Dispatch(LocateResult):
+    """The locate answer plus the fastest responders by road."""
+
+    responders: list[Responder] = Field(description="Quickest first; at most k.")
+    note: str | None = Field(description="Why there are no responders (no road nearby).")
+    patrols_reporting: int = Field(description="Patrol units with a recent position.")
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PositionIn(Strict):
+    unit: str = Field(examples=["XD01-1"])
+    lon: float
+    lat: float
+    time: str = Field(description="ISO 8601; China time without an offset.")
+
+
+class PositionsRequest(Strict):
+    positions: list[PositionIn] = Field(min_length=1, max_length=10_000)
+    crs: str = "wgs84"
+
+
+class PositionsRecorded(Strict):
+    recorded: int
+    ignored_too_old: int = Field(description="Positions older than the kept age, not stored.")
+    max_age_s: float
+
+
+class PatrolPosition(Strict):
+    unit: str
+    lon: float
+    lat: float
+    time: str
+
+
+class EventIn(Strict):
+    id: str
+    time: str
+    category: str = Field(examples=["city"])
+    status: Literal["open", "closed"]
+    lon: float
+    lat: float
+    closed_at: str | None = None
+    description: str | None = None
+
+
+class EventsRequest(Strict):
+    events: list[EventIn] = Field(min_length=1, max_length=10_000)
+    crs: str = "wgs84"
+
+
+class RoutedEvent(Strict):
+    id: str
+    grid: str
+    unit: str | None
+    town: str | None
+    dataset_version: int = Field(description="The version current at the event's time.")
+    route: Literal["town", "department", "lead_department"]
+    handler: str | None
+    helpers: list[str] | None = None
+    deadline_days: int
+
+
+class EventsRecorded(Strict):
+    recorded: int
+    events: list[RoutedEvent]
+
+
+class EventGroup(Strict):
+    key: str | None
+    name: str | None
+    events: int
+    closed: int
+    open: int
+    closure_rate: float
+    median_handling_hours: float | None
+    overdue: int
+
+
+class EventStats(Strict):
+    by: Literal["town", "unit", "grid", "category", "month"]
+    from_: str | None = Field(alias="from")
+    to: str | None
+    events: int
+    closed: int
+    open: int
+    closure_rate: float | None
+    overdue: int
+    groups: list[EventGroup]
+
+
+class OverdueEvent(Strict):
+    id: str
+    time: str
+    category: str
+    grid: str
+    unit: str | None
+    town: str | None
+    deadline: str
+    days_overdue: float
+    route: str
+    handler: str | None
+    helpers: list[str] | None = None
+    deadline_days: int
+
+
+class OverdueEvents(Strict):
+    as_of: str
+    overdue: int
+    events: list[OverdueEvent]
+
+
 class LocateBatchRequest(Strict):
     crs: str = Field("wgs84", description="wgs84, cgcs2000, gcj02, bd09 or EPSG:NNNN.")
     points: list[tuple[float, float]] = Field(
@@ -178,6 +298,9 @@ class ResponseCoverage(Strict):
     origins: str
     bands: list[CoverageBand]
     uncovered_grids: list[UncoveredGrid]
+    weight: Literal["residents", "events"] = Field(
+        description="What population_share weighs: residents, or grid events."
+    )
     dataset_version: int
 
 
@@ -210,7 +333,13 @@ class GridMinutes(Strict):
     minutes_to_reach: list[float | None] = Field(
         description="Per grid, in the order of ``codes``; rounded up; null beyond 60 minutes."
     )
+    weight: Literal["residents", "events"]
     dataset_version: int
+
+
+class LiveCoverage(ResponseCoverage):
+    patrols: list[PatrolPosition] = Field(description="The positions used (last per unit).")
+    grid_minutes: GridMinutes | None = Field(description="With grids=true: every grid's minutes.")
 
 
 class Identity(Strict):
@@ -227,6 +356,7 @@ class ScenarioRequest(Strict):
     close_edges: list[int] = []
     close_roads: list[str] = Field([], examples=[["东江2号桥"]])
     speeds_kmh: dict[str, float] = Field({}, examples=[{"primary": 30}])
+    weight: Literal["residents", "events"] = "residents"
 
 
 class LayerProperties(BaseModel):

@@ -8,6 +8,7 @@ police and roads are synthetic and labelled so in every file.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -17,7 +18,8 @@ import numpy as np
 import pandas as pd
 from shapely.geometry import MultiPolygon, shape
 
-from geoservice.synthetic import boundaries, police, roads
+from geoservice.errors import InvalidInput
+from geoservice.synthetic import boundaries, events, police, roads
 from geoservice.synthetic.divisions import towns_and_units
 
 SYNTHETIC_NOTE = "SYNTHETIC demo data made by geoservice.synthetic; not real boundaries or people"
@@ -38,6 +40,7 @@ class DemoFiles:
     officers: Path
     patrols: Path
     roads: Path
+    events: Path | None = None  # a year of grid events (events/, not a bundle part)
 
 
 def real_district() -> MultiPolygon:
@@ -62,9 +65,22 @@ def _frame(features: list[boundaries.Feature]) -> gpd.GeoDataFrame:
     )
 
 
-def write_demo(out_dir: Path, seed: int = 2020) -> DemoFiles:
-    """Generate the demo for ``seed`` and write it under ``out_dir``; deterministic."""
+def fresh_folder(out_dir: Path) -> None:
+    """Make ``out_dir`` an empty folder: one a demo wrote before is emptied (files of an
+    older layout would be read as part of the bundle); any other non-empty one is refused."""
+    marker = out_dir / "README.txt"
+    if marker.is_file() and marker.read_text(encoding="utf-8").startswith(SYNTHETIC_NOTE):
+        shutil.rmtree(out_dir)
+    elif out_dir.is_dir() and any(out_dir.iterdir()):
+        msg = f"{out_dir} is not empty and holds no earlier demo; choose an empty folder"
+        raise InvalidInput(msg)
     out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def write_demo(out_dir: Path, seed: int = 2020) -> DemoFiles:
+    """Generate the demo for ``seed`` and write it into ``out_dir`` (emptied first, see
+    ``fresh_folder``); deterministic."""
+    fresh_folder(out_dir)
     rng = np.random.default_rng(seed)
     district = real_district()
     towns, units = towns_and_units()
@@ -79,6 +95,7 @@ def write_demo(out_dir: Path, seed: int = 2020) -> DemoFiles:
         officers=out_dir / "officers.csv",
         patrols=out_dir / "patrols.geojson",
         roads=out_dir / "roads.osm",
+        events=out_dir / "events" / "events-2020.csv",
     )
     gpd.GeoDataFrame(
         {"code": ["441302"], "name": ["惠城区"], "source": [REAL_DISTRICT_NOTE]},
@@ -134,6 +151,10 @@ def write_demo(out_dir: Path, seed: int = 2020) -> DemoFiles:
     ).to_file(files.patrols, driver="GeoJSON")
 
     roads.write_osm(network, files.roads)
+    assert files.events is not None
+    events.write_events(
+        files.events, layers.grids, network, district, np.random.default_rng([seed, 2020])
+    )
     (out_dir / "README.txt").write_text(
         f"{SYNTHETIC_NOTE}.\nSeed {seed}. The district boundary is real: "
         "ODbL 1.0, © OpenStreetMap contributors (via the R package mapchina).\n",

@@ -1,0 +1,122 @@
+"""``/v1/events``: the grid event register — record events, count them, list the overdue."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from geoservice.api.deps import CHINA, identity_of, limited_body, requires, service_of
+from geoservice.api.models import (
+    EventsRecorded,
+    EventsRequest,
+    EventStats,
+    OverdueEvents,
+    errors,
+    json_body,
+)
+from geoservice.errors import InvalidInput
+from geoservice.events import (
+    MAX_EVENTS_PER_REQUEST,
+    answer_rows,
+    event_stats,
+    locate_events,
+    overdue_events,
+    parse_events,
+    store_events,
+)
+from geoservice.tasks import parse_json
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+
+MAX_EVENTS_BYTES = 4 * 1024 * 1024
+JSON = "application/json"
+
+
+def _aware(when: datetime | None) -> datetime | None:
+    return when if when is None or when.tzinfo is not None else when.replace(tzinfo=CHINA)
+
+
+@router.post(
+    "",
+    response_model=EventsRecorded,
+    responses=errors(401, 403, 404, 413, 422, 429, 503),
+    openapi_extra=json_body(EventsRequest),
+    operation_id="record_events",
+    dependencies=[requires("dispatch")],
+)
+async def record(
+    request: Request,
+    body: Annotated[bytes, Depends(limited_body(MAX_EVENTS_BYTES, "events body"))],
+) -> Response:
+    """Record grid events: each checked, located in the dataset version current at its
+    time, routed by its category; all or none are recorded. Ids are unique."""
+    service = service_of(request)
+    who = identity_of(request).name
+
+    def run() -> bytes:
+        payload = parse_json(body)
+        if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
+            msg = 'body must be an object {"events": [{"id", "time", "category", ...}]}'
+            raise InvalidInput(msg)
+        items = payload["events"]
+        if not 1 <= len(items) <= MAX_EVENTS_PER_REQUEST:
+            msg = f"{len(items):,} events; send 1 to {MAX_EVENTS_PER_REQUEST:,}"
+            raise InvalidInput(msg)
+        if not all(isinstance(item, dict) for item in items):
+            msg = "every item of events must be an object"
+            raise InvalidInput(msg)
+        events = parse_events(items, "events", payload.get("crs"))
+        frame, _ = locate_events(service.engine, events, lambda v: service.cache.get(v).index)
+        store_events(service.recorder, frame, f"api:{who}", replace=False)
+        return orjson.dumps({"recorded": len(frame), "events": answer_rows(frame)})
+
+    return Response(await run_in_threadpool(run), media_type=JSON)
+
+
+@router.get(
+    "/stats",
+    response_model=EventStats,
+    responses=errors(401, 403, 422, 429, 503),
+    operation_id="event_stats",
+    dependencies=[requires("planner")],
+)
+async def stats(
+    request: Request,
+    by: Annotated[Literal["town", "unit", "grid", "category", "month"], Query()] = "town",
+    start: Annotated[
+        datetime | None, Query(alias="from", description="From this time (ISO 8601), inclusive.")
+    ] = None,
+    end: Annotated[
+        datetime | None, Query(alias="to", description="Up to this time (ISO 8601), exclusive.")
+    ] = None,
+) -> Response:
+    """Per town, unit, grid, category or month: events, closed, open, closure rate,
+    median handling hours of the closed, and open events past their deadline."""
+    engine = service_of(request).engine
+    answer = await run_in_threadpool(event_stats, engine, by, _aware(start), _aware(end))
+    return Response(orjson.dumps(answer), media_type=JSON)
+
+
+@router.get(
+    "/overdue",
+    response_model=OverdueEvents,
+    responses=errors(401, 403, 422, 429, 503),
+    operation_id="overdue_events",
+    dependencies=[requires("planner")],
+)
+async def overdue(
+    request: Request,
+    as_of: Annotated[
+        datetime | None, Query(description="Overdue at this time (default: now).")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> Response:
+    """Open events past their category's deadline, most overdue first, with who handles
+    them."""
+    engine = service_of(request).engine
+    answer = await run_in_threadpool(overdue_events, engine, _aware(as_of), limit)
+    return Response(orjson.dumps(answer), media_type=JSON)

@@ -1,0 +1,502 @@
+"""The grid event register: events located at their time, routed by rules kept as data,
+counted for planners.
+
+- **Located at their time**: an event's grid, unit and town are those of the dataset
+  version that was current when it happened (``current_history``), so an event of last
+  spring stays in the grid it happened in after this autumn's boundary revision. An
+  event older than the first version is located in the first version (the boundaries
+  geoservice knew first) and the load says how many were.
+- **Routing** (``geoservice/data/event_routing.json``): each category goes to the
+  event's town, to a district department with a deadline, or to a lead department with
+  helpers. An open event past its category's deadline is overdue.
+- **Stats** by town, unit, grid, category or month: events, closed, open, closure rate,
+  median handling hours (of closed events), overdue.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from geoservice.audit import Actor, record
+from geoservice.crs import parse_crs
+from geoservice.errors import InvalidInput, NoDataset, ValidationFailed
+from geoservice.locate import LocateIndex, build_index, to_wgs84_points
+from geoservice.patrols import CHINA, parse_time
+
+STATUSES = ("open", "closed")
+STATS_BY = ("town", "unit", "grid", "category", "month")
+MAX_EVENTS_PER_REQUEST = 10_000
+MAX_PROBLEMS = 50
+COLUMNS = ("id", "time", "category", "status", "lon", "lat")
+OPTIONAL_COLUMNS = ("description", "closed_at")
+
+
+@cache
+def routing() -> dict[str, dict[str, Any]]:
+    """The routing rules by category code (the shipped file)."""
+    text = resources.files("geoservice.data").joinpath("event_routing.json").read_text("utf-8")
+    return json.loads(text)["categories"]
+
+
+def handler(category: str, town: str | None) -> dict[str, Any]:
+    """Who an event of ``category`` in ``town`` goes to, and the deadline in days."""
+    rule = routing()[category]
+    route = rule["route"]
+    out: dict[str, Any] = {"route": route, "deadline_days": rule["deadline_days"]}
+    if route == "town":
+        out["handler"] = town
+    elif route == "department":
+        out["handler"] = rule["department"]
+    else:
+        out["handler"] = rule["lead"]
+        out["helpers"] = list(rule["helpers"])
+    return out
+
+
+@dataclass(frozen=True)
+class Events:
+    """Checked events, as columns (WGS84, aware times)."""
+
+    ids: list[str]
+    times: list[datetime]
+    categories: list[str]
+    statuses: list[str]
+    closed_at: list[datetime | None]
+    descriptions: list[str | None]
+    lon: np.ndarray
+    lat: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def parse_events(rows: Sequence[dict[str, Any]], where: str, crs: str | None = None) -> Events:
+    """Events from records (CSV rows or JSON objects); every problem is collected and
+    ``ValidationFailed`` names each (the first ``MAX_PROBLEMS``)."""
+    problems: list[str] = []
+    categories = routing()
+    ids: list[str] = []
+    times: list[datetime] = []
+    closed: list[datetime | None] = []
+    points: list[list[float]] = []
+    seen: dict[str, int] = {}
+    for n, row in enumerate(rows):
+        at = f"{where} {n + 1}" if where == "row" else f"{where}[{n}]"
+        missing = [c for c in COLUMNS if _blank(row.get(c))]
+        if missing:
+            problems.append(f"{at}: {', '.join(missing)} missing")
+            ids.append("")
+            times.append(datetime.now(UTC))
+            closed.append(None)
+            points.append([0.0, 0.0])
+            continue
+        key = str(row["id"]).strip()
+        if key in seen:
+            problems.append(f"{at}: id {key!r} repeats {where} {seen[key] + 1}")
+        seen[key] = n
+        ids.append(key)
+        when = closed_when = None
+        try:
+            when = parse_time(str(row["time"]).strip(), f"{at}: time")
+        except InvalidInput as exc:
+            problems.append(str(exc))
+        if row["category"] not in categories:
+            problems.append(
+                f"{at}: category {row['category']!r} is unknown; expected one of "
+                f"{', '.join(categories)}"
+            )
+        if row["status"] not in STATUSES:
+            problems.append(f"{at}: status {row['status']!r}; expected open or closed")
+        if not _blank(row.get("closed_at")):
+            try:
+                closed_when = parse_time(str(row["closed_at"]).strip(), f"{at}: closed_at")
+            except InvalidInput as exc:
+                problems.append(str(exc))
+        if row["status"] == "closed" and closed_when is None:
+            problems.append(f"{at}: status closed needs closed_at (when it was closed)")
+        if row["status"] == "open" and closed_when is not None:
+            problems.append(f"{at}: status open with closed_at {row['closed_at']}; one or other")
+        if when and closed_when and closed_when < when:
+            problems.append(f"{at}: closed_at {row['closed_at']} is before time {row['time']}")
+        times.append(when or datetime.now(UTC))
+        closed.append(closed_when)
+        values = []
+        for axis in ("lon", "lat"):
+            try:
+                values.append(float(row[axis]))
+            except (TypeError, ValueError):
+                problems.append(f"{at}: {axis} {row[axis]!r} is not a number")
+                values.append(float("nan"))
+        points.append(values)
+    lon = lat = np.zeros(0)
+    if points and not problems:
+        try:
+            lon, lat = to_wgs84_points(points, parse_crs(crs))
+        except InvalidInput as exc:
+            problems.append(str(exc).replace("points[", f"{where}s[" if where != "row" else "row "))
+    if problems:
+        count = len(problems)
+        msg = f"{count} problem{'s' if count > 1 else ''} in the events; nothing was recorded"
+        raise ValidationFailed(msg, problems[:MAX_PROBLEMS])
+    return Events(
+        ids,
+        times,
+        [str(r["category"]) for r in rows],
+        [str(r["status"]) for r in rows],
+        closed,
+        [None if _blank(r.get("description")) else str(r["description"]) for r in rows],
+        lon,
+        lat,
+    )
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or str(value) == ""
+
+
+def read_events_csv(path: Any) -> Events:
+    """An events CSV (UTF-8, with or without BOM): ``id, time, category, status, lon, lat``
+    and optionally ``description, closed_at``."""
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        msg = f"{path}: not a readable UTF-8 CSV ({exc})"
+        raise InvalidInput(msg) from None
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        msg = (
+            f"{path}: column(s) {', '.join(missing)} missing; expected "
+            f"{', '.join(COLUMNS)} and optionally {', '.join(OPTIONAL_COLUMNS)}"
+        )
+        raise InvalidInput(msg)
+    return parse_events(frame.to_dict("records"), "row")
+
+
+def versions_at(conn: Connection, times: Sequence[datetime]) -> tuple[np.ndarray, int]:
+    """The version current at each time (the first version before it), and how many times
+    came before the first version."""
+    history = conn.execute(
+        sa.text("SELECT since, version_id FROM geoservice.current_history ORDER BY since, id")
+    ).all()
+    if not history:
+        msg = "no dataset version is published yet: events are located in one"
+        raise NoDataset(msg)
+    since = np.array([h[0].timestamp() for h in history])
+    moment = np.array([t.timestamp() for t in times])
+    position = np.searchsorted(since, moment, side="right") - 1
+    early = int((position < 0).sum())
+    return np.array([h[1] for h in history])[np.maximum(position, 0)], early
+
+
+def locate_events(
+    engine: Engine, events: Events, index_of: Callable[[int], LocateIndex] | None = None
+) -> tuple[pd.DataFrame, int]:
+    """Each event with the grid, unit and town of the version current at its time, and
+    how many predate the first version; ``ValidationFailed`` for events outside the
+    district. ``index_of`` gives a version's locate index (default: built now)."""
+    with engine.connect() as conn:
+        version, early = versions_at(conn, events.times)
+    grid = np.empty(len(events), dtype=object)
+    unit = np.empty(len(events), dtype=object)
+    town = np.empty(len(events), dtype=object)
+    problems = []
+    for v in np.unique(version).tolist():
+        rows = np.flatnonzero(version == v)
+        index = index_of(v) if index_of is not None else build_index(engine, v)
+        batch = index.locate_many(events.lon[rows], events.lat[rows], nearest=False)
+        for row, g, status in zip(
+            rows.tolist(), batch.grid.tolist(), batch.status.tolist(), strict=True
+        ):
+            if status == 2:
+                problems.append(
+                    f"event {events.ids[row]} ({events.lon[row]:.6f}, {events.lat[row]:.6f}) "
+                    f"is outside the district in dataset version {v}"
+                )
+                continue
+            hierarchy = index.grids[g].hierarchy
+            grid[row] = hierarchy["grid"]["code"]
+            unit[row] = (hierarchy.get("unit") or {}).get("code")
+            town[row] = (hierarchy.get("town") or {}).get("code")
+    if problems:
+        msg = f"{len(problems)} event(s) outside the district; nothing was recorded"
+        raise ValidationFailed(msg, problems[:MAX_PROBLEMS])
+    frame = pd.DataFrame(
+        {
+            "id": events.ids,
+            "time": events.times,
+            "category": events.categories,
+            "status": events.statuses,
+            "closed_at": events.closed_at,
+            "description": events.descriptions,
+            "lon": events.lon,
+            "lat": events.lat,
+            "grid_code": grid,
+            "unit_code": unit,
+            "town_code": town,
+            "dataset_version": version,
+        }
+    )
+    return frame, early
+
+
+INSERT = """
+INSERT INTO geoservice.event (id, time, category, status, closed_at, description, geom,
+    grid_code, unit_code, town_code, dataset_version, recorded_by)
+VALUES (:id, :time, :category, :status, :closed_at, :description,
+    ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :grid_code, :unit_code, :town_code,
+    :dataset_version, :by)
+"""
+REPLACE = (
+    INSERT
+    + """
+ON CONFLICT (id) DO UPDATE SET time = EXCLUDED.time, category = EXCLUDED.category,
+    status = EXCLUDED.status, closed_at = EXCLUDED.closed_at,
+    description = EXCLUDED.description, geom = EXCLUDED.geom, grid_code = EXCLUDED.grid_code,
+    unit_code = EXCLUDED.unit_code, town_code = EXCLUDED.town_code,
+    dataset_version = EXCLUDED.dataset_version, recorded_at = now(),
+    recorded_by = EXCLUDED.recorded_by
+"""
+)
+
+
+def store_events(
+    engine: Engine, frame: pd.DataFrame, by: str, *, replace: bool, audit: Actor | None = None
+) -> int:
+    """Insert located events in one transaction. ``replace`` (the ETL) updates events
+    already stored under the same id; otherwise (the API) such an id is refused. With
+    ``audit``, an audit log entry in the same transaction."""
+    records = [
+        {
+            **{k: None if _blank(v) or v is pd.NaT else v for k, v in row.items()},
+            "by": by,
+            "dataset_version": int(row["dataset_version"]),
+        }
+        for row in frame.astype(object).to_dict("records")
+    ]
+    with engine.begin() as conn:
+        if not replace:
+            taken = (
+                conn.execute(
+                    sa.text("SELECT id FROM geoservice.event WHERE id = ANY(:ids)"),
+                    {"ids": list(frame["id"])},
+                )
+                .scalars()
+                .all()
+            )
+            if taken:
+                msg = f"event id(s) {sorted(taken)[:5]} already recorded; ids are unique"
+                raise InvalidInput(msg)
+        for start in range(0, len(records), 5_000):
+            conn.execute(sa.text(REPLACE if replace else INSERT), records[start : start + 5_000])
+        if audit is not None:
+            record(conn, audit, "events.load", detail={"events": len(records)})
+    return len(records)
+
+
+def load_events_file(
+    engine: Engine, path: Any, actor: Actor, *, dry_run: bool = False
+) -> tuple[pd.DataFrame, int]:
+    """Read, check, locate and (unless ``dry_run``) store an events CSV as the ETL does:
+    ids already stored are replaced. The located events and how many predate the first
+    version."""
+    frame, early = locate_events(engine, read_events_csv(path))
+    if not dry_run:
+        store_events(engine, frame, actor.name, replace=True, audit=actor)
+    return frame, early
+
+
+def answer_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Located events as the API answers them."""
+    return [
+        {
+            "id": r.id,
+            "grid": r.grid_code,
+            "unit": r.unit_code,
+            "town": r.town_code,
+            "dataset_version": int(r.dataset_version),
+            **handler(r.category, r.town_code),
+        }
+        for r in frame.itertuples()
+    ]
+
+
+# --- reading the register ------------------------------------------------------------------
+
+KEY_SQL = {
+    "town": "e.town_code",
+    "unit": "e.unit_code",
+    "grid": "e.grid_code",
+    "category": "e.category",
+    "month": "to_char(e.time AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')",
+}
+
+
+def _window(start: datetime | None, end: datetime | None) -> tuple[str, dict[str, Any]]:
+    where, params = [], {}
+    if start is not None:
+        where.append("e.time >= :start")
+        params["start"] = start
+    if end is not None:
+        where.append("e.time < :end")
+        params["end"] = end
+    return (" AND ".join(where) or "TRUE"), params
+
+
+def _deadline_sql() -> str:
+    """Each category's deadline in days, as a SQL CASE."""
+    cases = " ".join(
+        f"WHEN '{code}' THEN {int(rule['deadline_days'])}" for code, rule in routing().items()
+    )
+    return f"(CASE e.category {cases} END)"
+
+
+def event_stats(
+    engine: Engine,
+    by: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    *,
+    as_of: datetime | None = None,
+) -> dict[str, Any]:
+    """Counts, closure rate, median handling hours and overdue per ``by`` value."""
+    if by not in STATS_BY:
+        msg = f"by={by!r}; expected one of {', '.join(STATS_BY)}"
+        raise InvalidInput(msg)
+    where, params = _window(start, end)
+    params["as_of"] = as_of or datetime.now(UTC)
+    sql = f"""
+        SELECT {KEY_SQL[by]} AS key, count(*) AS events,
+            count(*) FILTER (WHERE e.status = 'closed') AS closed,
+            count(*) FILTER (WHERE e.status = 'open') AS open,
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM e.closed_at - e.time))
+                FILTER (WHERE e.status = 'closed') / 3600 AS median_hours,
+            count(*) FILTER (WHERE e.status = 'open' AND
+                e.time + make_interval(days => {_deadline_sql()}) < :as_of) AS overdue
+        FROM geoservice.event e WHERE {where} GROUP BY 1 ORDER BY 1
+    """
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(sql), params).mappings().all()
+        names = _names(conn, by)
+    groups = [
+        {
+            "key": r["key"],
+            "name": names.get(r["key"]),
+            "events": r["events"],
+            "closed": r["closed"],
+            "open": r["open"],
+            "closure_rate": round(r["closed"] / r["events"], 4),
+            "median_handling_hours": None
+            if r["median_hours"] is None
+            else round(float(r["median_hours"]), 2),
+            "overdue": r["overdue"],
+        }
+        for r in rows
+    ]
+    total = sum(g["events"] for g in groups)
+    closed = sum(g["closed"] for g in groups)
+    return {
+        "by": by,
+        "from": start.isoformat() if start else None,
+        "to": end.isoformat() if end else None,
+        "events": total,
+        "closed": closed,
+        "open": total - closed,
+        "closure_rate": round(closed / total, 4) if total else None,
+        "overdue": sum(g["overdue"] for g in groups),
+        "groups": groups,
+    }
+
+
+def _names(conn: Connection, by: str) -> dict[str, str]:
+    """Display names for the keys of ``by`` (boundaries of the current version; category
+    names from the routing rules)."""
+    if by == "category":
+        return {code: rule["name"] for code, rule in routing().items()}
+    if by == "month":
+        return {}
+    rows = conn.execute(
+        sa.text(
+            "SELECT code, name FROM geoservice.boundary WHERE snapshot_id = "
+            "geoservice.snapshot_of((SELECT version_id FROM geoservice.current_dataset), :l)"
+        ),
+        {"l": by},
+    ).all()
+    return dict(rows)
+
+
+def overdue_events(
+    engine: Engine, as_of: datetime | None = None, limit: int = 1000
+) -> dict[str, Any]:
+    """Open events past their category's deadline, most overdue first."""
+    as_of = as_of or datetime.now(UTC)
+    with engine.connect() as conn:
+        rows = (
+            conn.execute(
+                sa.text(f"""
+                SELECT e.id, e.time, e.category, e.grid_code, e.unit_code, e.town_code,
+                    e.time + make_interval(days => {_deadline_sql()}) AS deadline
+                FROM geoservice.event e
+                WHERE e.status = 'open'
+                    AND e.time + make_interval(days => {_deadline_sql()}) < :as_of
+                ORDER BY deadline, e.id LIMIT :limit
+            """),
+                {"as_of": as_of, "limit": limit},
+            )
+            .mappings()
+            .all()
+        )
+        total = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM geoservice.event e WHERE e.status = 'open' AND "
+                f"e.time + make_interval(days => {_deadline_sql()}) < :as_of"
+            ),
+            {"as_of": as_of},
+        ).scalar_one()
+    return {
+        "as_of": as_of.astimezone(CHINA).isoformat(),
+        "overdue": total,
+        "events": [
+            {
+                "id": r["id"],
+                "time": r["time"].astimezone(CHINA).isoformat(),
+                "category": r["category"],
+                "grid": r["grid_code"],
+                "unit": r["unit_code"],
+                "town": r["town_code"],
+                "deadline": r["deadline"].astimezone(CHINA).isoformat(),
+                "days_overdue": round((as_of - r["deadline"]).total_seconds() / 86400, 1),
+                **handler(r["category"], r["town_code"]),
+            }
+            for r in rows
+        ],
+    }
+
+
+def events_per_grid(
+    engine: Engine, index: LocateIndex, start: datetime | None = None, end: datetime | None = None
+) -> np.ndarray:
+    """How many events happened in each grid of ``index`` (in ``index.codes`` order),
+    placed by where they happened in that version's grids."""
+    where, params = _window(start, end)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(f"SELECT ST_X(e.geom), ST_Y(e.geom) FROM geoservice.event e WHERE {where}"),
+            params,
+        ).all()
+    counts = np.zeros(len(index.codes))
+    if rows:
+        lon, lat = np.array(rows, dtype=float).T
+        batch = index.locate_many(lon, lat, nearest=False)
+        np.add.at(counts, batch.grid[batch.status != 2], 1.0)
+    return counts

@@ -1,0 +1,213 @@
+"""Patrol units and where they are: reported GPS positions, kept by day, and each unit's
+last position in memory.
+
+**Units.** The 340-officer team works the first-class patrol segments in teams
+(``team_size`` per segment); each team rides out in units of ``OFFICERS_PER_UNIT``, coded
+``<segment>-<n>`` (``XD01-1`` … ``XD01-6``): 102 units on the demo's 17 segments.
+
+**Positions** (``POST /v1/patrols/positions``, ``geoservice demo simulate-patrols``) are
+checked whole before any is kept: known unit codes, numbers inside the district, times
+with an offset (China time without one) at most ``FUTURE_SLACK_S`` ahead. A position
+older than ``Settings.position_max_age_s`` is ignored (counted, not stored). They go to
+``patrol_position``, partitioned by day and kept ``Settings.positions_keep_days`` days.
+"""
+
+from __future__ import annotations
+
+import threading
+import time as clock
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from geoservice.crs import parse_crs
+from geoservice.errors import InvalidInput, PayloadTooLarge
+from geoservice.locate import LocateIndex, to_wgs84_points
+
+OFFICERS_PER_UNIT = 3
+MAX_POSITIONS = 10_000
+FUTURE_SLACK_S = 60.0
+"""A position may be this far ahead of the server's clock (GPS and server clocks differ)."""
+CHINA = timezone(timedelta(hours=8), "CST")
+REFRESH_S = 1.0
+"""How often a server process re-reads the last positions others recorded."""
+PRUNE_EVERY_S = 3600.0
+
+
+@dataclass(frozen=True)
+class PatrolUnit:
+    code: str
+    name: str
+    segment: str
+
+
+@dataclass(frozen=True)
+class Position:
+    unit: str
+    lon: float
+    lat: float
+    time: datetime
+
+
+def patrol_units(engine: Engine, version: int) -> list[PatrolUnit]:
+    """The patrol units of a dataset version's patrol segments."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT code, name, team_size FROM geoservice.patrol_segment "
+                "WHERE snapshot_id = geoservice.snapshot_of(:v, 'patrols') ORDER BY code"
+            ),
+            {"v": version},
+        ).all()
+    return [
+        PatrolUnit(f"{code}-{n}", f"{name} {n}组", code)
+        for code, name, size in rows
+        for n in range(1, max(1, int(size) // OFFICERS_PER_UNIT) + 1)
+    ]
+
+
+def parse_time(value: Any, where: str) -> datetime:
+    """An ISO 8601 time; without an offset, China Standard Time."""
+    if not isinstance(value, str):
+        msg = f"{where} is {value!r}; expected an ISO 8601 time such as 2026-11-29T09:30:00+08:00"
+        raise InvalidInput(msg)
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        msg = f"{where} {value!r} is not an ISO 8601 time (2026-11-29T09:30:00+08:00)"
+        raise InvalidInput(msg) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=CHINA)
+
+
+def parse_positions(
+    body: Any, units: set[str], index: LocateIndex, *, now: datetime, max_age_s: float
+) -> tuple[list[Position], int]:
+    """The positions of a request body worth keeping, and how many were too old; a bad
+    value anywhere refuses the whole body, naming it."""
+    if not isinstance(body, dict) or not isinstance(body.get("positions"), list):
+        msg = 'body must be an object {"positions": [{"unit", "lon", "lat", "time"}, ...]}'
+        raise InvalidInput(msg)
+    items = body["positions"]
+    if not items:
+        msg = "positions is empty; send 1 to 10,000"
+        raise InvalidInput(msg)
+    if len(items) > MAX_POSITIONS:
+        msg = f"{len(items):,} positions is more than the limit of {MAX_POSITIONS:,}"
+        raise PayloadTooLarge(msg)
+    unknown_fields = sorted(set(body) - {"positions", "crs"})
+    if unknown_fields:
+        msg = f"unknown field(s) {unknown_fields}; expected positions and optionally crs"
+        raise InvalidInput(msg)
+    codes, times, points = [], [], []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or set(item) != {"unit", "lon", "lat", "time"}:
+            msg = f"positions[{i}] is {item!r}; expected an object with unit, lon, lat, time"
+            raise InvalidInput(msg)
+        if item["unit"] not in units:
+            msg = (
+                f"positions[{i}].unit {item['unit']!r} is not a patrol unit; "
+                f"expected one of the {len(units)} units such as {min(units, default='none')}"
+            )
+            raise InvalidInput(msg)
+        when = parse_time(item["time"], f"positions[{i}].time")
+        if (when - now).total_seconds() > FUTURE_SLACK_S:
+            msg = f"positions[{i}].time {item['time']} is ahead of the server's clock ({now})"
+            raise InvalidInput(msg)
+        codes.append(item["unit"])
+        times.append(when)
+        points.append([item["lon"], item["lat"]])
+    try:
+        lon, lat = to_wgs84_points(points, parse_crs(body.get("crs")))
+    except InvalidInput as exc:
+        raise InvalidInput(str(exc).replace("points[", "positions[")) from None
+    outside = np.flatnonzero(index.locate_many(lon, lat, nearest=False).status == 2)
+    if len(outside):
+        i = int(outside[0])
+        msg = f"positions[{i}] ({lon[i]:.6f}, {lat[i]:.6f}) is outside the district"
+        raise InvalidInput(msg)
+    fresh = [
+        Position(code, float(x), float(y), when)
+        for code, x, y, when in zip(codes, lon.tolist(), lat.tolist(), times, strict=True)
+        if (now - when).total_seconds() <= max_age_s
+    ]
+    return fresh, len(items) - len(fresh)
+
+
+class PositionStore:
+    """Positions in PostGIS (the recorder's engine, on the primary)."""
+
+    def __init__(self, engine: Engine, keep_days: int) -> None:
+        self.engine = engine
+        self.keep_days = keep_days
+        self._pruned_at = -np.inf
+
+    def record(self, positions: list[Position]) -> None:
+        """Insert positions, making the day partitions they need (and, once an hour,
+        dropping days older than ``keep_days``)."""
+        if not positions:
+            return
+        days = sorted({p.time.astimezone(CHINA).date() for p in positions})
+        with self.engine.begin() as conn:
+            for day in days:
+                conn.execute(sa.text("SELECT geoservice.ensure_position_day(:d)"), {"d": day})
+            conn.execute(
+                sa.text(
+                    "INSERT INTO geoservice.patrol_position (unit, time, geom) "
+                    "VALUES (:unit, :time, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
+                ),
+                [p.__dict__ for p in positions],
+            )
+            if clock.monotonic() - self._pruned_at > PRUNE_EVERY_S:
+                conn.execute(
+                    sa.text("SELECT geoservice.drop_position_days(:k)"), {"k": self.keep_days}
+                )
+                self._pruned_at = clock.monotonic()
+
+
+def read_last_positions(engine: Engine, max_age_s: float) -> list[Position]:
+    """Each unit's latest position not older than ``max_age_s``."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT DISTINCT ON (unit) unit, ST_X(geom), ST_Y(geom), time "
+                "FROM geoservice.patrol_position "
+                "WHERE time > now() - make_interval(secs => :age) ORDER BY unit, time DESC"
+            ),
+            {"age": max_age_s},
+        ).all()
+    return [Position(unit, float(x), float(y), when) for unit, x, y, when in rows]
+
+
+class LivePositions:
+    """A server process's view of each unit's last position: updated at once by what this
+    process records, and re-read from the database at most every ``REFRESH_S`` for what
+    the other processes recorded."""
+
+    def __init__(self, engine: Engine, max_age_s: float) -> None:
+        self.engine = engine
+        self.max_age_s = max_age_s
+        self._last: dict[str, Position] = {}
+        self._read_at = -np.inf
+        self._lock = threading.Lock()
+
+    def update(self, positions: list[Position]) -> None:
+        with self._lock:
+            for p in positions:
+                if p.unit not in self._last or self._last[p.unit].time <= p.time:
+                    self._last[p.unit] = p
+
+    def current(self) -> list[Position]:
+        """The units' last positions still young enough (blocks on a re-read: not on the
+        event loop)."""
+        if clock.monotonic() - self._read_at > REFRESH_S:
+            self.update(read_last_positions(self.engine, self.max_age_s))
+            self._read_at = clock.monotonic()
+        oldest = datetime.now(UTC) - timedelta(seconds=self.max_age_s)
+        with self._lock:
+            return sorted(
+                (p for p in self._last.values() if p.time >= oldest), key=lambda p: p.unit
+            )

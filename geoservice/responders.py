@@ -1,0 +1,143 @@
+"""Fastest responders by road (``GET /v1/dispatch``).
+
+Who reaches an incident first — a station, a unit's post, or a patrol unit where it last
+reported — is found with **one** time-limited search from the incident over the reversed
+road network (``Network.reversed``): the time from every node *to* the incident. A
+responder standing at fraction ``x`` of an edge then needs the quicker of going on to
+either end of its edge and the rest from there, or, on the incident's own edge, straight
+along it: the same exact partial-edge rules as the isochrones (``Reach.time_at``). Road
+distance is the length of that fastest path. The search is cut at ``SEARCH_LIMITS_S``:
+first ten minutes, then the hour, when fewer than ``k`` responders were found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from geoservice.errors import InvalidInput
+from geoservice.network import Network, Reach, Snaps, travel_s
+
+SEARCH_LIMITS_S = (600.0, 3600.0)
+MAX_K = 20
+KINDS = ("station", "post", "patrol")
+
+
+@dataclass(frozen=True)
+class Responders:
+    """Responders placed on the reversed network; snap row ``origin`` = responder index."""
+
+    kinds: list[str]
+    codes: list[str]
+    names: list[str]
+    snaps: Snaps
+
+    def __add__(self, other: Responders) -> Responders:
+        shift = len(self.codes)
+        a, b = self.snaps, other.snaps
+        snaps = Snaps(
+            *(
+                np.concatenate([getattr(a, f), getattr(b, f) + (shift if f == "origin" else 0)])
+                for f in Snaps.__dataclass_fields__
+            )
+        )
+        return Responders(
+            self.kinds + other.kinds, self.codes + other.codes, self.names + other.names, snaps
+        )
+
+
+def place(
+    reverse: Network,
+    kinds: Sequence[str],
+    codes: Sequence[str],
+    names: Sequence[str],
+    lon: Sequence[float],
+    lat: Sequence[float],
+) -> Responders:
+    """Responders at points, snapped onto the reversed network (those more than 500 m from
+    any road are left out: they cannot be routed)."""
+    snaps = reverse.snap_points(np.asarray(lon, float), np.asarray(lat, float), strict=False)
+    return Responders(list(kinds), list(codes), list(names), snaps)
+
+
+def fixed_responders(engine: Engine, reverse: Network) -> Responders:
+    """The stations and unit posts of the network's dataset version."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT kind, code, name, ST_X(geom), ST_Y(geom) FROM geoservice.station "
+                "WHERE snapshot_id = geoservice.snapshot_of(:v, 'stations') ORDER BY code"
+            ),
+            {"v": reverse.version},
+        ).all()
+    kinds, codes, names, lon, lat = zip(*rows, strict=True) if rows else ((),) * 5
+    return place(reverse, kinds, codes, names, lon, lat)
+
+
+def fastest(
+    reverse: Network, responders: Responders, lon: float, lat: float, k: int
+) -> list[dict[str, Any]]:
+    """The ``k`` responders that reach (lon, lat) first by road, quickest first (ties by
+    code), each with its ETA and the road distance of its fastest path."""
+    if not 1 <= k <= MAX_K:
+        msg = f"k={k} responders; expected 1 to {MAX_K}"
+        raise InvalidInput(msg)
+    incident = reverse.snap_points([lon], [lat])
+    s = responders.snaps
+    for limit in SEARCH_LIMITS_S:
+        reach = reverse.reach(incident, limit)
+        seconds = reach.time_at(s.edge, s.fraction)
+        if np.isfinite(seconds).sum() >= k:
+            break
+    rows = np.flatnonzero(np.isfinite(seconds))
+    codes = np.array(responders.codes, dtype=object)[s.origin[rows]]
+    rows = rows[np.lexsort((codes, seconds[rows]))][:k]
+    out = []
+    for row in rows.tolist():
+        who = int(s.origin[row])
+        out.append(
+            {
+                "kind": responders.kinds[who],
+                "code": responders.codes[who],
+                "name": responders.names[who],
+                "eta_s": round(float(seconds[row]), 1),
+                "distance_m": round(_distance_m(reach, int(s.edge[row]), float(s.fraction[row]))),
+            }
+        )
+    return out
+
+
+def _distance_m(reach: Reach, edge: int, fraction: float) -> float:
+    """Metres along the fastest way from a point on ``edge`` (of the reversed network) to
+    the search's origin: on to one end of the edge and the path from there, or along
+    the edge itself when the origin is on it. The quickest wins; a tie, the shorter."""
+    net = reach.network
+    length = float(net.length_m[edge])
+    u, v = int(net.source[edge]), int(net.target[edge])
+    ways = [
+        (
+            float(reach.times_of(np.array([u]))[0] + travel_s(fraction, net.forward_s[edge])),
+            u,
+            fraction * length,
+        ),
+        (
+            float(reach.times_of(np.array([v]))[0] + travel_s(1 - fraction, net.backward_s[edge])),
+            v,
+            (1 - fraction) * length,
+        ),
+    ]
+    options = [(t, reach.path_length_m(node) + part) for t, node, part in ways if np.isfinite(t)]
+    origin = reach.snaps
+    for f in origin.fraction[origin.edge == edge].tolist():
+        if fraction >= f:
+            t = travel_s(fraction - f, net.forward_s[edge])
+        else:
+            t = travel_s(f - fraction, net.backward_s[edge])
+        if np.isfinite(t):
+            options.append((float(t), abs(f - fraction) * length))
+    return min(options)[1] if options else float("nan")
