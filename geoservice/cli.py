@@ -809,6 +809,9 @@ def coverage_officers(as_json: JsonFlag = False) -> None:
 def coverage_response(
     minutes: Annotated[str, typer.Option(help="Band limits in minutes.")] = "1,3,5",
     origins: Annotated[str, typer.Option(help="stations, posts, patrols or all.")] = "all",
+    weight: Annotated[
+        str, typer.Option(help="What a grid weighs: residents, or the grid events in it.")
+    ] = "residents",
     as_json: JsonFlag = False,
     csv: Annotated[Path | None, typer.Option(help="Write the per-grid table as CSV.")] = None,
     geojson: Annotated[
@@ -818,7 +821,8 @@ def coverage_response(
     """Share of grids, area and residents reached within each band along the roads."""
     from geoservice.coverage import CoverageModel
 
-    result = CoverageModel.load(open_engine(Settings())).response(minutes, origins)
+    model = CoverageModel.load(open_engine(Settings())).weighted(weight)
+    result = model.response(minutes, origins)
     if csv is not None:
         result.table().to_csv(csv, index=False)
     if geojson is not None:
@@ -827,7 +831,8 @@ def coverage_response(
     if as_json:
         typer.echo(json.dumps(answer, ensure_ascii=False, indent=2))
         return
-    table = Table("minutes", "grids covered", "grid share", "area share", "population share")
+    share = "population share" if weight == "residents" else "event share"
+    table = Table("minutes", "grids covered", "grid share", "area share", share)
     for band in answer["bands"]:
         table.add_row(
             str(band["minutes"]),
@@ -854,6 +859,9 @@ def coverage_plan(
         bool, typer.Option("--set-cover", help="The fewest points reaching all demand.")
     ] = False,
     time_limit: Annotated[float, typer.Option(help="Solver time limit, seconds.")] = 60.0,
+    weight: Annotated[
+        str, typer.Option(help="What to cover: residents, or last year's grid events.")
+    ] = "residents",
     as_json: JsonFlag = False,
 ) -> None:
     """Where patrol points should stand in the central city (HiGHS MILP beside greedy)."""
@@ -863,7 +871,8 @@ def coverage_plan(
     if (k is None) == (not set_cover):
         msg = "give either --k N (maximal covering) or --set-cover"
         raise typer.BadParameter(msg)
-    instance = planning.build_instance(CoverageModel.load(open_engine(Settings())), minutes)
+    model = CoverageModel.load(open_engine(Settings())).weighted(weight)
+    instance = planning.build_instance(model, minutes)
     if set_cover:
         solutions = [
             planning.set_covering(instance, time_limit_s=time_limit),
@@ -881,13 +890,14 @@ def coverage_plan(
         "k": k,
         "candidates": int(instance.cover.shape[1]),
         "demand_points": instance.demand_points,
-        "residents": round(float(instance.weight.sum()) + instance.uncoverable_weight),
+        "weight": weight,
+        weight: round(float(instance.weight.sum()) + instance.uncoverable_weight),
         "solutions": [
             {
                 "method": s.method,
                 "status": s.status,
                 "objective": s.objective,
-                "residents_covered": round(s.covered_weight),
+                f"{weight}_covered": round(s.covered_weight),
                 "gap": None if s.gap != s.gap else s.gap,
                 "seconds": round(s.seconds, 3),
                 "points": [
@@ -901,14 +911,14 @@ def coverage_plan(
     if as_json:
         typer.echo(json.dumps(answer, ensure_ascii=False, indent=2))
         return
-    table = Table("method", "status", "objective", "residents covered", "gap", "seconds")
+    table = Table("method", "status", "objective", f"{weight} covered", "gap", "seconds")
     for s in answer["solutions"]:
         gap = "-" if s["gap"] is None else f"{s['gap']:.2%}"
         table.add_row(
             s["method"],
             s["status"],
             f"{s['objective']:,.0f}",
-            f"{s['residents_covered']:,}",
+            f"{s[f'{weight}_covered']:,}",
             gap,
             f"{s['seconds']:.2f}",
         )
@@ -916,7 +926,7 @@ def coverage_plan(
     console.print(table)
     console.print(
         f"{answer['problem']} within {minutes:g} min: {answer['candidates']} candidates, "
-        f"{answer['demand_points']} demand points, {answer['residents']:,} residents"
+        f"{answer['demand_points']} demand points, {answer[weight]:,} {weight}"
     )
 
 

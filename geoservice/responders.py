@@ -83,7 +83,8 @@ def fastest(
     reverse: Network, responders: Responders, lon: float, lat: float, k: int
 ) -> list[dict[str, Any]]:
     """The ``k`` responders that reach (lon, lat) first by road, quickest first (ties by
-    code), each with its ETA and the road distance of its fastest path."""
+    code), each with its ETA, the road distance of its fastest path and where it joins
+    the road."""
     if not 1 <= k <= MAX_K:
         msg = f"k={k} responders; expected 1 to {MAX_K}"
         raise InvalidInput(msg)
@@ -107,6 +108,8 @@ def fastest(
                 "name": responders.names[who],
                 "eta_s": round(float(seconds[row]), 1),
                 "distance_m": round(_distance_m(reach, int(s.edge[row]), float(s.fraction[row]))),
+                "lon": round(float(s.lon[row]), 7),
+                "lat": round(float(s.lat[row]), 7),
             }
         )
     return out

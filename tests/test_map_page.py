@@ -111,6 +111,10 @@ def test_dispatch_view_locates_a_click_and_draws_three_nested_bands(
     visit.wait_for("window.geoservice.state.lastLocate !== null")
     assert expected in visit.page.inner_text("[data-testid=answer]")
     assert visit.page.evaluate("window.geoservice.state.selectedGrid") == expected
+    # who gets there first: a table of three, and three marks on the map
+    assert visit.page.locator("[data-testid=responders] tr").count() == 4
+    marks = "window.geoservice.marksSource.getFeatures()"
+    assert visit.page.evaluate(f"{marks}.filter((f) => f.get('kind') === 'responder').length") == 3
     visit.page.click("#bands-button")
     visit.wait_for("window.geoservice.bandsSource.getFeatures().length === 3")
     nested = visit.page.evaluate(
@@ -158,6 +162,47 @@ def test_planner_view_colours_grids_and_weighs_a_new_patrol_point(browser, serve
     visit.shot("planner-scenario")
     assert not visit.errors(), visit.errors()
     assert not visit.outside(), visit.outside()
+
+
+PATROLS = "window.geoservice.marksSource.getFeatures().filter((f) => f.get('kind') === 'patrol')"
+
+
+def test_live_coverage_follows_the_patrols_on_the_map(browser, demo_settings, tmp_path):
+    from datetime import UTC, datetime
+
+    from geoservice.db import create_engine
+    from geoservice.patrols import PositionStore, patrol_units
+    from geoservice.synthetic.patrols import PatrolSimulator
+
+    engine = create_engine(demo_settings)
+    units = patrol_units(engine, 1)
+    simulator = PatrolSimulator(engine, 1, units, 20.0)
+    recorder = create_engine(demo_settings, "recorder")
+    store = PositionStore(recorder, 30)
+    store.record(simulator.positions(0.0, datetime.now(UTC)))
+    with serving(demo_settings, tmp_path) as running:
+        visit = _open(
+            browser, running.url, tmp_path, "lon=114.41&lat=23.10&zoom=13&view=planner", "planner"
+        )
+        visit.wait_for("window.geoservice.state.view === 'planner'")
+        visit.page.select_option("#origins", "live")
+        visit.page.click("#coverage-button")
+        visit.wait_for(COLOURED)
+        visit.wait_for(f"{PATROLS}.length === {len(units)}")
+        assert "102 个巡逻组" in visit.page.inner_text("[data-testid=coverage-summary]")
+        where = f"JSON.stringify({PATROLS}.map((f) => f.getGeometry().getCoordinates()))"
+        visit.page.evaluate(f"window.firstPlaces = {where}")
+        time.sleep(1)
+        visit.shot("planner-live")
+        # ten minutes later along their segments: the page's next refresh moves them
+        store.record(simulator.positions(600.0, datetime.now(UTC)))
+        visit.wait_for(f"{where} !== window.firstPlaces", 30)
+        time.sleep(1)
+        visit.shot("planner-live-later")
+        assert not visit.errors(), visit.errors()
+        assert not visit.outside(), visit.outside()
+    engine.dispose()
+    recorder.dispose()
 
 
 def test_gis_view_searches_shows_attributes_and_draws_a_diff(

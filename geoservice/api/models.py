@@ -79,6 +79,8 @@ class Responder(Strict):
     name: str
     eta_s: float = Field(description="Seconds by road to the incident (0.1 s).")
     distance_m: float = Field(description="Road metres along the fastest way.")
+    lon: float = Field(description="Where the responder joins the road (WGS84).")
+    lat: float
 
 
 class Dispatch(LocateResult):

@@ -15,12 +15,14 @@ const LAYER_NAMES = {
   road: "道路", patrol_segment: "一级巡段", station: "派出所/警务室", rivers: "河流",
 };
 const ROLES = ["dispatch", "planner", "gis", "admin"];
+const KIND_NAMES = { station: "派出所", post: "警务室", patrol: "巡逻组" };
+const LIVE_EVERY_MS = 5000;
 
 const state = {
   key: null, identity: null, view: "dispatch", version: null, current: null,
   point: null, lastLocate: null, selectedGrid: null, reach: null, coverage: null,
   tool: null, addPoints: [], closeEdges: [], changed: null, diff: null, hidden: new Set(),
-  selected: null,
+  selected: null, live: null,
 };
 const $ = (id) => document.getElementById(id);
 const text = (value) => (value === null || value === undefined ? "" : String(value));
@@ -250,6 +252,18 @@ const marks = new ol.layer.Vector({
     if (kind === "closed") {
       return new ol.style.Style({ stroke: new ol.style.Stroke({ color: "#e03131", width: 6 }) });
     }
+    if (kind === "patrol" || kind === "responder") {
+      const first = feature.get("rank") === 1;
+      return new ol.style.Style({
+        image: new ol.style.RegularShape({
+          points: 3, radius: first ? 9 : 7, rotation: 0,
+          fill: new ol.style.Fill({ color: kind === "responder" ? (first ? "#1971c2" : "#4dabf7") : "#0c8599" }),
+          stroke: new ol.style.Stroke({ color: "#fff", width: 1.5 }),
+        }),
+        text: feature.get("label") ? label(feature.get("label"), 12, "bold", "#1864ab") : undefined,
+        zIndex: first ? 10 : 5,
+      });
+    }
     return new ol.style.Style({
       image: new ol.style.Circle({
         radius: kind === "added" ? 7 : 8,
@@ -296,6 +310,7 @@ function refreshBasemap() {
 
 function showView(name) {
   state.view = name;
+  if (name !== "planner") stopLive();
   document.querySelectorAll("#views button").forEach((b) => b.classList.toggle("active", b.dataset.view === name));
   document.querySelectorAll("[data-panel]").forEach((p) => { p.hidden = p.dataset.panel !== name; });
   state.tool = null;
@@ -333,14 +348,34 @@ function describeAnswer(answer) {
     html += row("驻村（居）民警", answer.officers.map((o) => `${escape(o.name)} <code>${escape(o.code)}</code>`).join("<br>") || "—");
   }
   html += row("数据版本", answer.dataset_version) + "</dl>";
+  if (answer.responders) {
+    const clock = (s) => `${Math.floor(s / 60)}分${String(Math.round(s % 60)).padStart(2, "0")}秒`;
+    html += "<h3>最快到达警力</h3>";
+    html += answer.responders.length
+      ? `<table class="numbers" data-testid="responders"><tr><th></th><th>警力</th><th>到达</th><th>路程</th></tr>` +
+        answer.responders.map((r, i) => `<tr><td>${i + 1}</td><td>${KIND_NAMES[r.kind]} ${escape(r.name)}</td>` +
+          `<td>${clock(r.eta_s)}</td><td>${(r.distance_m / 1000).toFixed(2)} km</td></tr>`).join("") + "</table>"
+      : `<p class="hint">${escape(answer.note || "附近没有可调派的警力")}</p>`;
+  }
   return html;
+}
+
+function markResponders(answer) {
+  marksSource.getFeatures().filter((f) => f.get("kind") === "responder").forEach((f) => marksSource.removeFeature(f));
+  (answer.responders || []).forEach((r, i) => {
+    marksSource.addFeature(new ol.Feature({
+      geometry: new ol.geom.Point(ol.proj.fromLonLat([r.lon, r.lat])), kind: "responder", rank: i + 1, label: String(i + 1),
+    }));
+  });
 }
 
 async function locate(lon, lat, crs) {
   say("定位中…");
   try {
     const query = `lon=${encodeURIComponent(lon)}&lat=${encodeURIComponent(lat)}&crs=${crs}`;
-    const answer = await get(withVersion(`/v1/locate?${query}`));
+    /* the current version: who gets there first, too; an older one: where it was */
+    const current = state.version === null || state.version === state.current;
+    const answer = await get(current ? `/v1/dispatch?${query}&k=3` : withVersion(`/v1/locate?${query}`));
     state.lastLocate = answer;
     state.point = [answer.point.lon, answer.point.lat];
     state.selectedGrid = answer.grid ? answer.grid.code : null;
@@ -348,6 +383,7 @@ async function locate(lon, lat, crs) {
     $("answer").hidden = false;
     marksSource.getFeatures().filter((f) => f.get("kind") === "incident").forEach((f) => marksSource.removeFeature(f));
     marksSource.addFeature(new ol.Feature({ geometry: new ol.geom.Point(ol.proj.fromLonLat(state.point)), kind: "incident" }));
+    markResponders(answer);
     $("bands-button").disabled = answer.status === "outside";
     basemap.changed();
     highlight.changed();
@@ -391,7 +427,46 @@ $("bands-clear").addEventListener("click", () => {
 
 /* planner: coverage colours and what-if */
 
+function showPatrols(patrols) {
+  marksSource.getFeatures().filter((f) => f.get("kind") === "patrol").forEach((f) => marksSource.removeFeature(f));
+  state.live = new Map(patrols.map((p) => [p.unit, [p.lon, p.lat]]));
+  marksSource.addFeatures(patrols.map((p) => new ol.Feature({
+    geometry: new ol.geom.Point(ol.proj.fromLonLat([p.lon, p.lat])), kind: "patrol", unit: p.unit,
+  })));
+}
+
+function stopLive() {
+  clearTimeout(state.liveTimer);
+  state.liveTimer = null;
+}
+
+async function colourLive() {
+  /* coverage from stations, posts and the patrols where they are now, every few seconds */
+  stopLive();
+  try {
+    const started = performance.now();
+    const live = await get("/v1/coverage/live?minutes=1,3,5&grids=true");
+    const grids = live.grid_minutes;
+    state.coverage = new Map(grids.codes.map((code, i) => [code, grids.minutes_to_reach[i]]));
+    showPatrols(live.patrols);
+    const at = new Date().toLocaleTimeString("zh-CN", { hour12: false });
+    $("coverage-summary").innerHTML = bandsTable(live.bands) +
+      `<p data-testid="live-status">实时：${live.patrols.length} 个巡逻组在报位置 · ${at} 更新` +
+      `（${Math.round(performance.now() - started)} 毫秒）</p>`;
+    $("coverage-summary").hidden = false;
+    basemap.changed();
+    say("网格按实时警力到达时间着色，每 5 秒刷新");
+  } catch (error) {
+    say(error.message, true);
+  }
+  if ($("origins").value === "live" && state.view === "planner") {
+    state.liveTimer = setTimeout(colourLive, LIVE_EVERY_MS);
+  }
+}
+
 async function colourCoverage() {
+  if ($("origins").value === "live") return colourLive();
+  stopLive();
   say("计算网格覆盖…");
   try {
     const origins = $("origins").value;
