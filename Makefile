@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export GEOSERVICE_DATA_DIR ?= .data
 
-.PHONY: run test stop setup db venv lint bench clean tools cluster-up cluster-down soak
+.PHONY: run test stop setup db venv lint bench clean tools cluster-up cluster-down soak notebooks
 
 run: setup
 	$(BIN)/geoservice demo --if-empty
@@ -50,8 +50,14 @@ bench: setup
 	$(BIN)/python -m benchmarks.locate
 	$(BIN)/python -m benchmarks.mixed
 	$(BIN)/python -m benchmarks.isochrones
+	$(BIN)/python -m benchmarks.dispatch
 	$(BIN)/python -m benchmarks.planning
 	$(BIN)/python -m benchmarks.tiles
+
+# The notebooks, executed against the demo, with their figures: docs/notebooks/.
+notebooks: setup
+	$(BIN)/geoservice demo --if-empty
+	$(BIN)/python scripts/execute_notebooks.py
 
 # Several servers behind HAProxy on a primary and a hot standby (see docs/OPERATIONS.md).
 cluster-up: setup

@@ -42,6 +42,8 @@ CELL_MARGIN_DEG = 1e-9
 """Cells are classified with boxes enlarged by this, so rounding in the cell arithmetic
 can never hand a point to a neighbouring cell that would answer differently."""
 MAX_BATCH = 100_000
+FILL_CHUNK = 1 << 22
+"""Cells set at once while building the table."""
 NEAR_EDGE_M = 1.0
 """Outside points this close to a grid are tested against the metric polygons too."""
 
@@ -159,13 +161,17 @@ class LocateIndex:
         self.boundary_cell_share = len(flat_cells) / max(1, int((cells != OUTSIDE).sum()))
 
     def _fill(self, cells: NDArray, blocks: NDArray, grids: NDArray, size: int) -> None:
-        """Set every cell of each (size x size) block to its grid, clipped to the table."""
+        """Set every cell of each (size x size) block to its grid, clipped to the table
+        (in chunks of about ``FILL_CHUNK`` cells, so large tables need no large scratch)."""
         dx, dy = np.meshgrid(np.arange(size), np.arange(size))
-        x = (blocks[:, :1] + dx.ravel()).ravel()
-        y = (blocks[:, 1:] + dy.ravel()).ravel()
-        value = np.repeat(grids, size * size)
-        ok = (x < self.nx) & (y < self.ny)
-        cells[y[ok], x[ok]] = value[ok]
+        step = max(1, FILL_CHUNK // (size * size))
+        for k in range(0, len(blocks), step):
+            part = blocks[k : k + step]
+            x = (part[:, :1] + dx.ravel()).ravel()
+            y = (part[:, 1:] + dy.ravel()).ravel()
+            value = np.repeat(grids[k : k + step], size * size)
+            ok = (x < self.nx) & (y < self.ny)
+            cells[y[ok], x[ok]] = value[ok]
 
     @property
     def memory_bytes(self) -> int:

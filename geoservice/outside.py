@@ -9,7 +9,7 @@ the district's edge can be nearest.
 
 A coarse table of square cells answers which segments can be nearest to any point of a
 cell: those whose distance from the cell's centre is within the smallest such distance
-plus the cell's diagonal (the triangle inequality, both ways). A point is then measured
+plus the cell's diagonal (the triangle inequality, both ways), found with an STRtree. A point is then measured
 against its cell's few candidates only; points beyond the table against every outer
 segment. Distances use GEOS's point-to-segment formula, in the metric CRS.
 
@@ -95,17 +95,21 @@ class OuterEdges:
         gx, gy = np.meshgrid(cx, cy)
         centres = np.column_stack([gx.ravel(), gy.ravel()])
         reach = CELL_M * np.sqrt(2.0)  # twice the half diagonal
+        # each cell lists the segments within (its nearest segment's distance + reach) of its
+        # centre, found with an STRtree (work grows with cells, not cells x segments); the
+        # slack covers rounding between GEOS's distance and ``segment_distance``
+        tree = shapely.STRtree(shapely.linestrings(np.stack([self.a, self.b], axis=1)))
         starts, lists = [0], []
-        step = max(1, CHUNK // max(1, len(self.a)))
-        for k in range(0, len(centres), step):
-            c = centres[k : k + step]
-            d, _ = segment_distance(
-                c[:, :1], c[:, 1:], self.a[:, 0], self.a[:, 1], self.b[:, 0], self.b[:, 1]
-            )
-            keep = d <= d.min(axis=1, keepdims=True) + reach
-            cell, segment = np.nonzero(keep)
-            lists.append(segment)
-            starts.extend((np.cumsum(np.bincount(cell, minlength=len(c))) + starts[-1]).tolist())
+        for k in range(0, len(centres), CHUNK // 4):
+            points = shapely.points(centres[k : k + CHUNK // 4])
+            (point, _), nearest = tree.query_nearest(points, return_distance=True)
+            limit = np.empty(len(points))
+            limit[point] = nearest + reach + 1e-6
+            cell, segment = tree.query(points, predicate="dwithin", distance=limit)
+            order = np.lexsort((segment, cell))
+            lists.append(segment[order])
+            counts = np.bincount(cell, minlength=len(points))
+            starts.extend((np.cumsum(counts) + starts[-1]).tolist())
         self.cand = np.concatenate(lists).astype(np.int64)
         self.cand_start = np.asarray(starts, dtype=np.int64)
 

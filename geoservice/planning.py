@@ -207,7 +207,7 @@ def maximal_covering(instance: Instance, k: int, *, time_limit_s: float = 60.0) 
     h.run()
     x = np.asarray(h.getSolution().col_value[:n_cand])
     chosen = np.flatnonzero(x > 0.5)
-    covered = _covered_weight(instance, chosen)
+    covered = covered_weight(instance, chosen)
     return Solution(
         "milp", chosen, covered, covered, _gap(h), time.perf_counter() - started, _status(h)
     )
@@ -240,7 +240,7 @@ def set_covering(instance: Instance, *, time_limit_s: float = 60.0) -> Solution:
         "milp",
         chosen,
         float(len(chosen)),
-        _covered_weight(instance, chosen),
+        covered_weight(instance, chosen),
         _gap(h),
         time.perf_counter() - started,
         _status(h),
@@ -261,7 +261,7 @@ def greedy_maximal(instance: Instance, k: int) -> Solution:
         chosen.append(best)
         left[by_candidate.indices[by_candidate.indptr[best] : by_candidate.indptr[best + 1]]] = 0
     picked = np.array(sorted(chosen), dtype=np.int64)
-    covered = _covered_weight(instance, picked)
+    covered = covered_weight(instance, picked)
     return Solution(
         "greedy", picked, covered, covered, float("nan"), time.perf_counter() - started, "heuristic"
     )
@@ -283,14 +283,14 @@ def greedy_set_cover(instance: Instance) -> Solution:
         "greedy",
         picked,
         float(len(picked)),
-        _covered_weight(instance, picked),
+        covered_weight(instance, picked),
         float("nan"),
         time.perf_counter() - started,
         "heuristic",
     )
 
 
-def _covered_weight(instance: Instance, chosen: NDArray[np.int64]) -> float:
+def covered_weight(instance: Instance, chosen: NDArray[np.int64]) -> float:
     hit = np.asarray(instance.cover[:, chosen].sum(axis=1)).ravel() > 0
     return float(instance.weight[hit].sum())
 

@@ -1,4 +1,4 @@
-"""Both notebooks run top to bottom against the demo database, and are stored clean."""
+"""The notebooks run top to bottom against the demo database, and are stored clean."""
 
 from __future__ import annotations
 
@@ -11,8 +11,12 @@ from nbclient import NotebookClient
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
-def test_both_notebooks_are_there() -> None:
-    assert [p.name for p in NOTEBOOKS] == ["coverage_analysis.ipynb", "patrol_planning.ipynb"]
+def test_the_notebooks_are_there() -> None:
+    assert [p.name for p in NOTEBOOKS] == [
+        "coverage_analysis.ipynb",
+        "incident_planning.ipynb",
+        "patrol_planning.ipynb",
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
