@@ -9,9 +9,9 @@ the district's edge can be nearest.
 
 A coarse table of square cells answers which segments can be nearest to any point of a
 cell: those whose distance from the cell's centre is within the smallest such distance
-plus the cell's diagonal (the triangle inequality, both ways), found with an STRtree. A point is then measured
-against its cell's few candidates only; points beyond the table against every outer
-segment. Distances use GEOS's point-to-segment formula, in the metric CRS.
+plus the cell's diagonal (the triangle inequality, both ways), found with an STRtree.
+A point is then measured against its cell's few candidates only; points beyond the table
+against every outer segment. Distances use GEOS's point-to-segment formula, in the metric CRS.
 
 Ties go to the smallest grid code (grids are numbered in code order). When the nearest
 point is a vertex, every grid with that vertex is as near: the smallest of them wins.
