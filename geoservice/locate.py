@@ -44,12 +44,19 @@ can never hand a point to a neighbouring cell that would answer differently."""
 MAX_BATCH = 100_000
 FILL_CHUNK = 1 << 22
 """Cells set at once while building the table."""
+BLOCK_CHUNK = 1 << 18
+"""Blocks classified at once while building the table."""
 NEAR_EDGE_M = 1.0
 """Outside points this close to a grid are tested against the metric polygons too."""
 
 OUTSIDE = -2
 BOUNDARY_CELL = -1
 STATUS_NAMES = ("inside", "boundary", "outside")
+
+
+def _joined(parts: list[NDArray]) -> NDArray[np.int64]:
+    """The parts one after another (an empty int64 array for none)."""
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
 
 
 class IndexBuildError(GeoserviceError):
@@ -123,36 +130,50 @@ class LocateIndex:
         ix, iy = np.meshgrid(np.arange(0, self.nx, size), np.arange(0, self.ny, size))
         blocks = np.column_stack([ix.ravel(), iy.ravel()])
         while len(blocks):
-            boxes = shapely.box(
-                self.x0 + blocks[:, 0] * CELL_DEG - CELL_MARGIN_DEG,
-                self.y0 + blocks[:, 1] * CELL_DEG - CELL_MARGIN_DEG,
-                self.x0 + (blocks[:, 0] + size) * CELL_DEG + CELL_MARGIN_DEG,
-                self.y0 + (blocks[:, 1] + size) * CELL_DEG + CELL_MARGIN_DEG,
-            )
-            box_i, grid_i = self._tree.query(boxes, predicate="intersects")
-            hits = np.bincount(box_i, minlength=len(blocks))
-            first = np.full(len(blocks), -1)
-            first[box_i[::-1]] = grid_i[::-1]
-            inside = np.zeros(len(blocks), dtype=bool)
-            single = np.flatnonzero(hits == 1)
-            inside[single] = shapely.contains_properly(self.polygons[first[single]], boxes[single])
-            self._fill(cells, blocks[inside], first[inside], size)
-            ambiguous = (hits > 0) & ~inside
+            children, flat_parts, cand_parts, count_parts = [], [], [], []
+            for k in range(0, len(blocks), BLOCK_CHUNK):  # bounded scratch on large tables
+                part = blocks[k : k + BLOCK_CHUNK]
+                boxes = shapely.box(
+                    self.x0 + part[:, 0] * CELL_DEG - CELL_MARGIN_DEG,
+                    self.y0 + part[:, 1] * CELL_DEG - CELL_MARGIN_DEG,
+                    self.x0 + (part[:, 0] + size) * CELL_DEG + CELL_MARGIN_DEG,
+                    self.y0 + (part[:, 1] + size) * CELL_DEG + CELL_MARGIN_DEG,
+                )
+                box_i, grid_i = self._tree.query(boxes, predicate="intersects")
+                hits = np.bincount(box_i, minlength=len(part))
+                first = np.full(len(part), -1)
+                first[box_i[::-1]] = grid_i[::-1]
+                inside = np.zeros(len(part), dtype=bool)
+                single = np.flatnonzero(hits == 1)
+                inside[single] = shapely.contains_properly(
+                    self.polygons[first[single]], boxes[single]
+                )
+                self._fill(cells, part[inside], first[inside], size)
+                ambiguous = (hits > 0) & ~inside
+                if size == 1:
+                    # each boundary cell keeps its candidate grids, in code (= index) order
+                    keep = ambiguous[box_i]
+                    order = np.lexsort((grid_i[keep], box_i[keep]))
+                    cand_parts.append(grid_i[keep][order])
+                    rank = np.cumsum(ambiguous) - 1  # box -> its candidate list
+                    count_parts.append(
+                        np.bincount(rank[box_i[keep][order]], minlength=int(ambiguous.sum()))
+                    )
+                    flat_parts.append(part[ambiguous, 1] * self.nx + part[ambiguous, 0])
+                else:
+                    half = size // 2
+                    children += [
+                        part[ambiguous] + np.array([dx, dy]) * half
+                        for dx in (0, 1)
+                        for dy in (0, 1)
+                    ]
             if size == 1:
-                # each boundary cell keeps its candidate grids, in code (= index) order
-                keep = ambiguous[box_i]
-                order = np.lexsort((grid_i[keep], box_i[keep]))
-                cell_of_pair = box_i[keep][order]
-                self._cand = grid_i[keep][order].astype(np.int64)
-                rank = np.cumsum(ambiguous) - 1  # box -> k, its candidate list
-                counts = np.bincount(rank[cell_of_pair], minlength=int(ambiguous.sum()))
-                self._cand_start = np.concatenate([[0], np.cumsum(counts)])
-                flat_cells = blocks[ambiguous, 1] * self.nx + blocks[ambiguous, 0]
+                self._cand = _joined(cand_parts)
+                self._cand_start = np.concatenate([[0], np.cumsum(_joined(count_parts))])
+                flat_cells = _joined(flat_parts)
                 break
             size //= 2
-            blocks = np.concatenate(
-                [blocks[ambiguous] + np.array([dx, dy]) * size for dx in (0, 1) for dy in (0, 1)]
-            )
+            blocks = _joined(children).reshape(-1, 2)
             blocks = blocks[(blocks[:, 0] < self.nx) & (blocks[:, 1] < self.ny)]
 
         # A boundary cell stores -3 - k, where k indexes its candidate list.
