@@ -1,7 +1,7 @@
 """The soak's traffic (``benchmarks/soak.py``): a dispatch centre's mix, by weight.
 
-Single lookups dominate; batches, isochrones, coverage and scenarios come now and then, as
-from dispatch consoles and planners' notebooks. The key comes from ``GEOSERVICE_KEY``.
+Single lookups dominate, then fastest-responder calls; batches, isochrones, coverage (live
+too) and scenarios come now and then, as from dispatch consoles and planners' notebooks. The key comes from ``GEOSERVICE_KEY``.
 """
 
 from __future__ import annotations
@@ -42,6 +42,15 @@ class Dispatch(HttpUser):
             name="/v1/locate POST 10k",
             headers={"content-type": "application/json"},
         )
+
+    @task(6)
+    def dispatch(self) -> None:
+        lon, lat = random.uniform(114.36, 114.46), random.uniform(23.05, 23.15)
+        self.client.get(f"/v1/dispatch?lon={lon:.6f}&lat={lat:.6f}&k=3", name="/v1/dispatch")
+
+    @task(1)
+    def live(self) -> None:
+        self.client.get("/v1/coverage/live?minutes=1,3,5", name="/v1/coverage/live")
 
     @task(3)
     def isochrone(self) -> None:
