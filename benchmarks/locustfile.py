@@ -1,7 +1,8 @@
 """The soak's traffic (``benchmarks/soak.py``): a dispatch centre's mix, by weight.
 
 Single lookups dominate, then fastest-responder calls; batches, isochrones, coverage (live
-too) and scenarios come now and then, as from dispatch consoles and planners' notebooks. The key comes from ``GEOSERVICE_KEY``.
+too) and scenarios come now and then, as from dispatch consoles and planners' notebooks.
+The key comes from ``GEOSERVICE_KEY``.
 """
 
 from __future__ import annotations

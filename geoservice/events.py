@@ -300,7 +300,7 @@ def store_events(
         for start in range(0, len(records), 5_000):
             conn.execute(sa.text(REPLACE if replace else INSERT), records[start : start + 5_000])
         if audit is not None:
-            record(conn, audit, "events.load", detail={"events": len(records)})
+            record(conn, audit, "events_loaded", detail={"events": len(records)})
     return len(records)
 
 

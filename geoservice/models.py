@@ -252,3 +252,43 @@ audit_log = Table(
     CheckConstraint("via IN ('cli', 'api')", name="audit_log_via"),
 )
 """Append-only: a trigger refuses UPDATE, DELETE and TRUNCATE (migration 0004)."""
+
+event = Table(
+    "event",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("category", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("description", Text),
+    Column("geom", Geometry("POINT", srid=4326, spatial_index=False), nullable=False),
+    Column("grid_code", Text, nullable=False),
+    Column("unit_code", Text),
+    Column("town_code", Text),
+    Column("dataset_version", Integer, ForeignKey(f"{SCHEMA}.dataset_version.id"), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("recorded_by", Text, nullable=False),
+    CheckConstraint("status IN ('open', 'closed')", name="event_status"),
+    CheckConstraint(
+        "(status = 'closed') = (closed_at IS NOT NULL) AND (closed_at IS NULL OR "
+        "closed_at >= time)",
+        name="event_closed_at",
+    ),
+    Index("event_time", "time"),
+    Index("event_grid", "grid_code"),
+    Index("event_geom", "geom", postgresql_using="gist"),
+)
+"""The grid event register, each event located at its time (migration 0006)."""
+
+patrol_position = Table(
+    "patrol_position",
+    metadata,
+    Column("unit", Text, nullable=False),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("geom", Geometry("POINT", srid=4326, spatial_index=False), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("patrol_position_unit_time", "unit", text("time DESC")),
+    postgresql_partition_by="RANGE (time)",
+)
+"""Patrol units' GPS positions, one partition per China-time day (migration 0006)."""

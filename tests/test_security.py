@@ -206,6 +206,7 @@ def test_the_audit_log_says_who_published_rolled_back_and_managed_keys(
     actions = [(e["action"], e["version_id"]) for e in reversed(entries)]
     assert actions == [
         ("publish", 1),  # the demo
+        ("events_loaded", None),  # its year of grid events
         ("publish", 2),
         ("rollback", 1),
         ("rollback", 2),
