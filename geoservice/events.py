@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 from geoservice.audit import Actor, record
 from geoservice.crs import parse_crs
 from geoservice.errors import InvalidInput, NoDataset, ValidationFailed
-from geoservice.locate import LocateIndex, build_index, to_wgs84_points
+from geoservice.locate import LocateIndex, build_index, named_items, to_wgs84_points
 from geoservice.patrols import CHINA, parse_time
 
 STATUSES = ("open", "closed")
@@ -144,7 +144,7 @@ def parse_events(rows: Sequence[dict[str, Any]], where: str, crs: str | None = N
         try:
             lon, lat = to_wgs84_points(points, parse_crs(crs))
         except InvalidInput as exc:
-            problems.append(str(exc).replace("points[", f"{where}s[" if where != "row" else "row "))
+            problems.append(named_items(str(exc), where))
     if problems:
         count = len(problems)
         msg = f"{count} problem{'s' if count > 1 else ''} in the events; nothing was recorded"

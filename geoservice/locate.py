@@ -19,6 +19,7 @@ blocks of cells against an STRtree of the grids, so only blocks near boundaries 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -459,6 +460,17 @@ def check_coordinates(
         fail(np.abs(y) > 90, "latitude {y} outside [-90, 90]")
     lon, lat = crs.to_wgs84(x, y)
     return np.atleast_1d(lon), np.atleast_1d(lat)
+
+
+def named_items(message: str, where: str) -> str:
+    """``to_wgs84_points``'s message with its ``points[i]`` or ``point i`` named as the
+    caller numbers its items: ``row i+1`` (a file's rows) or ``where[i]`` (a JSON list)."""
+
+    def name(match: re.Match[str]) -> str:
+        i = int(match[1] or match[2])
+        return f"row {i + 1}" if where == "row" else f"{where}[{i}]"
+
+    return re.sub(r"points?(?:\[(\d+)\]| (\d+))", name, message)
 
 
 def parse_point(lon: str | float | None, lat: str | float | None, crs_name: str | None):

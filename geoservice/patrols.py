@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 
 from geoservice.crs import parse_crs
 from geoservice.errors import InvalidInput, PayloadTooLarge
-from geoservice.locate import LocateIndex, to_wgs84_points
+from geoservice.locate import LocateIndex, named_items, to_wgs84_points
 
 OFFICERS_PER_UNIT = 3
 MAX_POSITIONS = 10_000
@@ -123,7 +123,7 @@ def parse_positions(
     try:
         lon, lat = to_wgs84_points(points, parse_crs(body.get("crs")))
     except InvalidInput as exc:
-        raise InvalidInput(str(exc).replace("points[", "positions[")) from None
+        raise InvalidInput(named_items(str(exc), "positions")) from None
     outside = np.flatnonzero(index.locate_many(lon, lat, nearest=False).status == 2)
     if len(outside):
         i = int(outside[0])

@@ -25,7 +25,6 @@ from geoservice.network import Network, Reach, Snaps, travel_s
 
 SEARCH_LIMITS_S = (600.0, 3600.0)
 MAX_K = 20
-KINDS = ("station", "post", "patrol")
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,13 @@ def test_a_bad_events_file_is_refused_whole_with_every_problem(demo_settings, tm
     )
     done = run_cli("etl", "events", str(outside), settings=demo_settings)
     assert done.returncode == 2 and "B1" in done.stderr and "outside the district" in done.stderr
+    outside.write_text(
+        "id,time,category,status,lon,lat\n"
+        "C1,2021-03-01T10:00:00,city,open,114.41,23.1\n"
+        "C2,2021-03-01T10:00:00,city,open,114.41,95\n"
+    )
+    done = run_cli("etl", "events", str(outside), settings=demo_settings)
+    assert done.returncode == 2 and "row 2" in done.stderr and "95" in done.stderr
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM geoservice.event")).scalar() == before
     engine.dispose()
