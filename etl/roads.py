@@ -9,11 +9,14 @@ running from source to target. Ways the profile cannot use (footways for a car) 
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -285,6 +288,23 @@ def strong_components(graph: RoadGraph) -> np.ndarray:
     return np.sort(np.bincount(labels))[::-1]
 
 
+COPY_ROWS = 200_000
+"""Rows per COPY statement: each statement stays within the statement timeout however
+large the network (all of them in the load's one transaction)."""
+
+
+def copy_rows(cursor: Any, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
+    """COPY ``rows`` with ``sql``, ``COPY_ROWS`` per statement."""
+    iterator = iter(rows)
+    while True:
+        chunk = list(itertools.islice(iterator, COPY_ROWS))
+        if not chunk:
+            return
+        with cursor.copy(sql) as copy:
+            for row in chunk:
+                copy.write_row(row)
+
+
 def prepare_roads(
     path: Path,
     context: Context,
@@ -334,37 +354,41 @@ def prepare_roads(
         raw = conn.connection.driver_connection
         assert raw is not None
         cursor = raw.cursor()
-        with cursor.copy(
-            "COPY geoservice.road_node (snapshot_id, id, osm_id, geom) FROM STDIN"
-        ) as copy:
-            for i, (osm_id, wkb) in enumerate(
-                zip(graph.node_osm_id.tolist(), node_wkb, strict=True), start=1
-            ):
-                copy.write_row((snapshot_id, i, osm_id, wkb))
-        with cursor.copy(
-            "COPY geoservice.road_edge (snapshot_id, id, source, target, cost, reverse_cost, "
-            "length_m, highway, maxspeed_kmh, oneway, name, osm_way_id, geom) FROM STDIN"
-        ) as copy:
-            for i, (row, wkb) in enumerate(
-                zip(edges.itertuples(index=False), edge_wkb, strict=True), start=1
-            ):
-                copy.write_row(
-                    (
-                        snapshot_id,
-                        i,
-                        row.source,
-                        row.target,
-                        row.cost,
-                        row.reverse_cost,
-                        row.length_m,
-                        row.highway,
-                        none_if_missing(row.maxspeed_kmh),
-                        row.oneway,
-                        none_if_missing(row.name),
-                        none_if_missing(row.osm_way_id),
-                        wkb,
-                    )
+        copy_rows(
+            cursor,
+            "COPY geoservice.road_node (snapshot_id, id, osm_id, geom) FROM STDIN",
+            (
+                (snapshot_id, i, osm_id, wkb)
+                for i, (osm_id, wkb) in enumerate(
+                    zip(graph.node_osm_id.tolist(), node_wkb, strict=True), start=1
                 )
+            ),
+        )
+        copy_rows(
+            cursor,
+            "COPY geoservice.road_edge (snapshot_id, id, source, target, cost, reverse_cost, "
+            "length_m, highway, maxspeed_kmh, oneway, name, osm_way_id, geom) FROM STDIN",
+            (
+                (
+                    snapshot_id,
+                    i,
+                    row.source,
+                    row.target,
+                    row.cost,
+                    row.reverse_cost,
+                    row.length_m,
+                    row.highway,
+                    none_if_missing(row.maxspeed_kmh),
+                    row.oneway,
+                    none_if_missing(row.name),
+                    none_if_missing(row.osm_way_id),
+                    wkb,
+                )
+                for i, (row, wkb) in enumerate(
+                    zip(edges.itertuples(index=False), edge_wkb, strict=True), start=1
+                )
+            ),
+        )
         cursor.close()
         return len(edges)
 
