@@ -184,6 +184,7 @@ class Network:
         clone.lines = shapely.reverse(self.lines)
         clone.lines_metric = shapely.reverse(self.lines_metric)  # same shapes: tree shared
         clone.__dict__.pop("_segments", None)
+        clone.__dict__.pop("_segment_keys", None)
         clone.matrix = clone._matrix()
         return clone
 
@@ -291,12 +292,17 @@ class Network:
         start = np.divide(done - length, total, out=np.zeros_like(done), where=total > 0)
         return a, b, start, end, first
 
+    @cached_property
+    def _segment_keys(self) -> Array:
+        """Each segment's edge plus the fraction where it starts: sorted, so one
+        ``searchsorted`` finds the segment of any point on any edge."""
+        _, _, seg_start, _, first = self._segments
+        return np.repeat(np.arange(self.n_edges), np.diff(first)) + seg_start
+
     def points_along_edges(self, edge: NDArray[np.int64], fraction: Array) -> Array:
         """Metric (x, y) of points at length fractions along edges."""
         a, b, seg_start, seg_end, first = self._segments
-        owner = np.repeat(np.arange(self.n_edges), np.diff(first))
-        key = owner + seg_start
-        k = np.searchsorted(key, edge + fraction, side="right") - 1
+        k = np.searchsorted(self._segment_keys, edge + fraction, side="right") - 1
         k = np.clip(k, first[edge], first[edge + 1] - 1)
         span = seg_end[k] - seg_start[k]
         t = np.divide(fraction - seg_start[k], span, out=np.zeros_like(span), where=span > 0)
@@ -630,6 +636,16 @@ class Reach:
         full[self.nodes] = self.origin
         return full
 
+    @cached_property
+    def _reached_ends(self) -> tuple[NDArray[np.int64], Array, Array]:
+        """The edges with a reached end and the arrival times at their source and target,
+        found once for every band cut from this search."""
+        net = self.network
+        edges = np.arange(net.n_edges) if self.edges is None else self.edges
+        t_u, t_v = self.times_of(net.source[edges]), self.times_of(net.target[edges])
+        some = np.isfinite(t_u) | np.isfinite(t_v)
+        return edges[some], t_u[some], t_v[some]
+
     def pieces(self, seconds: float) -> Pieces:
         """The exact parts of edges reachable within ``seconds`` (at most the search limit),
         at most two per edge, sorted by edge."""
@@ -637,9 +653,9 @@ class Reach:
             msg = f"{seconds} s is beyond this search's limit of {self.limit_s} s"
             raise InvalidInput(msg)
         net = self.network
-        edges = np.arange(net.n_edges) if self.edges is None else self.edges
-        from_u = _share(seconds - self.times_of(net.source[edges]), net.forward_s[edges])
-        from_v = _share(seconds - self.times_of(net.target[edges]), net.backward_s[edges])
+        edges, t_u, t_v = self._reached_ends
+        from_u = _share(seconds - t_u, net.forward_s[edges])
+        from_v = _share(seconds - t_v, net.backward_s[edges])
         whole = from_u + from_v >= 1.0
         head = ~whole & (from_u > 0)
         tail = ~whole & (from_v > 0)
