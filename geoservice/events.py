@@ -34,7 +34,17 @@ from geoservice.errors import InvalidInput, NoDataset, ValidationFailed
 from geoservice.locate import LocateIndex, build_index, named_items, to_wgs84_points
 from geoservice.patrols import CHINA, parse_time
 
-STATUSES = ("open", "closed")
+STATUS_NAMES = {
+    "open": "open",
+    "in_progress": "open",
+    "in progress": "open",
+    "在办": "open",
+    "办理中": "open",
+    "closed": "closed",
+    "办结": "closed",
+    "已办结": "closed",
+}
+"""Statuses as sources write them, to the two the register keeps."""
 STATS_BY = ("town", "unit", "grid", "category", "month")
 MAX_EVENTS_PER_REQUEST = 10_000
 MAX_PROBLEMS = 50
@@ -47,6 +57,15 @@ def routing() -> dict[str, dict[str, Any]]:
     """The routing rules by category code (the shipped file)."""
     text = resources.files("geoservice.data").joinpath("event_routing.json").read_text("utf-8")
     return json.loads(text)["categories"]
+
+
+@cache
+def category_names() -> dict[str, str]:
+    """Category codes and names (as sources write them) to codes."""
+    return {
+        **{rule["name"]: code for code, rule in routing().items()},
+        **{code: code for code in routing()},
+    }
 
 
 def handler(category: str, town: str | None) -> dict[str, Any]:
@@ -85,8 +104,10 @@ def parse_events(rows: Sequence[dict[str, Any]], where: str, crs: str | None = N
     """Events from records (CSV rows or JSON objects); every problem is collected and
     ``ValidationFailed`` names each (the first ``MAX_PROBLEMS``)."""
     problems: list[str] = []
-    categories = routing()
+    category_of = category_names()
     ids: list[str] = []
+    categories: list[str] = []
+    statuses: list[str] = []
     times: list[datetime] = []
     closed: list[datetime | None] = []
     points: list[list[float]] = []
@@ -99,6 +120,8 @@ def parse_events(rows: Sequence[dict[str, Any]], where: str, crs: str | None = N
             ids.append("")
             times.append(datetime.now(UTC))
             closed.append(None)
+            categories.append("")
+            statuses.append("")
             points.append([0.0, 0.0])
             continue
         key = str(row["id"]).strip()
@@ -111,21 +134,26 @@ def parse_events(rows: Sequence[dict[str, Any]], where: str, crs: str | None = N
             when = parse_time(str(row["time"]).strip(), f"{at}: time")
         except InvalidInput as exc:
             problems.append(str(exc))
-        if row["category"] not in categories:
+        category = category_of.get(str(row["category"]).strip())
+        if category is None:
             problems.append(
                 f"{at}: category {row['category']!r} is unknown; expected one of "
-                f"{', '.join(categories)}"
+                f"{', '.join(routing())} (or their names {', '.join(sorted(category_of)[:4])})"
             )
-        if row["status"] not in STATUSES:
-            problems.append(f"{at}: status {row['status']!r}; expected open or closed")
+        status = STATUS_NAMES.get(str(row["status"]).strip().lower())
+        if status is None:
+            problems.append(
+                f"{at}: status {row['status']!r}; expected open (in_progress, 在办) or "
+                "closed (办结)"
+            )
+        categories.append(category or "")
+        statuses.append(status or "")
         if not _blank(row.get("closed_at")):
             try:
                 closed_when = parse_time(str(row["closed_at"]).strip(), f"{at}: closed_at")
             except InvalidInput as exc:
                 problems.append(str(exc))
-        if row["status"] == "closed" and closed_when is None:
-            problems.append(f"{at}: status closed needs closed_at (when it was closed)")
-        if row["status"] == "open" and closed_when is not None:
+        if status == "open" and closed_when is not None:
             problems.append(f"{at}: status open with closed_at {row['closed_at']}; one or other")
         if when and closed_when and closed_when < when:
             problems.append(f"{at}: closed_at {row['closed_at']} is before time {row['time']}")
@@ -152,8 +180,8 @@ def parse_events(rows: Sequence[dict[str, Any]], where: str, crs: str | None = N
     return Events(
         ids,
         times,
-        [str(r["category"]) for r in rows],
-        [str(r["status"]) for r in rows],
+        categories,
+        statuses,
         closed,
         [None if _blank(r.get("description")) else str(r["description"]) for r in rows],
         lon,

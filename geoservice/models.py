@@ -271,8 +271,7 @@ event = Table(
     Column("recorded_by", Text, nullable=False),
     CheckConstraint("status IN ('open', 'closed')", name="event_status"),
     CheckConstraint(
-        "(status = 'closed') = (closed_at IS NOT NULL) AND (closed_at IS NULL OR "
-        "closed_at >= time)",
+        "closed_at IS NULL OR (status = 'closed' AND closed_at >= time)",
         name="event_closed_at",
     ),
     Index("event_time", "time"),

@@ -87,7 +87,7 @@ def test_a_bad_events_file_is_refused_whole_with_every_problem(demo_settings, tm
         ["A1", "2021-03-01T10:00:00+08:00", "city", "open", "114.41", "23.10", ""],
         ["A2", "not a time", "city", "open", "114.41", "23.10", ""],
         ["A3", "2021-03-01T10:00:00", "weather", "open", "114.41", "23.10", ""],
-        ["A4", "2021-03-01T10:00:00", "city", "closed", "114.41", "23.10", ""],
+        ["A4", "2021-03-01T10:00:00", "city", "done", "114.41", "23.10", ""],
         ["A1", "2021-03-01T10:00:00", "city", "open", "east", "23.10", ""],
         ["A6", "2021-03-01T10:00:00", "city", "open", "114.41", "", ""],
     ]
@@ -101,7 +101,7 @@ def test_a_bad_events_file_is_refused_whole_with_every_problem(demo_settings, tm
     for named in (
         "not a time",
         "'weather'",
-        "closed needs closed_at",
+        "status 'done'",
         "repeats row 1",
         "'east'",
         "row 6: lat missing",
@@ -123,6 +123,35 @@ def test_a_bad_events_file_is_refused_whole_with_every_problem(demo_settings, tm
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM geoservice.event")).scalar() == before
     engine.dispose()
+
+
+def test_a_file_with_the_contracts_columns_and_the_reports_names_loads(
+    demo_settings, tmp_path
+) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "id,time,category,status,lon,lat,description\n"
+        "K1,2021-03-01 10:00:00,城市管理,办结,114.41,23.10,井盖缺失\n"
+        "K2,2021-03-02T11:00:00+08:00,综治维稳,在办,114.42,23.11,\n"
+        "K3,2021-03-03T12:00:00Z,service,closed,114.40,23.09,\n",
+        encoding="utf-8",
+    )
+    done = run_cli("etl", "events", str(path), settings=demo_settings)
+    assert done.returncode == 0, done.stderr
+    engine = create_engine(demo_settings, "owner")
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT id, category, status, closed_at, description FROM geoservice.event "
+                "WHERE id LIKE 'K%' ORDER BY id"
+            )
+        ).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [
+        ("K1", "city", "closed", None, "井盖缺失"),
+        ("K2", "stability", "open", None, None),
+        ("K3", "service", "closed", None, None),
+    ]
 
 
 def test_events_are_located_in_the_version_current_at_their_time(demo_settings, demo_files) -> None:

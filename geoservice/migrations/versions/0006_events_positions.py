@@ -58,8 +58,7 @@ def upgrade() -> None:
         sa.Column("recorded_by", sa.Text, nullable=False),
         sa.CheckConstraint("status IN ('open', 'closed')", name="event_status"),
         sa.CheckConstraint(
-            "(status = 'closed') = (closed_at IS NOT NULL) AND (closed_at IS NULL OR "
-            "closed_at >= time)",
+            "closed_at IS NULL OR (status = 'closed' AND closed_at >= time)",
             name="event_closed_at",
         ),
         schema=S,
