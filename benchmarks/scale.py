@@ -4,9 +4,10 @@ neighbours), 122 (Guangdong's county-level divisions).
     .venv/bin/python -m benchmarks.scale --districts 1 20 122
 
 For each N: a database ``geoservice_scale_N`` in the local cluster, loaded once with
-``geoservice demo --scale N`` (the load is timed); then, in a fresh process so that
-memory is its own, the locate index build (time, memory), single and batch locate, the
-road network build, one-origin 1/3/5-minute isochrones, and a coverage evaluation. The
+``geoservice demo --scale N`` (the load is timed); then, each in a fresh process so that
+memory is its own: the locate index build (time, memory) with single and batch locate;
+the road network build with one-origin 1/3/5-minute isochrones (40 random origins); the
+coverage model and one evaluation. A part the machine cannot hold is recorded as such. The
 figures go to ``docs/scaling.json`` and the curves to ``docs/scaling.png``.
 """
 
@@ -32,8 +33,13 @@ def rss_mb() -> float:
         return int(fh.read().split()[1]) * 4096 / 1e6
 
 
-def measure(url: str) -> dict[str, float]:
-    """Everything timed on the database at ``url`` (run in its own process)."""
+PARTS = ("index", "network", "coverage")
+"""Measured each in a process of its own, so that memory is its own and a part the
+machine cannot hold (killed by the kernel) leaves the others' figures."""
+
+
+def measure(url: str, part: str) -> dict[str, float]:
+    """One part's figures on the database at ``url``."""
     from geoservice.coverage import CoverageModel
     from geoservice.db import create_engine
     from geoservice.isochrones import isochrones
@@ -43,50 +49,48 @@ def measure(url: str) -> dict[str, float]:
 
     engine = create_engine(Settings(database_url=url), "owner")
     out: dict[str, float] = {}
+    rng = np.random.default_rng(3)
     gc.collect()
     before = rss_mb()
     start = time.perf_counter()
-    index = build_index(engine)
-    out["index_build_s"] = time.perf_counter() - start
-    out["index_mb"] = rss_mb() - before
-    out["grids"] = len(index.grids)
-    rng = np.random.default_rng(3)
-    points = []
-    polygons = index.polygons[rng.integers(0, len(index.polygons), 2000)]
-    for polygon in polygons:  # points inside grids across every district
-        x, y = polygon.representative_point().coords[0]
-        points.append((x, y))
-    lon = np.repeat([p[0] for p in points], 500) + rng.normal(0, 0.002, 1_000_000)
-    lat = np.repeat([p[1] for p in points], 500) + rng.normal(0, 0.002, 1_000_000)
-    start = time.perf_counter()
-    index.locate_many(lon, lat)
-    out["batch_points_per_s"] = len(lon) / (time.perf_counter() - start)
-    singles = []
-    for x, y in zip(lon[:50_000:7].tolist(), lat[:50_000:7].tolist(), strict=True):
-        t = time.perf_counter()
-        index.locate(x, y)
-        singles.append(time.perf_counter() - t)
-    out["single_p50_us"] = float(np.median(singles) * 1e6)
-    before = rss_mb()
-    start = time.perf_counter()
-    network = load_network(engine, "car", index.version)
-    out["network_build_s"] = time.perf_counter() - start
-    out["network_mb"] = rss_mb() - before
-    out["edges"] = network.n_edges
-    centres = [index.locate(*p)["point"] for p in points[:40]]
-    times = []
-    for c in centres:
-        t = time.perf_counter()
-        try:
-            isochrones(network, c["lon"], c["lat"], (1, 3, 5))
-        except Exception:
-            continue
-        times.append(time.perf_counter() - t)
-    out["isochrone_p50_ms"] = float(np.median(times) * 1e3)
-    start = time.perf_counter()
-    model = CoverageModel(engine, network, index)
-    model.response((1, 3, 5), "all")
-    out["coverage_s"] = time.perf_counter() - start
+    if part == "index":
+        index = build_index(engine)
+        out["index_build_s"] = time.perf_counter() - start
+        out["index_mb"] = rss_mb() - before
+        out["grids"] = len(index.grids)
+        polygons = index.polygons[rng.integers(0, len(index.polygons), 2000)]
+        centres = np.array([p.representative_point().coords[0] for p in polygons])
+        lon = np.repeat(centres[:, 0], 500) + rng.normal(0, 0.002, 1_000_000)
+        lat = np.repeat(centres[:, 1], 500) + rng.normal(0, 0.002, 1_000_000)
+        start = time.perf_counter()
+        index.locate_many(lon, lat)
+        out["batch_points_per_s"] = len(lon) / (time.perf_counter() - start)
+        singles = []
+        for x, y in zip(lon[:50_000:7].tolist(), lat[:50_000:7].tolist(), strict=True):
+            t = time.perf_counter()
+            index.locate(x, y)
+            singles.append(time.perf_counter() - t)
+        out["single_p50_us"] = float(np.median(singles) * 1e6)
+    elif part == "network":
+        network = load_network(engine, "car")
+        out["network_build_s"] = time.perf_counter() - start
+        out["network_mb"] = rss_mb() - before
+        out["edges"] = network.n_edges
+        origins = network.node_lonlat[rng.integers(0, network.n_nodes, 40)]
+        for x, y in origins[:3]:  # warm-up: the per-network caches
+            isochrones(network, x, y, (1, 3, 5))
+        times = []
+        for x, y in origins:
+            t = time.perf_counter()
+            isochrones(network, x, y, (1, 3, 5))
+            times.append(time.perf_counter() - t)
+        out["isochrone_p50_ms"] = float(np.median(times) * 1e3)
+    else:
+        model = CoverageModel.load(engine)
+        out["coverage_model_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        model.response((1, 3, 5), "all")
+        out["coverage_s"] = time.perf_counter() - start
     return out
 
 
@@ -105,9 +109,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--districts", type=int, nargs="+", default=[1, 20])
     parser.add_argument("--measure", help=argparse.SUPPRESS)
+    parser.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.measure)))
+        print(json.dumps(measure(args.measure, args.part)))
         return
     from geoservice.db import create_engine, upgrade
     from geoservice.settings import Settings
@@ -144,17 +149,32 @@ def main() -> None:
             )
             figures["load_s"] = time.perf_counter() - start
         owner.dispose()
-        measured = subprocess.run(
-            [sys.executable, "-m", "benchmarks.scale", "--measure", text_url],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=ROOT,
-        )
-        figures.update(json.loads(measured.stdout.strip().splitlines()[-1]))
+        for part in PARTS:
+            if part == "coverage" and "network_failed" in figures:
+                figures["coverage_failed"] = "not run: it needs the network"
+                continue
+            measured = subprocess.run(
+                [sys.executable, "-m", "benchmarks.scale", "--measure", text_url, "--part", part],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+            )
+            if measured.returncode == 0:
+                figures.update(json.loads(measured.stdout.strip().splitlines()[-1]))
+                figures.pop(f"{part}_failed", None)
+            else:  # -9: the kernel's out-of-memory killer
+                reason = "killed: out of memory" if measured.returncode == -9 else "failed"
+                figures[f"{part}_failed"] = reason
+                print(f"{n} districts, {part}: {reason}\n{measured.stderr[-2000:]}")
         results[str(n)] = figures
         results_path.write_text(json.dumps(results, indent=1))
-        print(f"{n:>4} districts: " + ", ".join(f"{k} {v:,.3g}" for k, v in figures.items()))
+        print(
+            f"{n:>4} districts: "
+            + ", ".join(
+                f"{k} {v:,.3g}" if isinstance(v, float | int) else f"{k} {v}"
+                for k, v in figures.items()
+            )
+        )
     plot(results, ROOT / "docs" / "scaling.png")
 
 
@@ -175,7 +195,7 @@ def plot(results: dict[str, dict[str, float]], path: Path) -> None:
     ]
     figure, axes = plt.subplots(2, 3, figsize=(13, 7))
     for ax, (key, title) in zip(axes.ravel(), series, strict=True):
-        values = [results[str(n)].get(key, np.nan) for n in ns]
+        values = [float(results[str(n)].get(key, np.nan)) for n in ns]
         ax.plot(ns, values, marker="o")
         ax.set_xscale("log")
         ax.set_xticks(ns, [str(n) for n in ns])

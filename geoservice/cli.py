@@ -723,13 +723,10 @@ def simulate_patrols(
     """Drive the patrol units along their segments, recording a position for each every
     few seconds (as their GPS feed would); the service's live coverage and dispatch
     follow them."""
-    import time
-    from datetime import UTC, datetime
-
     from etl.commands import console
     from geoservice.locate import build_index
-    from geoservice.patrols import PositionStore, parse_positions, patrol_units
-    from geoservice.synthetic.patrols import PatrolSimulator
+    from geoservice.patrols import PositionStore, patrol_units
+    from geoservice.synthetic.patrols import PatrolSimulator, drive
 
     settings = Settings()
     reader = open_engine(settings)
@@ -739,29 +736,17 @@ def simulate_patrols(
         fail(f"dataset version {index.version} has no patrol segments, so no patrol units")
     simulator = PatrolSimulator(reader, index.version, units, speed)
     store = PositionStore(create_engine(settings, "recorder"), settings.positions_keep_days)
-    codes = {u.code for u in units}
     console.print(
         f"{len(units)} patrol units on {len(simulator.metric)} segments, reporting every "
         f"{every:g} s at {speed:g} km/h (Ctrl-C stops)"
     )
-    began = time.monotonic()
-    while True:
-        elapsed = time.monotonic() - began
-        now = datetime.now(UTC)
-        body = {
-            "positions": [
-                {"unit": p.unit, "lon": p.lon, "lat": p.lat, "time": now.isoformat()}
-                for p in simulator.positions(elapsed, now)
-            ]
-        }
-        positions, _ = parse_positions(
-            body, codes, index, now=now, max_age_s=settings.position_max_age_s
-        )
-        store.record(positions)
-        console.print(f"{now:%H:%M:%S} recorded {len(positions)} positions")
-        if elapsed >= minutes * 60:
-            return
-        time.sleep(max(0.0, every - (time.monotonic() - began - elapsed)))
+    try:
+        for when, count in drive(
+            simulator, store, index, settings.position_max_age_s, minutes * 60, every
+        ):
+            console.print(f"{when:%H:%M:%S} recorded {count} positions")
+    except KeyboardInterrupt:
+        console.print("stopped")
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")]
@@ -860,7 +845,7 @@ def coverage_plan(
     ] = False,
     time_limit: Annotated[float, typer.Option(help="Solver time limit, seconds.")] = 60.0,
     weight: Annotated[
-        str, typer.Option(help="What to cover: residents, or last year's grid events.")
+        str, typer.Option(help="What to cover: residents, or the register's grid events.")
     ] = "residents",
     as_json: JsonFlag = False,
 ) -> None:

@@ -8,7 +8,9 @@ would (``POST /v1/patrols/positions`` checks the same way).
 
 from __future__ import annotations
 
-from datetime import datetime
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import numpy as np
 import shapely
@@ -16,7 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from geoservice.crs import from_metric, to_metric
-from geoservice.patrols import PatrolUnit, Position
+from geoservice.locate import LocateIndex
+from geoservice.patrols import PatrolUnit, Position, PositionStore, parse_positions
 
 PATROL_SPEED_KMH = 20.0
 
@@ -60,3 +63,32 @@ class PatrolSimulator:
             lon, lat = from_metric(np.array([point.x]), np.array([point.y]))
             out.append(Position(unit.code, float(lon[0]), float(lat[0]), now))
         return out
+
+
+def drive(
+    simulator: PatrolSimulator,
+    store: PositionStore,
+    index: LocateIndex,
+    max_age_s: float,
+    seconds: float,
+    every_s: float,
+) -> Iterator[tuple[datetime, int]]:
+    """Record every unit's position every ``every_s`` seconds for ``seconds`` (at least
+    once), checked as ``POST /v1/patrols/positions`` checks them; yields (time, count)."""
+    codes = {u.code for u in simulator.units}
+    began = time.monotonic()
+    while True:
+        elapsed = time.monotonic() - began
+        now = datetime.now(UTC)
+        body = {
+            "positions": [
+                {"unit": p.unit, "lon": p.lon, "lat": p.lat, "time": now.isoformat()}
+                for p in simulator.positions(elapsed, now)
+            ]
+        }
+        positions, _ = parse_positions(body, codes, index, now=now, max_age_s=max_age_s)
+        store.record(positions)
+        yield now, len(positions)
+        if elapsed >= seconds:
+            return
+        time.sleep(max(0.0, every_s - (time.monotonic() - began - elapsed)))
