@@ -22,7 +22,7 @@ const state = {
   key: null, identity: null, view: "dispatch", version: null, current: null,
   point: null, lastLocate: null, selectedGrid: null, reach: null, coverage: null,
   tool: null, addPoints: [], closeEdges: [], changed: null, diff: null, hidden: new Set(),
-  selected: null, live: null,
+  selected: null, live: null, liveTimer: null,
 };
 const $ = (id) => document.getElementById(id);
 const text = (value) => (value === null || value === undefined ? "" : String(value));
