@@ -186,17 +186,29 @@ def plot(results: dict[str, dict[str, float]], path: Path) -> None:
 
     ns = sorted(int(n) for n in results)
     series = [
-        ("index_build_s", "locate index build (s)"),
-        ("index_mb", "locate index memory (MB)"),
-        ("batch_points_per_s", "batch locate (points/s)"),
-        ("single_p50_us", "single locate p50 (µs)"),
-        ("isochrone_p50_ms", "one-origin 1/3/5-min isochrone p50 (ms)"),
-        ("coverage_s", "coverage evaluation (s)"),
+        ("index_build_s", "locate index build (s)", "index"),
+        ("index_mb", "locate index memory (MB)", "index"),
+        ("batch_points_per_s", "batch locate (points/s)", "index"),
+        ("single_p50_us", "single locate p50 (µs)", "index"),
+        ("isochrone_p50_ms", "one-origin 1/3/5-min isochrone p50 (ms)", "network"),
+        ("coverage_s", "coverage evaluation (s)", "coverage"),
     ]
     figure, axes = plt.subplots(2, 3, figsize=(13, 7))
-    for ax, (key, title) in zip(axes.ravel(), series, strict=True):
+    for ax, (key, title, part) in zip(axes.ravel(), series, strict=True):
         values = [float(results[str(n)].get(key, np.nan)) for n in ns]
         ax.plot(ns, values, marker="o")
+        for n in ns:
+            failed = results[str(n)].get(f"{part}_failed")
+            if failed:
+                ax.annotate(
+                    failed,
+                    (n, 0),
+                    xytext=(-4, 8),
+                    textcoords="offset points",
+                    ha="right",
+                    fontsize=8,
+                    color="firebrick",
+                )
         ax.set_xscale("log")
         ax.set_xticks(ns, [str(n) for n in ns])
         ax.set_title(title, fontsize=10)
