@@ -138,7 +138,8 @@ def parse_events(rows: Sequence[dict[str, Any]], where: str, crs: str | None = N
         if category is None:
             problems.append(
                 f"{at}: category {row['category']!r} is unknown; expected one of "
-                f"{', '.join(routing())} (or their names {', '.join(sorted(category_of)[:4])})"
+                f"{', '.join(routing())} (or their names "
+                f"{', '.join(rule['name'] for rule in routing().values())})"
             )
         status = STATUS_NAMES.get(str(row["status"]).strip().lower())
         if status is None:
