@@ -8,7 +8,8 @@ import pytest
 import shapely
 import sqlalchemy as sa
 
-from geoservice.synthetic import SYNTHETIC_NOTE, write_demo
+from geoservice.errors import InvalidInput
+from geoservice.synthetic import SYNTHETIC_NOTE, fresh_folder, write_demo
 from geoservice.synthetic.divisions import towns_and_units
 
 LAYER_COUNTS = {"district": 1, "town": 16, "unit": 216, "large_grid": 527, "grid": 2556}
@@ -112,3 +113,19 @@ def test_units_and_towns_nest_in_the_real_district(demo_engine, layer) -> None:
     district = _layer(demo_engine, "district").geometry.iloc[0]
     union = shapely.coverage_union_all(_layer(demo_engine, layer).geometry.values)
     assert shapely.area(shapely.symmetric_difference(union, district)) < 1e-12
+
+
+def test_the_demo_empties_its_own_folder_and_no_other(tmp_path) -> None:
+    """A file an older demo left (another layout) would be read as part of the bundle."""
+    folder = tmp_path / "demo"
+    folder.mkdir()
+    (folder / "README.txt").write_text(f"{SYNTHETIC_NOTE}.\n", encoding="utf-8")
+    (folder / "patrol_segments.geojson").write_text("{}", encoding="utf-8")
+    fresh_folder(folder)
+    assert folder.is_dir() and not any(folder.iterdir())
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("not a demo", encoding="utf-8")
+    with pytest.raises(InvalidInput, match="not empty"):
+        fresh_folder(mine)
+    assert (mine / "notes.txt").exists()
