@@ -32,7 +32,7 @@ from geoservice.audit import Actor, record
 from geoservice.crs import parse_crs
 from geoservice.errors import InvalidInput, NoDataset, ValidationFailed
 from geoservice.locate import LocateIndex, build_index, named_items, to_wgs84_points
-from geoservice.patrols import CHINA, parse_time
+from geoservice.patrols import CHINA, in_china, parse_time
 
 STATUS_NAMES = {
     "open": "open",
@@ -375,10 +375,10 @@ def _window(start: datetime | None, end: datetime | None) -> tuple[str, dict[str
     where, params = [], {}
     if start is not None:
         where.append("e.time >= :start")
-        params["start"] = start
+        params["start"] = in_china(start)
     if end is not None:
         where.append("e.time < :end")
-        params["end"] = end
+        params["end"] = in_china(end)
     return (" AND ".join(where) or "TRUE"), params
 
 
@@ -436,8 +436,8 @@ def event_stats(
     closed = sum(g["closed"] for g in groups)
     return {
         "by": by,
-        "from": start.isoformat() if start else None,
-        "to": end.isoformat() if end else None,
+        "from": in_china(start).isoformat() if start else None,
+        "to": in_china(end).isoformat() if end else None,
         "events": total,
         "closed": closed,
         "open": total - closed,
@@ -467,31 +467,37 @@ def _names(conn: Connection, by: str) -> dict[str, str]:
 def overdue_events(
     engine: Engine, as_of: datetime | None = None, limit: int = 1000
 ) -> dict[str, Any]:
-    """Open events past their category's deadline, most overdue first."""
-    as_of = as_of or datetime.now(UTC)
+    """Open events past their category's deadline at ``as_of`` (naive: China time;
+    default: now), most overdue first."""
+    as_of = datetime.now(UTC) if as_of is None else in_china(as_of)
     with engine.connect() as conn:
         rows = (
             conn.execute(
                 sa.text(f"""
-                SELECT e.id, e.time, e.category, e.grid_code, e.unit_code, e.town_code,
-                    e.time + make_interval(days => {_deadline_sql()}) AS deadline
-                FROM geoservice.event e
-                WHERE e.status = 'open'
-                    AND e.time + make_interval(days => {_deadline_sql()}) < :as_of
-                ORDER BY deadline, e.id LIMIT :limit
+                SELECT * FROM (
+                    SELECT e.id, e.time, e.category, e.grid_code, e.unit_code, e.town_code,
+                        e.time + make_interval(days => {_deadline_sql()}) AS deadline
+                    FROM geoservice.event e WHERE e.status = 'open'
+                ) open_events
+                WHERE deadline < :as_of
+                ORDER BY deadline, id LIMIT :limit
             """),
                 {"as_of": as_of, "limit": limit},
             )
             .mappings()
             .all()
         )
-        total = conn.execute(
-            sa.text(
-                "SELECT count(*) FROM geoservice.event e WHERE e.status = 'open' AND "
-                f"e.time + make_interval(days => {_deadline_sql()}) < :as_of"
-            ),
-            {"as_of": as_of},
-        ).scalar_one()
+        total = (  # the whole count, the list above being limited
+            conn.execute(
+                sa.text(f"""
+                SELECT count(*) FROM geoservice.event e WHERE e.status = 'open'
+                    AND e.time + make_interval(days => {_deadline_sql()}) < :as_of
+            """),
+                {"as_of": as_of},
+            ).scalar_one()
+            if len(rows) == limit
+            else len(rows)
+        )
     return {
         "as_of": as_of.astimezone(CHINA).isoformat(),
         "overdue": total,

@@ -70,6 +70,11 @@ def patrol_units(engine: Engine, version: int) -> list[PatrolUnit]:
     ]
 
 
+def in_china(when: datetime) -> datetime:
+    """An aware time as given; a naive one read as China Standard Time (+08:00)."""
+    return when if when.tzinfo is not None else when.replace(tzinfo=CHINA)
+
+
 def parse_time(value: Any, where: str) -> datetime:
     """An ISO 8601 time; without an offset, China Standard Time."""
     if not isinstance(value, str):
@@ -80,7 +85,7 @@ def parse_time(value: Any, where: str) -> datetime:
     except ValueError:
         msg = f"{where} {value!r} is not an ISO 8601 time (2026-11-29T09:30:00+08:00)"
         raise InvalidInput(msg) from None
-    return when if when.tzinfo is not None else when.replace(tzinfo=CHINA)
+    return in_china(when)
 
 
 def parse_positions(

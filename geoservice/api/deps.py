@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from geoservice.datasets import resolve_version, version_at
 from geoservice.errors import Forbidden, InvalidInput, PayloadTooLarge
 from geoservice.keys import Identity, Role
-from geoservice.patrols import CHINA
+from geoservice.patrols import in_china
 from geoservice.service import Service
 from geoservice.state import VersionState
 from geoservice.workers import Answer, Lane, Task, open_spill
@@ -95,8 +95,7 @@ async def read_version(
             if version is not None:
                 return resolve_version(conn, version)
             assert at is not None
-            when = at if at.tzinfo is not None else at.replace(tzinfo=CHINA)
-            return version_at(conn, when)
+            return version_at(conn, in_china(at))
 
     return await run_in_threadpool(resolve)
 

@@ -9,7 +9,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from geoservice.api.deps import CHINA, identity_of, limited_body, requires, service_of
+from geoservice.api.deps import identity_of, limited_body, requires, service_of
 from geoservice.api.models import (
     EventsRecorded,
     EventsRequest,
@@ -34,10 +34,6 @@ router = APIRouter(prefix="/v1/events", tags=["events"])
 
 MAX_EVENTS_BYTES = 4 * 1024 * 1024
 JSON = "application/json"
-
-
-def _aware(when: datetime | None) -> datetime | None:
-    return when if when is None or when.tzinfo is not None else when.replace(tzinfo=CHINA)
 
 
 @router.post(
@@ -97,7 +93,7 @@ async def stats(
     """Per town, unit, grid, category or month: events, closed, open, closure rate,
     median handling hours of the closed, and open events past their deadline."""
     engine = service_of(request).engine
-    answer = await run_in_threadpool(event_stats, engine, by, _aware(start), _aware(end))
+    answer = await run_in_threadpool(event_stats, engine, by, start, end)
     return Response(orjson.dumps(answer), media_type=JSON)
 
 
@@ -118,5 +114,5 @@ async def overdue(
     """Open events past their category's deadline, most overdue first, with who handles
     them."""
     engine = service_of(request).engine
-    answer = await run_in_threadpool(overdue_events, engine, _aware(as_of), limit)
+    answer = await run_in_threadpool(overdue_events, engine, as_of, limit)
     return Response(orjson.dumps(answer), media_type=JSON)
