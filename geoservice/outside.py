@@ -13,8 +13,10 @@ plus the cell's diagonal (the triangle inequality, both ways), found with an STR
 A point is then measured against its cell's few candidates only; points beyond the table
 against every outer segment. Distances use GEOS's point-to-segment formula, in the metric CRS.
 
-Ties go to the smallest grid code (grids are numbered in code order). When the nearest
-point is a vertex, every grid with that vertex is as near: the smallest of them wins.
+Ties go to the smallest grid code (grids are numbered in code order): grids within
+``TIE_M`` (1 µm) of the nearest count as equally near, so float noise between two ways of
+measuring one edge never decides. When the nearest point is a vertex, every grid with that
+vertex is as near: the smallest of them wins.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ MARGIN_M = 20_000.0
 """The table reaches this far beyond the grids' extent; farther points are rare."""
 CHUNK = 1 << 20
 """Point-segment pairs measured at once (bounds memory)."""
+TIE_M = 1e-6
+"""Distances this close to the nearest count as a tie (the smallest code wins)."""
 
 Array = NDArray[np.float64]
 
@@ -152,7 +156,7 @@ class OuterEdges:
         # per point (its pairs are contiguous): the smallest distance, then the smallest grid
         first = np.cumsum(counts) - counts
         least = np.minimum.reduceat(distance, first)
-        tied = distance == np.repeat(least, counts)
+        tied = distance <= np.repeat(least, counts) + TIE_M
         best = np.minimum.reduceat(np.where(tied, grid, np.iinfo(np.int64).max), first)
         return best, least
 

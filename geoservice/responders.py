@@ -8,6 +8,11 @@ either end of its edge and the rest from there, or, on the incident's own edge, 
 along it: the same exact partial-edge rules as the isochrones (``Reach.time_at``). Road
 distance is the length of that fastest path. The search is cut at ``SEARCH_LIMITS_S``:
 first ten minutes, then the hour, when fewer than ``k`` responders were found.
+
+Ties have one total order (``ranking_key``): arrival times are compared to the
+microsecond (``TIME_RESOLUTION_S``), so float noise between two ways of adding the same
+seconds never decides; equal times go to the kind (station, then post, then patrol), then
+to the smaller code.
 """
 
 from __future__ import annotations
@@ -25,6 +30,14 @@ from geoservice.network import Network, Reach, Snaps, travel_s
 
 SEARCH_LIMITS_S = (600.0, 3600.0)
 MAX_K = 20
+TIME_RESOLUTION_S = 1e-6
+KIND_ORDER = ("station", "post", "patrol")
+
+
+def ranking_key(eta_s: float, kind: str, code: str) -> tuple[int, int, str]:
+    """The order of responders: arrival time to the microsecond, then kind (station, post,
+    patrol), then code. The search and its tests' oracle both sort by it."""
+    return round(eta_s / TIME_RESOLUTION_S), KIND_ORDER.index(kind), code
 
 
 @dataclass(frozen=True)
@@ -81,9 +94,8 @@ def fixed_responders(engine: Engine, reverse: Network) -> Responders:
 def fastest(
     reverse: Network, responders: Responders, lon: float, lat: float, k: int
 ) -> list[dict[str, Any]]:
-    """The ``k`` responders that reach (lon, lat) first by road, quickest first (ties by
-    code), each with its ETA, the road distance of its fastest path and where it joins
-    the road."""
+    """The ``k`` responders that reach (lon, lat) first by road, in ``ranking_key`` order,
+    each with its ETA, the road distance of its fastest path and where it joins the road."""
     if not 1 <= k <= MAX_K:
         msg = f"k={k} responders; expected 1 to {MAX_K}"
         raise InvalidInput(msg)
@@ -94,11 +106,16 @@ def fastest(
         seconds = reach.time_at(s.edge, s.fraction)
         if np.isfinite(seconds).sum() >= k:
             break
-    rows = np.flatnonzero(np.isfinite(seconds))
-    codes = np.array(responders.codes, dtype=object)[s.origin[rows]]
-    rows = rows[np.lexsort((codes, seconds[rows]))][:k]
+    rows = sorted(
+        np.flatnonzero(np.isfinite(seconds)).tolist(),
+        key=lambda row: ranking_key(
+            float(seconds[row]),
+            responders.kinds[s.origin[row]],
+            responders.codes[s.origin[row]],
+        ),
+    )[:k]
     out = []
-    for row in rows.tolist():
+    for row in rows:
         who = int(s.origin[row])
         out.append(
             {

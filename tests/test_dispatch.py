@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from geoservice.api.app import create_app
 from geoservice.db import create_engine
 from geoservice.patrols import CHINA, Position, PositionStore, patrol_units
+from geoservice.responders import ranking_key
 from geoservice.synthetic.patrols import PatrolSimulator
 from tests.cli import run_cli
 from tests.conftest import auth
@@ -34,22 +35,22 @@ def live_client(live_settings):
 
 def _brute_force(network, engine, lon: float, lat: float) -> list[tuple[float, str]]:
     """Every station and post searched from on its own (forward network, ten minutes):
-    its time to the incident's point, quickest first."""
+    its time to the incident's point, in the responders' order."""
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.text("SELECT code, ST_X(geom), ST_Y(geom) FROM geoservice.current_station")
+            sa.text("SELECT kind, code, ST_X(geom), ST_Y(geom) FROM geoservice.current_station")
         ).all()
     goal = network.snap_points([lon], [lat])
     out = []
-    for code, x, y in rows:
+    for kind, code, x, y in rows:
         start = network.snap_points([x], [y], strict=False)
         if not len(start.edge):
             continue
         reach = network.reach(start, 600.0)
         t = float(reach.time_at(goal.edge, goal.fraction)[0])
         if np.isfinite(t):
-            out.append((t, code))
-    return sorted(out)
+            out.append((t, kind, code))
+    return [(t, code) for t, _, code in sorted(out, key=lambda r: ranking_key(*r))]
 
 
 @pytest.mark.parametrize(("lon", "lat"), INCIDENTS)

@@ -14,12 +14,14 @@ from shapely.geometry import MultiPolygon, Polygon
 from geoservice.crs import wgs84_to_bd09, wgs84_to_gcj02
 from geoservice.errors import InvalidCoordinates, PayloadTooLarge, UnknownCRS
 from geoservice.locate import Grid, LocateIndex, locate_points, parse_point
+from geoservice.outside import TIE_M
 
 TO_METRIC = pyproj.Transformer.from_crs(4326, 4547, always_xy=True)
 
 
 def oracle(index: LocateIndex, lon: float, lat: float) -> tuple[str, str, float | None]:
-    """Brute force: GEOS covers against every grid; smallest code on ties; nearest in 4547."""
+    """Brute force: GEOS covers against every grid; smallest code on ties; nearest in 4547
+    (within ``TIE_M`` of the nearest is a tie, as in the index)."""
     covering = np.flatnonzero(shapely.covers(index.polygons, shapely.Point(lon, lat)))
     if len(covering) == 1:
         return "inside", index.codes[covering[0]], None
@@ -27,7 +29,7 @@ def oracle(index: LocateIndex, lon: float, lat: float) -> tuple[str, str, float 
         return "boundary", min(index.codes[covering]), None
     point = shapely.Point(*TO_METRIC.transform(lon, lat))
     distance = shapely.distance(_metric(index), point)
-    nearest = np.flatnonzero(distance == distance.min())
+    nearest = np.flatnonzero(distance <= distance.min() + TIE_M)
     return "outside", min(index.codes[nearest]), float(distance.min())
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import heapq
+import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from geoservice.network import Network, Snaps
-from geoservice.responders import Responders, fastest
+from geoservice.responders import KIND_ORDER, Responders, fastest, ranking_key
 from tests.test_network import _go, _oracle, _toy, toy_graphs
 
 
@@ -90,7 +91,12 @@ def _responders(reverse: Network, places: list[tuple[int, float]]) -> Responders
         distance_m=np.zeros(n),
     )
     codes = [f"R{i:02d}" for i in range(n)]
-    return Responders(["post"] * n, codes, codes, snaps)
+    return Responders([_kind(i) for i in range(n)], codes, codes, snaps)
+
+
+def _kind(i: int) -> str:
+    """Responder i's kind: the kinds in turn, so ties between kinds are drawn too."""
+    return KIND_ORDER[i % len(KIND_ORDER)]
 
 
 @settings(max_examples=300, deadline=None)
@@ -103,6 +109,18 @@ def _responders(reverse: Network, places: list[tuple[int, float]]) -> Responders
     ),
     st.integers(1, 4),
 )
+@example(  # two responders at one node: equal times reached by different float sums
+    (
+        7,
+        [(0, 1)] * 3 + [(6, 0)] + [(0, 1)] * 6,
+        [0.0] * 10,
+        [math.inf] * 3 + [1.44140625] + [math.inf] * 6,
+        [(3, 0.3)],
+        1.0,
+    ),
+    [(0, 0.0), (13, 1.0)],
+    1,
+)
 def test_responders_match_a_dijkstra_from_each_responder(case, placed, k) -> None:
     n, edges, forward, backward, origins, _ = case
     net = _toy(n, edges, forward, backward)
@@ -114,9 +132,12 @@ def test_responders_match_a_dijkstra_from_each_responder(case, placed, k) -> Non
     snapped = reverse.snap_points([lon], [lat])
     goal = (int(snapped.edge[0]), 1 - float(snapped.fraction[0]))
     brute = sorted(
-        (t, f"R{i:02d}")
-        for i, place in enumerate(places)
-        if (t := _arrival(net, place, goal)) <= 3600.0
+        (
+            (t, f"R{i:02d}")
+            for i, place in enumerate(places)
+            if (t := _arrival(net, place, goal)) <= 3600.0
+        ),
+        key=lambda arrival: ranking_key(arrival[0], _kind(int(arrival[1][1:])), arrival[1]),
     )[:k]
     assert [r["code"] for r in answer] == [code for _, code in brute]
     assert [r["eta_s"] for r in answer] == pytest.approx([round(t, 1) for t, _ in brute], abs=0.051)
