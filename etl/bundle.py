@@ -15,13 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyogrio
-
 from etl.boundaries import BoundaryOptions, prepare_boundaries
 from etl.load import Step
 from etl.police import prepare_officers, prepare_patrols, prepare_stations
+from etl.readers import layers_of, metadata_of
 from etl.roads import ROAD_SUFFIXES, prepare_roads
 from geoservice.errors import InvalidInput
+from geoservice.export import BASE_KEY
 from geoservice.models import BOUNDARY_LAYERS
 
 PARTS = (*BOUNDARY_LAYERS, "stations", "officers", "patrols", "roads")
@@ -44,6 +44,7 @@ class BundleOptions:
     encoding: str | None = None
     repair: bool = False
     allow_outside: bool = False
+    replace_network: bool = False
 
 
 def find_parts(path: Path) -> list[Part]:
@@ -83,6 +84,25 @@ def find_parts(path: Path) -> list[Part]:
     return [seen[layer] for layer in PARTS if layer in seen]
 
 
+def bundle_base(path: Path) -> int | None:
+    """The version a bundle was made from, as its GeoPackage(s) say (``geoservice
+    export`` writes it), or None."""
+    packages = [path] if path.is_file() else sorted(path.glob("*.gpkg")) if path.is_dir() else []
+    found = set()
+    for package in packages:
+        metadata = metadata_of(package)
+        if BASE_KEY in metadata:
+            try:
+                found.add(int(metadata[BASE_KEY]))
+            except ValueError:
+                msg = f"{package}: metadata {BASE_KEY}={metadata[BASE_KEY]!r} is not a version"
+                raise InvalidInput(msg) from None
+    if len(found) > 1:
+        msg = f"bundle {path}: its GeoPackages were exported from versions {sorted(found)}"
+        raise InvalidInput(msg)
+    return found.pop() if found else None
+
+
 def _layer_of(name: str) -> str | None:
     for layer in PARTS:
         suffixes = ROAD_SUFFIXES if layer == "roads" else VECTOR_SUFFIXES
@@ -92,7 +112,7 @@ def _layer_of(name: str) -> str | None:
 
 
 def _gpkg_parts(path: Path) -> list[Part]:
-    names = [str(name) for name, _ in pyogrio.list_layers(path)]
+    names = layers_of(path)
     parts = [Part(name, path, name) for name in names if name in PARTS and name != "roads"]
     if not parts:
         msg = f"{path}: no layer named {', '.join(PARTS[:-1])}; it holds {names}"
@@ -154,5 +174,10 @@ def _step(part: Part, options: BundleOptions) -> Step:
     return Step(
         part.layer,
         description,
-        lambda ctx: prepare_roads(file, ctx, allow_outside=options.allow_outside),
+        lambda ctx: prepare_roads(
+            file,
+            ctx,
+            allow_outside=options.allow_outside,
+            replace_network=options.replace_network,
+        ),
     )

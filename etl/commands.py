@@ -15,7 +15,9 @@ from etl.load import LayerLoad, Step, publish_loads
 from etl.problems import write_problems
 from etl.references import check_bundle
 from etl.report import Report
+from etl.tolerance import DEFAULT_TOLERANCE_M
 from geoservice.audit import Actor
+from geoservice.datasets import resolve_version
 from geoservice.errors import ValidationFailed
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -40,10 +42,11 @@ def show(load: LayerLoad, *, with_diff: bool) -> None:
             console.print(f"    {line}")
 
 
-def _raise_all(failed: Report, across: Report) -> None:
-    problems = failed.errors + across.errors
+def _raise_all(reports: list[Report]) -> None:
+    problems = [error for report in reports for error in report.errors]
     count = len(problems)
-    msg = f"{failed.subject}: {count} problem{'s' if count > 1 else ''}; nothing was published"
+    subjects = ", ".join(report.subject for report in reports if report.errors)
+    msg = f"{subjects}: {count} problem{'s' if count > 1 else ''}; nothing was published"
     raise ValidationFailed(msg, problems)
 
 
@@ -57,16 +60,30 @@ def run_loads(
     actor: Actor | None = None,
     draft: bool = False,
     problems: Path | None = None,
+    tolerance_m: float = DEFAULT_TOLERANCE_M,
+    force: bool = False,
+    base: int | None = None,
 ) -> int | None:
     """Prepare each step against the context (earlier steps staged), check the rules
-    across layers on the result, then publish them together as one version.
+    across layers on the result, then publish together, as one version, the parts that
+    differ from the current version (every part with ``force``).
 
-    Returns the new version, or None for a dry run. Raises ``ValidationFailed`` naming
-    every problem; then nothing is published (and ``problems``, when given, holds them as
-    features).
+    Returns the new version, or None for a dry run or when nothing changed. Raises
+    ``ValidationFailed`` naming every problem; then nothing is published (and
+    ``problems``, when given, holds them as features).
     """
     began = time.perf_counter()
-    context = Context(engine, bundle=frozenset(step.layer for step in steps))
+    context = Context(
+        engine,
+        bundle=frozenset(step.layer for step in steps),
+        tolerance_m=tolerance_m,
+        base=base,
+        force=force,
+    )
+    if base is not None:
+        with engine.connect() as conn:
+            resolve_version(conn, base)
+        console.print(f"made from version {base}: what was published since then is kept")
     reports = []
     loads = []
     try:
@@ -80,9 +97,8 @@ def run_loads(
                 reports.append(load.report)
                 context.staged[load.layer] = load
                 loads.append(load)
-                if load.report.problems:
-                    failed = load.report
-                    break  # later parts would be checked against a broken one
+                if load.report.problems and failed is None:
+                    failed = load.report  # later parts are still read: what they fix counts
             task = bar.add_task("checking the rules across layers")
             # with a broken part only what still names retired codes is worth saying
             across = check_bundle(context, nesting=failed is None)
@@ -92,13 +108,24 @@ def run_loads(
                 for line in across.lines():
                     console.print(line)
             if failed is not None:
-                _raise_all(failed, across)
+                _raise_all(reports)
             across.raise_if_failed()
             changes = code_changes(context)
             if changes:
                 console.print("code changes:")
                 for line in changes:
                     console.print(f"  {line}")
+            same = [load for load in loads if load.unchanged]
+            for load in same:
+                console.print(f"{load.layer}: no change against the current version")
+            if not force:
+                loads = [load for load in loads if not load.unchanged]
+            if not loads:
+                console.print(
+                    "no change: nothing to publish (--force publishes a new version anyway) "
+                    f"({time.perf_counter() - began:.1f} s)"
+                )
+                return None
             if dry_run:
                 console.print(
                     f"dry run: valid, nothing published ({time.perf_counter() - began:.1f} s)"
@@ -110,7 +137,7 @@ def run_loads(
             )
     finally:
         if problems is not None:
-            count = write_problems(problems, reports)
+            count = write_problems(problems, reports, context.place_of)
             console.print(f"{count} problem{'s' if count != 1 else ''} written to {problems}")
     what = "; ".join(load.summary for load in loads)
     files = ", ".join(sorted({Path(load.source.path).name for load in loads}))

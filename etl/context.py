@@ -11,8 +11,14 @@ import pandas as pd
 import shapely
 import sqlalchemy as sa
 from shapely.geometry import MultiPolygon
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy.engine import Engine
 
+from etl.merge import reverts, three_way
+from etl.report import Report
+from etl.tolerance import DEFAULT_TOLERANCE_M
+from geoservice.datasets import current_version_id
+from geoservice.diff import FEATURE_LAYERS, features_at, officers_at
 from geoservice.synthetic import real_district
 
 if TYPE_CHECKING:
@@ -28,6 +34,12 @@ class Context:
 
     engine: Engine
     bundle: frozenset[str] = frozenset()
+    tolerance_m: float = DEFAULT_TOLERANCE_M
+    """The load's linear tolerance (``etl.tolerance``)."""
+    base: int | None = None
+    """The version the bundle was made from (``etl.merge``), when known."""
+    force: bool = False
+    """Take the bundle's features over conflicts and reverts."""
     staged: dict[str, LayerLoad] = field(default_factory=dict)
     _cache: dict[tuple[str, ...], pd.DataFrame | None] = field(default_factory=dict)
 
@@ -71,6 +83,110 @@ class Context:
         frame = self._cache[key]
         assert frame is not None
         return frame
+
+    def layer_at(self, layer: str, version: int) -> pd.DataFrame:
+        """A layer as published in ``version`` (officers: without personal columns)."""
+        key = ("version", layer, str(version))
+        if key not in self._cache:
+            with self.engine.connect() as conn:
+                self._cache[key] = (
+                    officers_at(conn, version)
+                    if layer == "officers"
+                    else features_at(conn, layer, version)
+                )
+        frame = self._cache[key]
+        assert frame is not None
+        return frame
+
+    def current_version(self) -> int | None:
+        with self.engine.connect() as conn:
+            return current_version_id(conn)
+
+    def history(self, layer: str, *, limit: int = 3) -> list[tuple[int, pd.DataFrame]]:
+        """Up to ``limit`` earlier states of a layer, newest first: the published versions
+        older than the current one whose snapshot of the layer differs from it (and from
+        each other)."""
+        with self.engine.connect() as conn:
+            current = current_version_id(conn)
+            if current is None:
+                return []
+            rows = conn.execute(
+                sa.text(
+                    "SELECT l.version_id, l.snapshot_id FROM geoservice.dataset_version_layer l "
+                    "JOIN geoservice.dataset_version v ON v.id = l.version_id "
+                    "WHERE l.layer = :layer AND l.version_id < :current AND v.status <> 'draft' "
+                    "ORDER BY l.version_id DESC"
+                ),
+                {"layer": layer, "current": current},
+            ).all()
+            now = conn.execute(
+                sa.text("SELECT geoservice.snapshot_of(:v, :layer)"),
+                {"v": current, "layer": layer},
+            ).scalar()
+        seen = {now}
+        out = []
+        for version, snapshot_id in rows:
+            if snapshot_id in seen:
+                continue
+            seen.add(snapshot_id)
+            out.append((int(version), self.layer_at(layer, int(version))))
+            if len(out) == limit:
+                break
+        return out
+
+    def reconcile(
+        self, layer: str, frame: pd.DataFrame, columns: tuple[str, ...], noun: str, report: Report
+    ) -> pd.DataFrame:
+        """The bundle's ``layer`` reconciled with what was published since the bundle's
+        base (``etl.merge``): merged three ways when the base is known, else refused
+        (on ``report``) when it would undo newer versions."""
+        current = self.current_version()
+        if current is None:
+            return frame
+        now = self.layer_at(layer, current)
+        if self.base is not None:
+            if self.base == current:
+                return frame
+            return three_way(
+                frame,
+                self.layer_at(layer, self.base),
+                now,
+                columns,
+                tolerance_m=self.tolerance_m,
+                force=self.force,
+                noun=noun,
+                base_version=self.base,
+                report=report,
+            )
+        if not self.force:
+            reverts(
+                frame,
+                now,
+                self.history(layer),
+                columns,
+                tolerance_m=self.tolerance_m,
+                noun=noun,
+                report=report,
+            )
+        return frame
+
+    def place_of(self, layer: str, code: str | None) -> BaseGeometry | None:
+        """Where a feature of ``layer`` is (as the load read it, else as published), or
+        the district when the code is unknown or None."""
+        if code is not None and layer in self.staged:
+            frame = self.staged[layer].frame
+            if isinstance(frame, gpd.GeoDataFrame):
+                found = frame.geometry.values[(frame["code"] == code).to_numpy()]
+                if len(found) and found[0] is not None:
+                    return found[0]
+        if code is not None and layer in FEATURE_LAYERS:
+            version = self.current_version()
+            if version is not None:
+                frame = self.layer_at(layer, version)
+                found = frame.geometry.values[(frame["code"] == code).to_numpy()]
+                if len(found):
+                    return found[0]
+        return self.district()
 
     def codes(self, layer: str) -> set[str]:
         frame = self.boundary(layer)

@@ -34,9 +34,15 @@ def point_of(geom: BaseGeometry) -> tuple[float, float]:
 
 
 def check_near_district(
-    geoms: np.ndarray, district: BaseGeometry, what: str, allow_outside: bool
+    geoms: np.ndarray,
+    district: BaseGeometry,
+    what: str,
+    allow_outside: bool,
+    *,
+    crs_hint: str = "is --crs right, or the CRS the file states?",
 ) -> None:
-    """Refuse data far from the district, saying how far and the likely cause."""
+    """Refuse data far from the district, saying how far (metres, EPSG:4547) and the
+    likely cause (``crs_hint`` when neither swapped axes nor projected metres explain it)."""
     if allow_outside or len(geoms) == 0:
         return
     minx, miny, maxx, maxy = shapely.total_bounds(geoms)
@@ -44,26 +50,42 @@ def check_near_district(
         return
     extent = shapely.box(minx, miny, maxx, maxy)
     dlon, dlat = district.centroid.x, district.centroid.y
-    gap_deg = extent.distance(district)
-    gap_km = gap_deg * 111.32 * np.cos(np.radians(dlat))
+    projectable = max(abs(minx), abs(maxx)) <= 180 and max(abs(miny), abs(maxy)) <= 90
+    if projectable:
+        gap_km = _metric(extent).distance(_metric(district)) / 1000
+    else:  # not lon/lat at all: a rough figure, in degrees of latitude
+        gap_km = extent.distance(district) * 110.574
     if gap_km <= FAR_KM:
         return
     cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
-    if shapely.box(miny, minx, maxy, maxx).distance(district) * 111.32 < FAR_KM:
-        hint = "lon and lat look swapped"
-    elif max(abs(minx), abs(maxx)) > 180 or max(abs(miny), abs(maxy)) > 90:
+    swapped = shapely.box(miny, minx, maxy, maxx)
+    if (
+        max(abs(miny), abs(maxy)) <= 180
+        and max(abs(minx), abs(maxx)) <= 90
+        and (_metric(swapped).distance(_metric(district)) / 1000 < FAR_KM)
+    ):
+        hint = "lon and lat look swapped."
+    elif not projectable:
         hint = (
             f"coordinates up to {max(abs(minx), abs(maxx)):.0f} look like projected metres read "
-            "as degrees: pass the file's --crs (e.g. EPSG:4547)"
+            "as degrees: pass the file's --crs (e.g. EPSG:4547)."
         )
     else:
-        hint = "is --crs right, or the CRS the file states?"
+        hint = crs_hint
     msg = (
-        f"{what} lies {gap_km:,.0f} km from Huicheng District (its centre is at {cx:.4f} "
-        f"{cy:.4f}, the district's at {dlon:.4f} {dlat:.4f}); {hint}. "
+        f"{what} lies {gap_km:,.0f} km from Huicheng District at its nearest (its centre is at "
+        f"{cx:.4f} {cy:.4f}, the district's at {dlon:.4f} {dlat:.4f}); {hint} "
         "Pass --allow-outside to load it anyway."
     )
     raise InvalidInput(msg)
+
+
+def _metric(geom: BaseGeometry) -> BaseGeometry:
+    """A WGS84 geometry in EPSG:4547 metres (densified, so long box edges stay true)."""
+    from geoservice.crs import to_metric
+
+    dense = shapely.segmentize(geom, 0.01)
+    return shapely.transform(dense, lambda xy: np.column_stack(to_metric(xy[:, 0], xy[:, 1])))
 
 
 OFFSET_CLOSE_M = 5.0

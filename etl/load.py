@@ -32,6 +32,8 @@ class LayerLoad:
     write: LayerWriter
     summary: str
     diff: Callable[[], list[str]]
+    unchanged: bool = False
+    """Equal to the current version (within the tolerance): nothing to publish."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,21 @@ def diff_frames(
             if changed:
                 lines.append(f"{len(changed)} with changed {column}: {few(changed)}")
     return lines or [f"no change to the {len(new)} {noun}"]
+
+
+def same_rows(old: pd.DataFrame, new: pd.DataFrame, columns: tuple[str, ...]) -> bool:
+    """The same codes with the same values in ``columns`` (missing equals missing)."""
+    if len(old) != len(new) or new["code"].duplicated().any():
+        return False
+    if set(old["code"]) != set(new["code"]):
+        return False
+    a = old.set_index("code").loc[sorted(old["code"]), list(columns)]
+    b = new.set_index("code").loc[sorted(new["code"]), list(columns)]
+    return all(
+        none_if_missing(x) == none_if_missing(y)
+        for column in columns
+        for x, y in zip(a[column], b[column], strict=True)
+    )
 
 
 def few(codes: list[str], limit: int = 8) -> str:

@@ -14,12 +14,13 @@ from shapely.geometry import LineString, MultiLineString, MultiPoint, Point
 
 from etl.context import Context
 from etl.geo import check_near_district
-from etl.load import LayerLoad, diff_frames, insert_features
+from etl.load import LayerLoad, diff_frames, insert_features, same_rows
 from etl.readers import read_table, read_vector, require_file
 from etl.report import Report, where
+from etl.tolerance import keep_stored
 from geoservice.datasets import Source
 from geoservice.errors import InvalidInput
-from geoservice.missing import is_missing
+from geoservice.missing import is_missing, none_if_missing, objects
 from geoservice.models import STATION_KINDS, officer, officer_unit
 
 OFFICER_COLUMNS = ("code", "name", "rank", "phone", "station_code", "unit_codes")
@@ -53,18 +54,20 @@ def _text_column(frame: pd.DataFrame, column: str) -> list[str]:
 def _check_codes(codes: list[str], names: list[str], noun: str, report: Report) -> None:
     for i, (code, name) in enumerate(zip(codes, names, strict=True), start=1):
         if not code:
-            report.error(f"{noun} #{i}: no code")
+            report.error(f"{noun} #{i}: no code", kind="missing_value")
         elif not name:
-            report.error(f"{noun} {code!r}: no name")
+            report.error(f"{noun} {code!r}: no name", code=code, kind="missing_value")
     for code, count in Counter(c for c in codes if c).items():
         if count > 1:
-            report.error(f"{noun} code {code!r} appears {count} times")
+            report.error(
+                f"{noun} code {code!r} appears {count} times", code=code, kind="duplicate_code"
+            )
 
 
 def _whole_number(value: object, code: str, field: str, report: Report, minimum: int = 1) -> int:
     number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
     if pd.isna(number) or number != int(number) or number < minimum:
-        report.error(f"{code!r}: {field} {value!r} is not a whole number >= {minimum}")
+        report.error(f"{code!r}: {field} {value!r} is not a whole number >= {minimum}", code=code)
         return 0
     return int(number)
 
@@ -74,8 +77,18 @@ def _inside_district(geoms, codes, noun: str, context: Context, report: Report) 
     for code, geom in zip(codes, geoms, strict=True):
         if geom is not None and not district.covers(geom):
             report.error(
-                f"{noun} {code!r} lies outside the district at {where(*geom.coords[0])}", geom
+                f"{noun} {code!r} lies outside the district at {where(*geom.coords[0])}",
+                geom,
+                code=code,
+                kind="outside_parent",
             )
+
+
+STATION_ATTRIBUTES = ("name", "kind", "area_code")
+PATROL_ATTRIBUTES = ("name", "level", "team", "team_size")
+OFFICER_ATTRIBUTES = ("name", "rank", "station_code", "unit_codes")
+"""What the three layers hold besides code (and geometry); officers without personal
+columns (phone numbers are kept apart, see ``prepare_officers``)."""
 
 
 def prepare_stations(
@@ -92,7 +105,6 @@ def prepare_stations(
     _require_columns(source, ("code", "name", "kind", "area_code"), path)
     report = Report(f"stations from {path.name}", "stations")
     codes, names = _text_column(source, "code"), _text_column(source, "name")
-    kinds, areas = _text_column(source, "kind"), _text_column(source, "area_code")
     _check_codes(codes, names, "station", report)
     geoms = []
     for code, geom in zip(codes, source.geometry, strict=True):
@@ -100,28 +112,49 @@ def prepare_stations(
             geom = geom.geoms[0]
         if not isinstance(geom, Point) or geom.is_empty:
             kind = "empty" if geom is None or geom.is_empty else geom.geom_type
-            report.error(f"station {code!r}: geometry is {kind}, expected Point")
+            report.error(
+                f"station {code!r}: geometry is {kind}, expected Point",
+                code=code,
+                kind="invalid_geometry",
+            )
             geom = None
         geoms.append(geom)
     check_near_district(np.array(geoms, dtype=object), context.district(), path.name, allow_outside)
-    if not allow_outside:
-        _inside_district(geoms, codes, "station", context, report)
-    towns, units = context.codes("town"), context.codes("unit")
-    for code, kind, area in zip(codes, kinds, areas, strict=True):
-        if kind not in STATION_KINDS:
-            report.error(
-                f"station {code!r}: kind {kind!r} is not one of {', '.join(STATION_KINDS)}"
-            )
-        elif kind == "station" and area not in towns:
-            report.error(f"station {code!r}: area_code {area!r} is not a town of the dataset")
-        elif kind == "post" and area not in units:
-            report.error(f"post {code!r}: area_code {area!r} is not a unit of the dataset")
     frame = gpd.GeoDataFrame(
-        {"code": codes, "name": names, "kind": kinds, "area_code": areas},
+        {
+            "code": codes,
+            "name": names,
+            "kind": _text_column(source, "kind"),
+            "area_code": _text_column(source, "area_code"),
+        },
         geometry=geoms,
         crs="EPSG:4326",
     )
-    counts = Counter(kinds)
+    frame = context.reconcile("stations", frame, STATION_ATTRIBUTES, "station", report)
+    current = context.current("current_station", ["code", *STATION_ATTRIBUTES])
+    frame, unchanged = _keep_stored(frame, current, STATION_ATTRIBUTES, context)
+    if not allow_outside:
+        _inside_district(frame.geometry.values, frame["code"], "station", context, report)
+    towns, units = context.codes("town"), context.codes("unit")
+    for code, kind, area in zip(frame["code"], frame["kind"], frame["area_code"], strict=True):
+        if kind not in STATION_KINDS:
+            report.error(
+                f"station {code!r}: kind {kind!r} is not one of {', '.join(STATION_KINDS)}",
+                code=code,
+            )
+        elif kind == "station" and area not in towns:
+            report.error(
+                f"station {code!r}: area_code {area!r} is not a town of the dataset",
+                code=code,
+                kind="bad_reference",
+            )
+        elif kind == "post" and area not in units:
+            report.error(
+                f"post {code!r}: area_code {area!r} is not a unit of the dataset",
+                code=code,
+                kind="bad_reference",
+            )
+    counts = Counter(frame["kind"])
     report.facts.append(f"{counts['station']} stations, {counts['post']} posts")
 
     def write(conn: sa.Connection, snapshot_id: int) -> int:
@@ -136,13 +169,30 @@ def prepare_stations(
         frame,
         write,
         f"{len(frame)} stations and posts",
-        lambda: diff_frames(
-            context.current("current_station", ["code", "name", "kind", "area_code"]),
-            frame,
-            "stations",
-            compare=("kind", "area_code"),
-        ),
+        lambda: diff_frames(current, frame, "stations", compare=("kind", "area_code")),
+        unchanged=unchanged,
     )
+
+
+def _keep_stored(
+    frame: gpd.GeoDataFrame,
+    current: gpd.GeoDataFrame | None,
+    columns: tuple[str, ...],
+    context: Context,
+) -> tuple[gpd.GeoDataFrame, bool]:
+    """Features equal to the current ones within the tolerance take the stored geometry;
+    and whether the layer as a whole is unchanged."""
+    if current is None:
+        return frame, False
+    geoms, kept, _ = keep_stored(
+        list(frame["code"]),
+        list(frame.geometry.values),
+        list(current["code"]),
+        list(current.geometry.values),
+        context.tolerance_m,
+    )
+    frame = frame.set_geometry(list(geoms))
+    return frame, bool(kept.all()) and same_rows(current, frame, columns)
 
 
 def prepare_patrols(
@@ -176,18 +226,25 @@ def prepare_patrols(
             geom = merged if isinstance(merged, LineString) else geom
         if not isinstance(geom, LineString) or geom.is_empty or geom.length == 0:
             kind = "empty" if geom is None or geom.is_empty else geom.geom_type
-            report.error(f"patrol segment {code!r}: geometry is {kind}, expected one LineString")
+            report.error(
+                f"patrol segment {code!r}: geometry is {kind}, expected one LineString",
+                code=code,
+                kind="invalid_geometry",
+            )
             geom = None
         geoms.append(geom)
     check_near_district(np.array(geoms, dtype=object), context.district(), path.name, allow_outside)
-    if not allow_outside:
-        _inside_district(geoms, codes, "patrol segment", context, report)
     frame = gpd.GeoDataFrame(
         {"code": codes, "name": names, "level": levels, "team": teams, "team_size": sizes},
         geometry=geoms,
         crs="EPSG:4326",
     )
-    report.facts.append(f"{len(frame)} segments, {sum(sizes)} patrol officers")
+    frame = context.reconcile("patrols", frame, PATROL_ATTRIBUTES, "patrol segment", report)
+    current = context.current("current_patrol_segment", ["code", *PATROL_ATTRIBUTES])
+    frame, unchanged = _keep_stored(frame, current, PATROL_ATTRIBUTES, context)
+    if not allow_outside:
+        _inside_district(frame.geometry.values, frame["code"], "patrol segment", context, report)
+    report.facts.append(f"{len(frame)} segments, {int(frame['team_size'].sum())} patrol officers")
 
     def write(conn: sa.Connection, snapshot_id: int) -> int:
         return insert_features(
@@ -205,12 +262,8 @@ def prepare_patrols(
         frame,
         write,
         f"{len(frame)} patrol segments",
-        lambda: diff_frames(
-            context.current("current_patrol_segment", ["code", "name", "level", "team_size"]),
-            frame,
-            "patrol segments",
-            compare=("level", "team_size"),
-        ),
+        lambda: diff_frames(current, frame, "patrol segments", compare=("level", "team_size")),
+        unchanged=unchanged,
     )
 
 
@@ -218,50 +271,72 @@ def prepare_officers(
     path: Path, context: Context, *, encoding: str | None = None, layer_name: str | None = None
 ) -> LayerLoad:
     """Officers and their units (a CSV, or a GeoPackage table); ``unit_codes`` holds one or
-    more codes separated by ';'."""
+    more codes separated by ';'. Without a ``phone`` column (an export made with a
+    planner's key leaves phone numbers out) each officer keeps the current phone number."""
     require_file(path, (".csv", ".gpkg"))
     table = (
         read_table(path, encoding)
         if path.suffix.lower() == ".csv"
         else _gpkg_table(path, layer_name or "officers")
     )
-    _require_columns(table, OFFICER_COLUMNS, path)
+    _require_columns(table, tuple(c for c in OFFICER_COLUMNS if c != "phone"), path)
     report = Report(f"officers from {path.name}", "officers")
     codes, names = _text_column(table, "code"), _text_column(table, "name")
     _check_codes(codes, names, "officer", report)
+    raw_units = [
+        [u.strip() for u in units.replace(",", ";").split(";") if u.strip()]
+        for units in _text_column(table, "unit_codes")
+    ]
+    frame = pd.DataFrame(
+        {
+            "code": codes,
+            "name": names,
+            "rank": [v or None for v in _text_column(table, "rank")],
+            "phone": (
+                [v or None for v in _text_column(table, "phone")]
+                if "phone" in table.columns
+                else [None] * len(codes)
+            ),
+            "station_code": [v or None for v in _text_column(table, "station_code")],
+            "unit_codes": [";".join(sorted(dict.fromkeys(units))) for units in raw_units],
+            "line": range(2, len(codes) + 2),
+        }
+    )
+    frame = context.reconcile("officers", frame, OFFICER_ATTRIBUTES, "officer", report)
+    for column in ("rank", "phone", "station_code", "unit_codes"):  # None, not NaN
+        frame[column] = pd.Series(objects(frame[column]), index=frame.index, dtype=object)
+    phones = dict(context.table("SELECT code, phone FROM geoservice.current_officer").values)
+    from_file = frame["line"].notna() & ("phone" in table.columns)
+    frame["phone"] = pd.Series(
+        [
+            phone if own else none_if_missing(phones.get(code))
+            for code, phone, own in zip(frame["code"], frame["phone"], from_file, strict=True)
+        ],
+        index=frame.index,
+        dtype=object,
+    )
     units = context.codes("unit")
     if not units:
         report.error("no unit layer is published yet: load the units before the officers")
     stations = context.station_codes()
     assignments = []
-    for line, (code, station, raw_units) in enumerate(
-        zip(
-            codes,
-            _text_column(table, "station_code"),
-            _text_column(table, "unit_codes"),
-            strict=True,
-        ),
-        start=2,
+    for code, station, its_units, line in zip(
+        frame["code"], frame["station_code"], frame["unit_codes"], frame["line"], strict=True
     ):
-        its_units = [u.strip() for u in raw_units.replace(",", ";").split(";") if u.strip()]
-        if not its_units:
-            report.error(f"line {line}: officer {code!r} has no unit (column unit_codes is empty)")
-        for unit in dict.fromkeys(its_units):
+        who = f"line {int(line)}: officer {code!r}" if pd.notna(line) else f"officer {code!r}"
+        listed = [u for u in str(its_units or "").split(";") if u]
+        if not listed:
+            report.error(
+                f"{who} has no unit (column unit_codes is empty)", code=code, kind="missing_value"
+            )
+        for unit in listed:
             if units and unit not in units:
-                report.error(f"line {line}: officer {code!r}: unknown unit code {unit!r}")
+                report.error(f"{who}: unknown unit code {unit!r}", code=code, kind="bad_reference")
             assignments.append((code, unit))
         if station and stations is not None and station not in stations:
-            report.error(f"line {line}: officer {code!r}: unknown station code {station!r}")
-    frame = pd.DataFrame(
-        {
-            "code": codes,
-            "name": names,
-            "rank": _text_column(table, "rank"),
-            "phone": _text_column(table, "phone"),
-            "station_code": _text_column(table, "station_code"),
-            "unit_codes": [";".join(u for c, u in assignments if c == code) for code in codes],
-        }
-    )
+            report.error(
+                f"{who}: unknown station code {station!r}", code=code, kind="bad_reference"
+            )
     covered = {unit for _, unit in assignments} & units
     report.facts.append(f"{len(frame)} officers assigned to {len(covered)} of {len(units)} units")
     if units and len(covered) < len(units):
@@ -269,6 +344,12 @@ def prepare_officers(
             f"{len(units) - len(covered)} units have no officer: "
             f"{', '.join(sorted(units - covered)[:8])}"
         )
+    current = context.layer_at("officers", context.current_version() or 0)
+    unchanged = (
+        not current.empty
+        and same_rows(current, frame, OFFICER_ATTRIBUTES)
+        and all(phones.get(c) == p for c, p in zip(frame["code"], frame["phone"], strict=True))
+    )
 
     def write(conn: sa.Connection, snapshot_id: int) -> int:
         conn.execute(
@@ -295,18 +376,9 @@ def prepare_officers(
         return len(frame)
 
     def diff() -> list[str]:
-        with context.engine.connect() as conn:
-            rows = conn.execute(
-                sa.text(
-                    "SELECT o.code, o.name, string_agg(u.unit_code, ';' ORDER BY u.unit_code) "
-                    "FROM geoservice.current_officer o LEFT JOIN geoservice.current_officer_unit u "
-                    "ON u.officer_code = o.code GROUP BY o.code, o.name"
-                )
-            ).all()
-        old = pd.DataFrame(rows, columns=["code", "name", "unit_codes"]) if rows else None
-        new = frame.assign(unit_codes=[";".join(sorted(v.split(";"))) for v in frame.unit_codes])
+        old = current[["code", "name", "unit_codes"]] if not current.empty else None
         return diff_frames(
-            old, new[["code", "name", "unit_codes"]], "officers", compare=("unit_codes",)
+            old, frame[["code", "name", "unit_codes"]], "officers", compare=("unit_codes",)
         )
 
     return LayerLoad(
@@ -317,4 +389,5 @@ def prepare_officers(
         write,
         f"{len(frame)} officers",
         diff,
+        unchanged=unchanged,
     )

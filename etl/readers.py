@@ -103,8 +103,49 @@ def _crs_of(frame: gpd.GeoDataFrame, path: Path) -> InputCRS:
     return parse_crs(f"EPSG:{epsg}")
 
 
+SHAPEFILE_PARTS = {".shx": "the index", ".dbf": "the attributes"}
+
+
+def layers_of(path: Path) -> list[str]:
+    """The layer names of a GIS file; a file GDAL cannot open is refused, naming it."""
+    try:
+        return [str(name) for name, _ in pyogrio.list_layers(path)]
+    except pyogrio.errors.DataSourceError as exc:
+        _unreadable(path, exc)
+
+
+def metadata_of(path: Path) -> dict[str, str]:
+    """The dataset metadata of a GIS file (a GeoPackage's ``base_version``, …)."""
+    try:
+        return dict(pyogrio.read_info(path, layer=0).get("dataset_metadata") or {})
+    except pyogrio.errors.DataSourceError as exc:
+        _unreadable(path, exc)
+
+
+def _unreadable(path: Path, exc: Exception) -> NoReturn:
+    reason = str(exc).split(": ")[-1].split(";")[0].strip() or "GDAL cannot open it"
+    hint = " Is the file complete (copied or downloaded whole)?" if "malformed" in reason else ""
+    msg = (
+        f"{path}: not a readable {path.suffix.lstrip('.').upper() or 'GIS'} file ({reason}).{hint}"
+    )
+    raise InvalidInput(msg)
+
+
+def _check_shapefile_parts(path: Path) -> None:
+    present = {p.suffix.lower() for p in path.parent.glob(path.stem + ".*")}
+    for suffix, what in SHAPEFILE_PARTS.items():
+        if suffix not in present:
+            msg = (
+                f"{path}: its {suffix} file ({what}) is missing; a Shapefile is the .shp, .shx "
+                "and .dbf files (and .prj, .cpg) side by side: copy them all"
+            )
+            raise InvalidInput(msg)
+
+
 def _read_ogr(path: Path, *, layer_name: str | None, encoding: str | None) -> gpd.GeoDataFrame:
-    layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+    if path.suffix.lower() == ".shp":
+        _check_shapefile_parts(path)
+    layers = layers_of(path)
     if layer_name is None and len(layers) > 1:
         msg = f"{path} holds {len(layers)} layers {layers}; choose one with --layer-name"
         raise InvalidInput(msg)
@@ -121,8 +162,7 @@ def _read_ogr(path: Path, *, layer_name: str | None, encoding: str | None) -> gp
             warnings.simplefilter("ignore", RuntimeWarning)
             frame = pyogrio.read_dataframe(path, **options)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        msg = f"{path}: cannot read: {exc}"
-        raise InvalidInput(msg) from None
+        _unreadable(path, exc)
     except UnicodeDecodeError:
         _refuse_encoding(path, encoding)
     if is_shapefile and _looks_garbled(frame):

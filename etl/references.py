@@ -88,4 +88,6 @@ def _still_named(
             f"still name{'' if plural else 's'} it: {few(names)}; change "
             f"{'them' if plural else 'it'} in the same bundle",
             where.get(code),
+            code=code,
+            kind="retired_but_named",
         )

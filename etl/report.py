@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import shapely
 from shapely.geometry.base import BaseGeometry
 
 from geoservice.errors import ValidationFailed
+
+EXPLAINS_DEG = 1e-6
+"""A loose edge this close (about 0.1 m) to a reported gap or overlap is its symptom."""
 
 
 @dataclass(frozen=True)
@@ -15,6 +19,12 @@ class Problem:
 
     message: str
     geometry: BaseGeometry | None = None
+    code: str | None = None
+    """The feature it is about, when one is."""
+    kind: str = "invalid"
+    """What sort of problem: ``overlap``, ``gap``, ``outside_parent``, ``edge_mismatch``,
+    ``invalid_geometry``, ``bad_reference``, ``missing_value``, ``duplicate_code``,
+    ``retired_but_named``, ``conflict``, ``revert`` or ``invalid``."""
 
 
 @dataclass
@@ -27,13 +37,35 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     repairs: list[str] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)
+    loose_edges: list[tuple[str, BaseGeometry, str]] = field(default_factory=list)
+    """Edges that do not match their neighbour's, held until gaps and overlaps are named."""
 
     @property
     def errors(self) -> list[str]:
         return [problem.message for problem in self.problems]
 
-    def error(self, message: str, geometry: BaseGeometry | None = None) -> None:
-        self.problems.append(Problem(message, geometry))
+    def error(
+        self,
+        message: str,
+        geometry: BaseGeometry | None = None,
+        *,
+        code: str | None = None,
+        kind: str = "invalid",
+    ) -> None:
+        self.problems.append(Problem(message, geometry, code, kind))
+
+    def report_loose_edges(self) -> None:
+        """Report each held edge that no gap or overlap already reported explains (one
+        touching it): the technician sees the cause, not its symptom."""
+        placed = [p.geometry for p in self.problems if p.geometry is not None]
+        explained = shapely.STRtree(placed) if placed else None
+        for message, edge, code in self.loose_edges:
+            if explained is not None and len(
+                explained.query(edge, predicate="dwithin", distance=EXPLAINS_DEG)
+            ):
+                continue
+            self.error(message, edge, code=code, kind="edge_mismatch")
+        self.loose_edges.clear()
 
     def raise_if_failed(self) -> None:
         if self.problems:

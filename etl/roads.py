@@ -305,14 +305,22 @@ def copy_rows(cursor: Any, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
                 copy.write_row(row)
 
 
+SHRINK_REFUSED = 0.5
+"""A network with less than this share of the current one's edges needs --replace-network."""
+OSM_CRS_HINT = "OSM data is always WGS84: is this an extract of the district?"
+
+
 def prepare_roads(
     path: Path,
     context: Context,
     *,
     profile: str | Path = "car",
     allow_outside: bool = False,
+    replace_network: bool = False,
 ) -> LayerLoad:
-    """Read, split, cost and check a road network; nothing is written yet."""
+    """Read, split, cost and check a road network; nothing is written yet. A network with
+    fewer than ``SHRINK_REFUSED`` of the current one's edges is refused unless
+    ``replace_network`` (a foreign test extract loaded over the district's roads)."""
     require_file(path, ROAD_SUFFIXES)
     chosen = load_profile(profile)
     ways = read_graphml(path) if path.name.lower().endswith(".graphml") else read_osm(path)
@@ -323,7 +331,9 @@ def prepare_roads(
     edges = graph.edges
     if not edges.empty:
         points = shapely.points(graph.node_lon, graph.node_lat)
-        check_near_district(points, context.district(), path.name, allow_outside)
+        check_near_district(
+            points, context.district(), path.name, allow_outside, crs_hint=OSM_CRS_HINT
+        )
         sizes = strong_components(graph)
         nodes = len(graph.node_osm_id)
         directed = int(len(edges) + (edges["reverse_cost"] >= 0).sum())
@@ -340,6 +350,15 @@ def prepare_roads(
                 f"{nodes - sizes[0]:,} nodes in {len(sizes) - 1} pieces cannot reach, or be "
                 "reached from, the main network"
             )
+
+    current = context.table("SELECT count(*) AS edges FROM road_edges")
+    now = int(current["edges"].iloc[0]) if len(current) else 0
+    if now and len(edges) < SHRINK_REFUSED * now and not replace_network:
+        report.error(
+            f"this network has {len(edges):,} edges, the current one {now:,} "
+            f"({len(edges) / now - 1:+.0%}): publishing it would replace most of the district's "
+            "roads; pass --replace-network if that is meant"
+        )
 
     def write(conn: sa.Connection, snapshot_id: int) -> int:
         node_wkb = shapely.to_wkb(

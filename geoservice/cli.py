@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from etl.tolerance import DEFAULT_TOLERANCE_M
 from geoservice import datasets
 from geoservice.audit import Actor
 from geoservice.db import (
@@ -26,7 +27,12 @@ from geoservice.db import (
     require_current_schema,
     upgrade,
 )
-from geoservice.errors import ConfigurationError, DatabaseUnavailable, GeoserviceError
+from geoservice.errors import (
+    ConfigurationError,
+    DatabaseUnavailable,
+    GeoserviceError,
+    InvalidInput,
+)
 from geoservice.settings import Settings
 
 app = typer.Typer(
@@ -50,6 +56,12 @@ app.add_typer(coverage_app, name="coverage")
 
 DryRun = Annotated[
     bool, typer.Option("--dry-run", help="Validate and show the diff; publish nothing.")
+]
+ReplaceNetwork = Annotated[
+    bool,
+    typer.Option(
+        "--replace-network", help="Accept a network with far fewer edges than the current one."
+    ),
 ]
 AllowOutside = Annotated[
     bool, typer.Option("--allow-outside", help="Accept data away from the district.")
@@ -333,6 +345,28 @@ Problems = Annotated[
     Path | None,
     typer.Option("--problems", help="Write every problem as a feature to this GeoPackage."),
 ]
+ToleranceM = Annotated[
+    float,
+    typer.Option(
+        "--tolerance-m",
+        min=0.0,
+        max=1.0,
+        help="Linear tolerance, metres: features equal to the current ones within it are "
+        "kept as stored, vertices within it of the current boundaries are snapped onto them.",
+    ),
+]
+Base = Annotated[
+    int | None,
+    typer.Option(
+        "--base",
+        min=1,
+        help="The version the input was made from (an export's GeoPackage says it): "
+        "what changed since is kept, conflicts are refused.",
+    ),
+]
+Force = Annotated[
+    bool, typer.Option("--force", help="Publish even when nothing changed, or over conflicts.")
+]
 Encoding = Annotated[
     str | None,
     typer.Option(help="Text encoding of a Shapefile without .cpg or of a CSV (e.g. gbk)."),
@@ -348,6 +382,9 @@ class Publishing:
     by: str | None
     draft: bool
     problems: Path | None
+    tolerance_m: float
+    force: bool
+    base: int | None
 
 
 def _publish(steps: list, how: Publishing, *, with_diff: bool = True) -> None:
@@ -363,6 +400,9 @@ def _publish(steps: list, how: Publishing, *, with_diff: bool = True) -> None:
         draft=how.draft,
         problems=how.problems,
         with_diff=with_diff,
+        tolerance_m=how.tolerance_m,
+        force=how.force,
+        base=how.base,
     )
 
 
@@ -389,6 +429,9 @@ def etl_boundaries(
     by: By = None,
     draft: Draft = False,
     problems: Problems = None,
+    tolerance_m: ToleranceM = DEFAULT_TOLERANCE_M,
+    base: Base = None,
+    force: Force = False,
 ) -> None:
     """Validate and publish one boundary layer."""
     from etl.boundaries import BoundaryOptions, prepare_boundaries
@@ -406,7 +449,7 @@ def etl_boundaries(
         allow_outside=allow_outside,
     )
     step = Step(layer, f"{layer} layer", lambda ctx: prepare_boundaries(file, options, ctx))
-    _publish([step], Publishing(dry_run, note, by, draft, problems))
+    _publish([step], Publishing(dry_run, note, by, draft, problems, tolerance_m, force, base))
 
 
 @etl_app.command("officers")
@@ -418,13 +461,16 @@ def etl_officers(
     by: By = None,
     draft: Draft = False,
     problems: Problems = None,
+    tolerance_m: ToleranceM = DEFAULT_TOLERANCE_M,
+    base: Base = None,
+    force: Force = False,
 ) -> None:
     """Validate and publish officers and their unit assignments (CSV)."""
     from etl.load import Step
     from etl.police import prepare_officers
 
     step = Step("officers", "officers", lambda ctx: prepare_officers(file, ctx, encoding=encoding))
-    _publish([step], Publishing(dry_run, note, by, draft, problems))
+    _publish([step], Publishing(dry_run, note, by, draft, problems, tolerance_m, force, base))
 
 
 @etl_app.command("stations")
@@ -438,6 +484,9 @@ def etl_stations(
     by: By = None,
     draft: Draft = False,
     problems: Problems = None,
+    tolerance_m: ToleranceM = DEFAULT_TOLERANCE_M,
+    base: Base = None,
+    force: Force = False,
 ) -> None:
     """Validate and publish police stations and posts (points)."""
     from etl.load import Step
@@ -450,7 +499,7 @@ def etl_stations(
             file, ctx, crs=crs, allow_outside=allow_outside, encoding=encoding
         ),
     )
-    _publish([step], Publishing(dry_run, note, by, draft, problems))
+    _publish([step], Publishing(dry_run, note, by, draft, problems, tolerance_m, force, base))
 
 
 @etl_app.command("patrols")
@@ -463,6 +512,9 @@ def etl_patrols(
     by: By = None,
     draft: Draft = False,
     problems: Problems = None,
+    tolerance_m: ToleranceM = DEFAULT_TOLERANCE_M,
+    base: Base = None,
+    force: Force = False,
 ) -> None:
     """Validate and publish patrol segments (lines with level and team size)."""
     from etl.load import Step
@@ -473,7 +525,7 @@ def etl_patrols(
         "patrol segments",
         lambda ctx: prepare_patrols(file, ctx, crs=crs, allow_outside=allow_outside),
     )
-    _publish([step], Publishing(dry_run, note, by, draft, problems))
+    _publish([step], Publishing(dry_run, note, by, draft, problems, tolerance_m, force, base))
 
 
 @etl_app.command("roads")
@@ -481,11 +533,15 @@ def etl_roads(
     file: InputFile,
     profile: Annotated[str, typer.Option(help="Speed profile: car, foot or a .json file.")] = "car",
     allow_outside: AllowOutside = False,
+    replace_network: ReplaceNetwork = False,
     dry_run: DryRun = False,
     note: Note = "",
     by: By = None,
     draft: Draft = False,
     problems: Problems = None,
+    tolerance_m: ToleranceM = DEFAULT_TOLERANCE_M,
+    base: Base = None,
+    force: Force = False,
 ) -> None:
     """Validate and publish a road network (.osm, .osm.bz2, .osm.pbf, osmnx .graphml)."""
     from etl.load import Step
@@ -494,9 +550,15 @@ def etl_roads(
     step = Step(
         "roads",
         "roads",
-        lambda ctx: prepare_roads(file, ctx, profile=profile, allow_outside=allow_outside),
+        lambda ctx: prepare_roads(
+            file,
+            ctx,
+            profile=profile,
+            allow_outside=allow_outside,
+            replace_network=replace_network,
+        ),
     )
-    _publish([step], Publishing(dry_run, note, by, draft, problems))
+    _publish([step], Publishing(dry_run, note, by, draft, problems, tolerance_m, force, base))
 
 
 @etl_app.command("events")
@@ -550,19 +612,51 @@ def etl_bundle(
         bool, typer.Option("--repair", help="make_valid and snap edges; each repair listed.")
     ] = False,
     allow_outside: AllowOutside = False,
+    replace_network: ReplaceNetwork = False,
     dry_run: DryRun = False,
     note: Note = "",
     by: By = None,
     draft: Draft = False,
     problems: Problems = None,
+    tolerance_m: ToleranceM = DEFAULT_TOLERANCE_M,
+    base: Base = None,
+    force: Force = False,
 ) -> None:
     """Several layers at once (a merge, a split, a redrawn area), checked together and
     published as one version: files named district, town, unit, large_grid, grid,
     stations, patrols (GeoJSON, GeoPackage, Shapefile), officers.csv, roads.osm…"""
-    from etl.bundle import BundleOptions, bundle_steps
+    from etl.bundle import BundleOptions, bundle_base, bundle_steps
 
-    options = BundleOptions(crs=crs, encoding=encoding, repair=repair, allow_outside=allow_outside)
-    _publish(bundle_steps(path, options), Publishing(dry_run, note, by, draft, problems))
+    options = BundleOptions(
+        crs=crs,
+        encoding=encoding,
+        repair=repair,
+        allow_outside=allow_outside,
+        replace_network=replace_network,
+    )
+    base = base if base is not None else bundle_base(path)
+    how = Publishing(dry_run, note, by, draft, problems, tolerance_m, force, base)
+    _publish(bundle_steps(path, options), how)
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Argument(help="The GeoPackage to write (replaced).")],
+    version: Annotated[
+        int | None, typer.Option(min=1, help="The dataset version [the current one].")
+    ] = None,
+) -> None:
+    """Every layer of a dataset version as one GeoPackage bundle (officers as a table,
+    without personal columns; `base_version` in its metadata): edit it in QGIS and load
+    it back with `geoservice etl bundle OUT.gpkg`."""
+    from geoservice.export import export_version
+
+    if out.suffix.lower() != ".gpkg":
+        msg = f"{out}: expected a .gpkg file name"
+        raise InvalidInput(msg)
+    done = export_version(open_engine(Settings(), "writer"), out, version)
+    layers = ", ".join(f"{layer} {count:,}" for layer, count in done.layers.items())
+    stderr.print(f"wrote dataset version {done.version} to {out}: {layers}")
 
 
 @app.command()

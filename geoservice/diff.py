@@ -1,6 +1,8 @@
 """What changed between two dataset versions, per layer: codes added, removed, with changed
-geometry, with changed attributes; as JSON or as a GeoPackage for QGIS (one layer per
-changed layer, a ``change`` field: added, removed, geometry, attributes).
+geometry, with changed attributes; as JSON or as a GeoPackage for QGIS: per changed layer,
+one layer of the features as they are after (removed ones as they were), with a
+``change`` field (added, removed, geometry, attributes), and a ``<layer>_before`` layer of
+the changed and removed features as they were before.
 
 Layers whose snapshot is the same in both versions did not change and are not read.
 Officers are compared without their personal columns; roads by their counts only (a road
@@ -53,6 +55,7 @@ class LayerDiff:
     geometry: list[str] = field(default_factory=list)
     attributes: list[str] = field(default_factory=list)
     features: pd.DataFrame | None = None  # one row per changed code, with ``change``
+    before: gpd.GeoDataFrame | None = None  # the changed and removed features as they were
     summary: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -89,24 +92,31 @@ class Diff:
         for name, layer in self.layers.items():
             if not isinstance(layer.features, gpd.GeoDataFrame) or layer.features.empty:
                 continue
-            for row in layer.features.itertuples(index=False):
-                features.append(
-                    {
-                        "type": "Feature",
-                        "id": f"{name}/{row.code}",
-                        "geometry": orjson.Fragment(shapely.to_geojson(row.geometry)),
-                        "properties": {
-                            "layer": name,
-                            "code": row.code,
-                            "change": row.change,
-                            "name": getattr(row, "name", None),
-                        },
-                    }
-                )
+            for state, frame in (("after", layer.features), ("before", layer.before)):
+                if frame is None:
+                    continue
+                for row in frame.itertuples(index=False):
+                    if state == "before" and row.change == "removed":
+                        continue  # already there, as it was
+                    features.append(
+                        {
+                            "type": "Feature",
+                            "id": f"{name}/{row.code}/{state}",
+                            "geometry": orjson.Fragment(shapely.to_geojson(row.geometry)),
+                            "properties": {
+                                "layer": name,
+                                "code": row.code,
+                                "change": row.change,
+                                "state": state,
+                                "name": getattr(row, "name", None),
+                            },
+                        }
+                    )
         return {"type": "FeatureCollection", "features": features, "a": self.a, "b": self.b}
 
     def write_gpkg(self, path: Path) -> list[str]:
-        """One layer per changed layer (officers: a table), each row with ``change``."""
+        """One layer per changed layer (officers: a table), each row with ``change``, and
+        beside each with geometry a ``<layer>_before`` layer."""
         path.unlink(missing_ok=True)
         written = []
         for name, layer in self.layers.items():
@@ -125,6 +135,16 @@ class Diff:
             else:
                 pyogrio.write_dataframe(layer.features, path, layer=name, driver="GPKG", **options)
             written.append(name)
+            if layer.before is not None and not layer.before.empty:
+                pyogrio.write_dataframe(
+                    layer.before,
+                    path,
+                    layer=f"{name}_before",
+                    driver="GPKG",
+                    promote_to_multi=True,
+                    **options,
+                )
+                written.append(f"{name}_before")
         return written
 
 
@@ -151,15 +171,16 @@ def diff_versions(engine: Engine, a: int, b: int) -> Diff:
             if layer == "roads":
                 layers[layer] = _roads(conn, a, b)
             elif layer == "officers":
-                old, new = (_officers(conn, v) for v in (a, b))
+                old, new = (officers_at(conn, v) for v in (a, b))
                 layers[layer] = _compare(layer, old, new, geometry=False)
             else:
-                old, new = (_features(conn, layer, v) for v in (a, b))
+                old, new = (features_at(conn, layer, v) for v in (a, b))
                 layers[layer] = _compare(layer, old, new, geometry=True)
     return Diff(a, b, {name: diff for name, diff in layers.items() if not diff.empty})
 
 
-def _features(conn: sa.Connection, layer: str, version: int) -> gpd.GeoDataFrame:
+def features_at(conn: sa.Connection, layer: str, version: int) -> gpd.GeoDataFrame:
+    """The features of ``layer`` in ``version``, in code order (WGS84)."""
     table, columns = FEATURE_LAYERS[layer]
     rows = conn.execute(
         sa.text(
@@ -176,7 +197,8 @@ def _features(conn: sa.Connection, layer: str, version: int) -> gpd.GeoDataFrame
     )
 
 
-def _officers(conn: sa.Connection, version: int) -> pd.DataFrame:
+def officers_at(conn: sa.Connection, version: int) -> pd.DataFrame:
+    """The officers of ``version`` without personal columns, their units joined by ';'."""
     result = conn.execute(sa.text(OFFICERS_SQL + " ORDER BY o.code"), {"v": version})
     return pd.DataFrame(result.all(), columns=list(result.keys()))
 
@@ -236,4 +258,23 @@ def _compare(layer: str, old: pd.DataFrame, new: pd.DataFrame, *, geometry: bool
         features = gpd.GeoDataFrame(
             pd.DataFrame(rows, columns=[*names, "geometry"]), geometry="geometry", crs=4326
         )
+        changes = {row["code"]: row["change"] for row in rows}
+        was = sorted(set(moved) | set(attributes) | set(removed))
+        before = gpd.GeoDataFrame(
+            pd.DataFrame(
+                [
+                    {
+                        "code": code,
+                        "change": changes[code],
+                        **{c: none_if_missing(old_by.loc[code, c]) for c in columns},
+                        "geometry": old_by.loc[code, "geometry"],
+                    }
+                    for code in was
+                ],
+                columns=["code", "change", *columns, "geometry"],
+            ),
+            geometry="geometry",
+            crs=4326,
+        )
+        return LayerDiff(layer, added, removed, moved, attributes, features, before)
     return LayerDiff(layer, added, removed, moved, attributes, features)

@@ -16,6 +16,7 @@ from geoservice.collections import COLLECTIONS, BBox, read_page
 from geoservice.coverage import Origins, Scenario, combine, officer_coverage
 from geoservice.diff import diff_versions
 from geoservice.errors import InvalidInput, NotFound
+from geoservice.export import MEDIA_TYPE, export_bytes
 from geoservice.isochrones import isochrones
 from geoservice.layers import read_features
 from geoservice.locate import locate_points
@@ -176,6 +177,16 @@ def dataset_diff(engine: Engine, a: int, b: int, geojson: bool) -> Answer:
     if geojson:
         return _json(diff.to_geojson(), GEOJSON)
     return _json(diff.to_json())
+
+
+def dataset_export(engine: Engine, version: int) -> Answer:
+    """``GET /v1/datasets/{n}/export.gpkg``: the version as a GeoPackage bundle."""
+    name = f"geoservice-v{version}.gpkg"
+    return Answer(
+        MEDIA_TYPE,
+        export_bytes(engine, version),
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )
 
 
 def ogc_items(

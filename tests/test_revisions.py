@@ -247,6 +247,8 @@ def test_diff_as_json_geopackage_and_http(revisions, demo_settings, demo_engine,
 
 
 def test_problems_are_written_where_they_are(broken, demo_settings, tmp_path):
+    """One layer per geometry type (QGIS wants one), each problem with layer, code, kind
+    and message, and a geometry to zoom to."""
     out = tmp_path / "problems.gpkg"
     result = run_cli(
         "etl",
@@ -259,10 +261,11 @@ def test_problems_are_written_where_they_are(broken, demo_settings, tmp_path):
         settings=demo_settings,
     )
     assert result.returncode == 2 and f"written to {out}" in result.stderr
-    found = pyogrio.read_dataframe(out)
-    gaps = found[found["message"].str.startswith("gap of")]
-    assert len(gaps) >= 1 and set(gaps.geometry.geom_type) <= {"Polygon", "MultiPolygon"}
-    assert (gaps["layer"] == "grid").all()
+    found = pyogrio.read_dataframe(out, layer="problem_areas")
+    gaps = found[found["kind"] == "gap"]
+    assert len(gaps) >= 1 and gaps["message"].str.startswith("gap of").all()
+    assert set(gaps.geometry.geom_type) == {"MultiPolygon"} and (gaps["layer"] == "grid").all()
+    assert gaps["code"].notna().all()  # the large grid with the gap
     overlap = tmp_path / "overlap.gpkg"
     run_cli(
         "etl",
@@ -274,10 +277,46 @@ def test_problems_are_written_where_they_are(broken, demo_settings, tmp_path):
         str(overlap),
         settings=demo_settings,
     )
-    found = pyogrio.read_dataframe(overlap)
-    assert found["message"].str.contains("overlap by").any()
+    layers = {name: kind for name, kind in pyogrio.list_layers(overlap)}
+    assert layers["problem_areas"] == "MultiPolygon"
+    found = pyogrio.read_dataframe(overlap, layer="problem_areas")
+    assert set(found.columns) == {"layer", "code", "kind", "message", "geometry"}
+    overlaps = found[found["kind"] == "overlap"]
+    assert overlaps["message"].str.contains("overlap by").all() and len(overlaps)
     info = subprocess.run(["ogrinfo", "-q", str(overlap)], capture_output=True, text=True)
-    assert "problems" in info.stdout
+    assert "problem_areas" in info.stdout
+
+
+def test_every_problem_has_a_place_even_without_geometry_of_its_own(
+    demo_files, demo_settings, tmp_path
+):
+    """A bad parent code and a missing name have no geometry of their own: the feature's."""
+    grids = gpd.read_file(demo_files.boundaries, layer="grid")
+    grids.loc[0, "parent_code"] = "44139999999999"
+    grids.loc[1, "name"] = None
+    path = tmp_path / "grid.gpkg"
+    grids.to_file(path, layer="grid")
+    out = tmp_path / "problems.gpkg"
+    result = run_cli(
+        "etl",
+        "boundaries",
+        str(path),
+        "--layer",
+        "grid",
+        "--problems",
+        str(out),
+        settings=demo_settings,
+    )
+    assert result.returncode == 2
+    found = pd.concat(
+        [pyogrio.read_dataframe(out, layer=name) for name, _ in pyogrio.list_layers(out)]
+    )
+    bad = found[found["code"] == grids.code[0]]
+    assert "bad_reference" in set(bad["kind"])
+    assert bad.geometry.iloc[0].equals_exact(grids.geometry[0], 1e-9)
+    nameless = found[found["code"] == grids.code[1]]
+    assert set(nameless["kind"]) >= {"missing_value"} and not nameless.geometry.is_empty.any()
+    assert found.geometry.notna().all() and not found.geometry.is_empty.any()
 
 
 def test_a_gcj02_file_labelled_wgs84_is_refused_naming_the_crs(broken, demo_settings):

@@ -193,6 +193,7 @@ def test_the_audit_log_says_who_published_rolled_back_and_managed_keys(
         "李四",
         "--note",
         "posts moved",
+        "--force",  # the demo's own stations: no change, published anyway
         settings=demo_settings,
     )
     assert result.returncode == 0, result.stderr
@@ -398,6 +399,7 @@ def test_a_generated_client_gets_typed_answers(demo_readonly, tmp_path):
         config.write_text(
             "content_type_overrides:\n"
             "  application/vnd.mapbox-vector-tile: application/octet-stream\n"
+            "  application/geopackage+sqlite3: application/octet-stream\n"
         )
         generated = subprocess.run(
             [

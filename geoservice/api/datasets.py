@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from geoservice import datasets, tasks
 from geoservice.api.deps import ask, requires, service_of
 from geoservice.api.models import DatasetDiff, DatasetVersion, errors
+from geoservice.export import MEDIA_TYPE
 from geoservice.workers import Lane, Task
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"], dependencies=[requires("planner")])
@@ -52,3 +53,19 @@ async def dataset_diff(
     attributes from version ``a`` to version ``b`` (roads: their edge counts)."""
     task = Task(tasks.dataset_diff, None, (a, b, f == "geojson"))
     return await ask(request, Lane.ANALYSIS, task)
+
+
+@router.get(
+    "/{n}/export.gpkg",
+    response_class=Response,
+    responses={
+        200: {"content": {MEDIA_TYPE: {}}, "description": "The version as a GeoPackage."},
+        **errors(401, 403, 404, 422, 429, 503),
+    },
+    operation_id="dataset_export",
+)
+async def dataset_export(request: Request, n: Annotated[int, Path(ge=1, le=2**31 - 1)]) -> Response:
+    """Every layer of version ``n`` as one GeoPackage bundle (officers as a table without
+    personal columns, ``base_version`` = n in its metadata): the start of a revision,
+    loaded back with ``geoservice etl bundle``."""
+    return await ask(request, Lane.ANALYSIS, Task(tasks.dataset_export, None, (n,)))

@@ -36,15 +36,15 @@ def write_revisions(files: DemoFiles, out: Path) -> dict[str, Revision]:
     large = gpd.read_file(files.boundaries, layer="large_grid")
     stations = gpd.read_file(files.stations)
     officers = pd.read_csv(files.officers, dtype=str, keep_default_na=False)
-    keep, gone = _neighbouring_villages(units)
+    keep, gone = neighbouring_villages(units)
     community = _community_to_split(units, large, exclude={keep, gone})
     return {
-        "merge": _merge(out / "merge", units, large, stations, officers, keep, gone),
+        "merge": merge_units(out / "merge", units, large, stations, officers, keep, gone),
         "split": _split(out / "split", units, large, stations, officers, community),
     }
 
 
-def _neighbouring_villages(units: gpd.GeoDataFrame) -> tuple[str, str]:
+def neighbouring_villages(units: gpd.GeoDataFrame) -> tuple[str, str]:
     """The first two villages of one town sharing an edge (by code)."""
     villages = units[units["kind"] == "village"].sort_values("code")
     for _, first in villages.iterrows():
@@ -101,7 +101,9 @@ def _serves(officers: pd.DataFrame, unit: str) -> pd.Series:
     return officers["unit_codes"].map(lambda codes: unit in codes.split(";"))
 
 
-def _merge(folder, units, large, stations, officers, keep: str, gone: str) -> Revision:
+def merge_units(folder, units, large, stations, officers, keep: str, gone: str) -> Revision:
+    """A bundle folder merging unit ``gone`` into ``keep``: its large grids, post and
+    officers move with it (the frames are any version's layers, e.g. an export's)."""
     large = large.copy()
     moved = large["parent_code"] == gone
     large.loc[moved, "parent_code"] = keep
