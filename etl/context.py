@@ -162,7 +162,7 @@ class Context:
             reverts(
                 frame,
                 now,
-                self.history(layer),
+                lambda: self.history(layer),
                 columns,
                 tolerance_m=self.tolerance_m,
                 noun=noun,

@@ -17,6 +17,7 @@ the version it seems made from (pass ``--base`` to merge, ``--force`` to load it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -141,7 +142,7 @@ def three_way(
 def reverts(
     bundle: pd.DataFrame,
     current: pd.DataFrame | None,
-    history: list[tuple[int, pd.DataFrame]],
+    history: Callable[[], list[tuple[int, pd.DataFrame]]],
     columns: tuple[str, ...],
     *,
     tolerance_m: float,
@@ -149,13 +150,14 @@ def reverts(
     report: Report,
 ) -> None:
     """Without a base: refuse a bundle whose changes put features back as they were in an
-    earlier version (``history``: newest first, each a version and its layer)."""
+    earlier version (``history()``: newest first, each a version and its layer; read only
+    when the bundle changes anything)."""
     x, c = Side.of(bundle, columns), Side.of(current, columns)
     codes = sorted(set(x.rows) | set(c.rows))
     changed = [code for code, s in zip(codes, same(x, c, codes, tolerance_m), strict=True) if not s]
     if not changed:
         return
-    for version, frame in history:
+    for version, frame in history():
         old = Side.of(frame, columns)
         back = [
             code for code, s in zip(changed, same(x, old, changed, tolerance_m), strict=True) if s
