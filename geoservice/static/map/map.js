@@ -280,6 +280,9 @@ const diffLayer = new ol.layer.Vector({
   style: (feature) => {
     /* new and reshaped areas filled; removed ones dashed on top; attribute changes outlined */
     const change = feature.get("change");
+    if (feature.get("state") === "before") {  /* the shape before the change: a thin dashed outline */
+      return new ol.style.Style({ stroke: new ol.style.Stroke({ color: "#495057", width: 1.5, lineDash: [4, 4] }), zIndex: 0 });
+    }
     const colour = DIFF_COLOURS[change];
     const filled = change === "added" || change === "geometry";
     return new ol.style.Style({
@@ -604,7 +607,8 @@ $("diff-button").addEventListener("click", async () => {
     diffSource.clear();
     diffSource.addFeatures(new ol.format.GeoJSON().readFeatures(changes, { featureProjection: "EPSG:3857" }));
     const counts = {};
-    changes.features.forEach((f) => { counts[f.properties.change] = (counts[f.properties.change] || 0) + 1; });
+    changes.features.filter((f) => f.properties.state !== "before")
+      .forEach((f) => { counts[f.properties.change] = (counts[f.properties.change] || 0) + 1; });
     const names = { added: "新增", removed: "删除", geometry: "边界变化", attributes: "属性变化" };
     $("diff-result").innerHTML = `<p>版本 ${a} → ${b}</p><ul class="legend">` + Object.keys(DIFF_COLOURS).map((k) =>
       `<li><i style="background:${DIFF_COLOURS[k]}"></i>${names[k]} ${counts[k] || 0}</li>`).join("") + "</ul>";
