@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from shapely.geometry import MultiPolygon, Polygon
 
 from etl.readers import metadata_of
+from geoservice.diff import features_at
 from geoservice.export import BASE_KEY
 from geoservice.synthetic.revisions import merge_units, neighbouring_villages, write_revisions
 from tests.cli import run_cli
@@ -168,32 +169,16 @@ def test_one_edit_publishes_only_itself_with_before_and_after(
     # every vertex but the new one is the stored one, bit for bit
     engine = sa.create_engine(demo_settings.sqlalchemy_url())
     with engine.connect() as conn:
-        stored = {
-            code: shapely.from_wkb(bytes(wkb))
-            for code, wkb in conn.execute(
-                sa.text(
-                    "SELECT code, ST_AsBinary(geom) FROM geoservice.boundary WHERE code IN "
-                    "(:a, :b) AND snapshot_id = geoservice.snapshot_of(:v, 'grid')"
-                ),
-                {"a": edited[0], "b": edited[1], "v": 1},
-            ).all()
-        }
-        published = {
-            code: shapely.from_wkb(bytes(wkb))
-            for code, wkb in conn.execute(
-                sa.text(
-                    "SELECT code, ST_AsBinary(geom) FROM geoservice.current_grid "
-                    "WHERE code IN (:a, :b)"
-                ),
-                {"a": edited[0], "b": edited[1]},
-            ).all()
-        }
+        stored, published = (
+            features_at(conn, "grid", version).set_index("code").geometry[edited]
+            for version in (1, 2)
+        )
     engine.dispose()
     for code in edited:
         old = {tuple(c) for c in shapely.get_coordinates(stored[code]).tolist()}
         new = [tuple(c) for c in shapely.get_coordinates(published[code]).tolist()]
         assert sum(c not in old for c in new) == 1  # the new vertex; the rest as stored
-        assert shapely.coverage_is_valid(np.array(list(published.values())))
+        assert shapely.coverage_is_valid(np.array(list(published.values)))
 
 
 def test_a_rename_round_trip_through_a_shapefile_changes_one_name(
