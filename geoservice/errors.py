@@ -53,6 +53,19 @@ class NotFound(GeoserviceError):
     title = "Not found"
 
 
+class Conflict(GeoserviceError):
+    """The request contradicts what is stored (a code that exists, a version that is not a
+    draft)."""
+
+    title = "Conflict"
+
+
+class PreconditionFailed(GeoserviceError):
+    """An ``If-Match`` names a state that is no longer the stored one."""
+
+    title = "Precondition failed"
+
+
 class NoDataset(NotFound):
     """No dataset version has been published yet."""
 

@@ -25,6 +25,8 @@ STATUS_BY_ERROR: dict[type[errors.GeoserviceError], int] = {
     errors.InvalidInput: 422,
     errors.ValidationFailed: 422,
     errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.PreconditionFailed: 412,
     errors.Forbidden: 403,
     errors.DatabaseUnavailable: 503,
     errors.ConfigurationError: 503,
