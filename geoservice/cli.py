@@ -192,7 +192,14 @@ def rollback(version: int, by: By = None, note: Note = "") -> None:
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Argument(help="Who or what the key is for (unique).")],
-    role: Annotated[str, typer.Option(help="dispatch, planner, gis or admin.")],
+    role: Annotated[str, typer.Option(help="tracker, dispatch, planner, gis or admin.")],
+    units: Annotated[
+        str | None,
+        typer.Option(
+            help="Patrol unit codes, comma-separated (XD01-1,XD01-2): the only units whose "
+            "positions the key may post (a tracker key needs them)."
+        ),
+    ] = None,
     rate: Annotated[
         float | None, typer.Option(help="Requests per second [GEOSERVICE_RATE_PER_S].")
     ] = None,
@@ -203,8 +210,14 @@ def keys_create(
     from geoservice.keys import create_key
 
     engine = open_engine(Settings(), "writer")
-    key = create_key(engine, name, role, actor=Actor.cli(by), rate_per_s=rate, burst=burst)
-    stderr.print(f"key {name!r} ({role}) created; it is shown once, keep it:", highlight=False)
+    codes = None if units is None else units.split(",")
+    key = create_key(
+        engine, name, role, actor=Actor.cli(by), rate_per_s=rate, burst=burst, units=codes
+    )
+    bound = f", units {units}" if units else ""
+    stderr.print(
+        f"key {name!r} ({role}{bound}) created; it is shown once, keep it:", highlight=False
+    )
     typer.echo(key)
 
 
@@ -226,7 +239,7 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json", help="JSON.")] = F
         ]
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    table = Table("name", "role", "key id", "created", "by", "revoked", "rate/s")
+    table = Table("name", "role", "key id", "created", "by", "revoked", "rate/s", "units")
     for k in infos:
         table.add_row(
             k.name,
@@ -236,6 +249,7 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json", help="JSON.")] = F
             k.created_by,
             f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "",
             "" if k.rate_per_s is None else f"{k.rate_per_s:g}",
+            ",".join(k.units or ()),
         )
     Console().print(table)
 

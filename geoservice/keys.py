@@ -1,10 +1,16 @@
-"""API keys and roles: ``dispatch`` < ``planner`` < ``gis`` < ``admin``.
+"""API keys and roles: ``tracker`` < ``dispatch`` < ``planner`` < ``gis`` < ``admin``.
 
 A key is ``gs_<key id>_<secret>``: 8 hex characters that say which key it claims to be,
 and 32 random bytes. Only the SHA-256 of the whole key is stored; a check looks the key
 id up and compares the hashes in constant time (microseconds). Keys are created, listed
 and revoked with ``geoservice keys``; each creation and revocation is in the audit log,
 and ``NOTIFY geoservice_keys`` tells every server to reload its keys at once.
+
+**Device keys.** A key may be bound to patrol units (``--units XD01-1,XD01-2``): a
+``tracker`` key (one per patrol car's GPS device) must be, and may only post those units'
+positions; a key of any other role posts positions only when it is bound to units, and
+then only theirs (``admin`` keys without units, and everyone when keys are off, post for
+any unit: operators' tools).
 
 Each key has a token bucket (its own rate, or the server's default) per server process:
 over it, requests get a 429 with ``Retry-After``.
@@ -19,6 +25,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -33,12 +40,14 @@ from geoservice.models import api_key
 
 log = logging.getLogger(__name__)
 
-Role = Literal["dispatch", "planner", "gis", "admin"]
-ROLES: tuple[Role, ...] = ("dispatch", "planner", "gis", "admin")
+Role = Literal["tracker", "dispatch", "planner", "gis", "admin"]
+ROLES: tuple[Role, ...] = ("tracker", "dispatch", "planner", "gis", "admin")
 RANK = {role: rank for rank, role in enumerate(ROLES)}
 KEYS_CHANNEL = "geoservice_keys"
 KEY_PATTERN = re.compile(r"gs_([0-9a-f]{8})_[A-Za-z0-9_-]{43}")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
+UNIT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
+MAX_UNITS = 100
 
 
 @dataclass(frozen=True)
@@ -49,10 +58,17 @@ class Identity:
     role: Role
     rate_per_s: float = float("inf")
     burst: int = 1
+    units: frozenset[str] = frozenset()
+    """The patrol units whose positions this key may post (empty: bound to none)."""
 
     def may(self, role: Role) -> bool:
         """Whether this identity's role includes ``role``."""
         return RANK[self.role] >= RANK[role]
+
+    def may_post_for(self, unit: str) -> bool:
+        """Whether this key may post ``unit``'s positions: a key bound to units, for
+        those; an admin key bound to none, for any."""
+        return unit in self.units if self.units else self.role == "admin"
 
 
 ANONYMOUS = Identity("anonymous", "admin")
@@ -69,6 +85,7 @@ class KeyInfo:
     revoked_at: datetime | None
     rate_per_s: float | None
     burst: int | None
+    units: list[str] | None
 
 
 def digest(key: str) -> str:
@@ -82,6 +99,40 @@ def check_role(role: str) -> Role:
     return role
 
 
+def check_units(units: Sequence[str], known: set[str] | None) -> list[str]:
+    """Unit codes a key is bound to, each well-formed and, when ``known`` is given (the
+    current version's patrol units), one of them; sorted, without repeats."""
+    codes = sorted({unit.strip() for unit in units if unit.strip()})
+    if not codes:
+        msg = "no unit given; expected patrol unit codes such as XD01-1,XD01-2"
+        raise InvalidInput(msg)
+    if len(codes) > MAX_UNITS:
+        msg = f"{len(codes)} units; a key is bound to at most {MAX_UNITS}"
+        raise InvalidInput(msg)
+    for code in codes:
+        if not UNIT_PATTERN.fullmatch(code):
+            msg = f"unit {code!r}: letters, digits and _.- only, at most 32 characters"
+            raise InvalidInput(msg)
+        if known is not None and code not in known:
+            msg = (
+                f"unit {code!r} is not a patrol unit of the current dataset version; "
+                f"expected one of the {len(known)} units such as {min(known, default='none')}"
+            )
+            raise InvalidInput(msg)
+    return codes
+
+
+def _current_units(engine: Engine) -> set[str] | None:
+    """The current version's patrol unit codes (None before any version is published)."""
+    from geoservice.patrols import patrol_units
+
+    with engine.connect() as conn:
+        version = conn.execute(
+            sa.text("SELECT version_id FROM geoservice.current_dataset")
+        ).scalar_one_or_none()
+    return None if version is None else {u.code for u in patrol_units(engine, version)}
+
+
 def create_key(
     engine: Engine,
     name: str,
@@ -90,12 +141,17 @@ def create_key(
     actor: Actor,
     rate_per_s: float | None = None,
     burst: int | None = None,
+    units: Sequence[str] | None = None,
 ) -> str:
-    """A new key (returned once, never stored) for ``name`` with ``role``."""
+    """A new key (returned once, never stored) for ``name`` with ``role``, bound to the
+    patrol ``units`` when given (a ``tracker`` key must be)."""
     if not NAME_PATTERN.fullmatch(name):
         msg = f"key name {name!r}: letters, digits and _.@- only, at most 64 characters"
         raise InvalidInput(msg)
     check_role(role)
+    if role == "tracker" and not units:
+        msg = f"a tracker key needs --units (the patrol units {name!r} reports for)"
+        raise InvalidInput(msg)
     if rate_per_s is not None and not rate_per_s > 0:
         msg = f"rate {rate_per_s!r} must be > 0 requests per second"
         raise InvalidInput(msg)
@@ -104,6 +160,7 @@ def create_key(
         raise InvalidInput(msg)
     key_id = secrets.token_hex(4)
     key = f"gs_{key_id}_{secrets.token_urlsafe(32)}"
+    codes = check_units(units, _current_units(engine)) if units else None
     with engine.begin() as conn:
         taken = conn.execute(sa.select(api_key.c.name).where(api_key.c.name == name)).first()
         if taken:
@@ -118,9 +175,13 @@ def create_key(
                 created_by=actor.name,
                 rate_per_s=rate_per_s,
                 burst=burst,
+                units=codes,
             )
         )
-        audit.record(conn, actor, "key_created", detail={"name": name, "role": role})
+        detail: dict[str, object] = {"name": name, "role": role}
+        if codes:
+            detail["units"] = codes
+        audit.record(conn, actor, "key_created", detail=detail)
         conn.execute(sa.select(sa.func.pg_notify(KEYS_CHANNEL, name)))
     return key
 
@@ -172,11 +233,21 @@ class KeyStore:
                     api_key.c.role,
                     api_key.c.rate_per_s,
                     api_key.c.burst,
+                    api_key.c.units,
                 ).where(api_key.c.revoked_at.is_(None))
             ).all()
         self._keys = {
-            key_id: (key_hash, Identity(name, role, rate or self.rate_per_s, burst or self.burst))
-            for key_id, key_hash, name, role, rate, burst in rows
+            key_id: (
+                key_hash,
+                Identity(
+                    name,
+                    role,
+                    rate or self.rate_per_s,
+                    burst or self.burst,
+                    frozenset(units or ()),
+                ),
+            )
+            for key_id, key_hash, name, role, rate, burst, units in rows
         }
         log.info("%d keys loaded", len(self._keys))
 

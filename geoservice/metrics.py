@@ -42,6 +42,14 @@ BUILD_FAILURES = Counter(
     registry=REGISTRY,
 )
 
+POSITIONS_REFUSED = Counter(
+    "geoservice_positions_refused",
+    "Patrol positions refused: 'speed' (a jump faster than GEOSERVICE_MAX_SPEED_KMH from the "
+    "unit's last position), 'unit' (a unit the key is not bound to; the whole body refused).",
+    ["reason"],
+    registry=REGISTRY,
+)
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 

@@ -30,7 +30,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 SCHEMA: Final = "geoservice"
 NOTIFY_CHANNEL: Final = "geoservice_dataset"
@@ -234,7 +234,11 @@ api_key = Table(
     Column("revoked_at", DateTime(timezone=True)),
     Column("rate_per_s", Float),
     Column("burst", Integer),
-    CheckConstraint("role IN ('dispatch', 'planner', 'gis', 'admin')", name="api_key_role"),
+    Column("units", ARRAY(Text), comment="The patrol units whose positions the key may post"),
+    CheckConstraint(
+        "role IN ('tracker', 'dispatch', 'planner', 'gis', 'admin')", name="api_key_role"
+    ),
+    CheckConstraint("role <> 'tracker' OR cardinality(units) > 0", name="api_key_tracker_units"),
 )
 
 audit_log = Table(

@@ -14,6 +14,7 @@ older than ``Settings.position_max_age_s`` is ignored (counted, not stored). The
 
 from __future__ import annotations
 
+import math
 import threading
 import time as clock
 from dataclasses import dataclass
@@ -140,6 +141,64 @@ def parse_positions(
         if (now - when).total_seconds() <= max_age_s
     ]
     return fresh, len(items) - len(fresh)
+
+
+JITTER_M = 100.0
+"""Two positions of a unit this close never count as a jump, however close in time (GPS
+noise, repeated fixes)."""
+EARTH_RADIUS_M = 6_371_008.8
+
+
+def distance_m(a: Position, b: Position) -> float:
+    """Great-circle metres between two positions (haversine)."""
+    lon1, lat1, lon2, lat2 = map(math.radians, (a.lon, a.lat, b.lon, b.lat))
+    h = math.sin((lat2 - lat1) / 2) ** 2
+    h += math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, h)))
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A position not kept: its unit, its time, and why."""
+
+    unit: str
+    time: str
+    reason: str
+
+
+def refuse_jumps(
+    positions: list[Position], last: dict[str, Position], max_speed_kmh: float
+) -> tuple[list[Position], list[Refused]]:
+    """The positions a unit could have driven to, and those refused: each is compared, in
+    time order, with the unit's last kept position (``last``, then the request's own) and
+    refused when going there would take more than ``max_speed_kmh`` (beyond ``JITTER_M``).
+    """
+    refused: list[Refused] = []
+    known = dict(last)
+    order = sorted(range(len(positions)), key=lambda i: positions[i].time)
+    keep = [True] * len(positions)
+    for i in order:
+        p = positions[i]
+        before = known.get(p.unit)
+        if before is not None:
+            metres = distance_m(before, p)
+            seconds = abs((p.time - before.time).total_seconds())
+            if metres > JITTER_M and metres > max_speed_kmh / 3.6 * seconds:
+                speed = "an instant" if seconds == 0 else f"{metres / seconds * 3.6:,.0f} km/h"
+                refused.append(
+                    Refused(
+                        p.unit,
+                        p.time.isoformat(),
+                        f"{metres:,.0f} m from its last position ({before.time.isoformat()}) "
+                        f"in {seconds:g} s: {speed}, over the limit of {max_speed_kmh:g} km/h",
+                    )
+                )
+                keep[i] = False
+                continue
+        if before is None or before.time <= p.time:
+            known[p.unit] = p
+    kept = [p for p, ok in zip(positions, keep, strict=True) if ok]
+    return kept, refused
 
 
 class PositionStore:

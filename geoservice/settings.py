@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     """Days of patrol positions kept (older day partitions are dropped)."""
     position_max_age_s: float = Field(default=300.0, gt=0)
     """A position older than this is ignored (and a unit's last one stops counting)."""
+    max_speed_kmh: float = Field(default=150.0, gt=0)
+    """A position implying more than this from the unit's last position is refused."""
 
     @cached_property
     def resolved_data_dir(self) -> Path:

@@ -27,6 +27,8 @@ os.environ.setdefault("GEOSERVICE_ANALYSIS_WORKERS", "1")
 
 TEST_KEYS = {role: f"gs_{secrets.token_hex(4)}_{secrets.token_urlsafe(32)}" for role in ROLES}
 """One key per role, in every test database (only their hashes are stored)."""
+TRACKER_UNITS = ("XD01-1", "XD01-2", "XD02-1")
+"""The patrol units the test tracker key is bound to (a car's GPS device)."""
 
 
 def auth(role: str = "admin") -> dict[str, str]:
@@ -40,10 +42,16 @@ def _add_test_keys(engine: Engine) -> None:
             conn.execute(
                 sa.text(
                     "INSERT INTO geoservice.api_key "
-                    "(name, key_id, role, key_hash, created_by, rate_per_s, burst) "
-                    "VALUES (:name, :key_id, :role, :hash, 'tests', 1e6, 1000000)"
+                    "(name, key_id, role, key_hash, created_by, rate_per_s, burst, units) "
+                    "VALUES (:name, :key_id, :role, :hash, 'tests', 1e6, 1000000, :units)"
                 ),
-                {"name": f"test-{role}", "key_id": key[3:11], "role": role, "hash": digest(key)},
+                {
+                    "name": f"test-{role}",
+                    "key_id": key[3:11],
+                    "role": role,
+                    "hash": digest(key),
+                    "units": list(TRACKER_UNITS) if role == "tracker" else None,
+                },
             )
 
 

@@ -37,7 +37,7 @@ ROLE_CHECKS = [
     ("GET", "/v1/keys", None, "admin"),
     ("GET", "/metrics", None, "admin"),
 ]
-ORDER = ["dispatch", "planner", "gis", "admin"]
+ORDER = ["tracker", "dispatch", "planner", "gis", "admin"]
 
 
 def _call(client: TestClient, method: str, path: str, body, headers: dict[str, str]):

@@ -31,15 +31,15 @@ def prometheus_metrics(request: Request) -> Response:
 
 @router.get(
     "/v1/whoami",
-    dependencies=[requires("dispatch")],
+    dependencies=[requires("tracker")],
     response_model=Identity,
     responses=errors(401, 429),
     operation_id="whoami",
 )
 def whoami(request: Request) -> Identity:
-    """The key's name and role (what a client, such as the map page, may offer)."""
+    """The key's name, role and units (what a client, such as the map page, may offer)."""
     identity = identity_of(request)
-    return Identity(name=identity.name, role=identity.role)
+    return Identity(name=identity.name, role=identity.role, units=sorted(identity.units))
 
 
 @router.get(

@@ -11,16 +11,25 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from geoservice import tasks
-from geoservice.api.deps import ask, current_state, limited_body, requires, service_of
+from geoservice.api.deps import (
+    ask,
+    current_state,
+    identity_of,
+    limited_body,
+    requires,
+    service_of,
+)
 from geoservice.api.locate import Crs, Lat, Lon
 from geoservice.api.models import Dispatch, PositionsRecorded, PositionsRequest, errors, json_body
+from geoservice.errors import Forbidden
 from geoservice.locate import parse_point
-from geoservice.patrols import parse_positions
+from geoservice.metrics import POSITIONS_REFUSED
+from geoservice.patrols import Refused, parse_positions, refuse_jumps
 from geoservice.responders import MAX_K
 from geoservice.tasks import parse_json
 from geoservice.workers import Lane, Task
 
-router = APIRouter(prefix="/v1", tags=["dispatch"], dependencies=[requires("dispatch")])
+router = APIRouter(prefix="/v1", tags=["dispatch"])
 
 MAX_POSITIONS_BYTES = 2 * 1024 * 1024
 
@@ -30,6 +39,7 @@ MAX_POSITIONS_BYTES = 2 * 1024 * 1024
     response_model=Dispatch,
     responses=errors(401, 403, 404, 422, 429, 503),
     operation_id="dispatch",
+    dependencies=[requires("dispatch")],
 )
 async def dispatch(
     request: Request,
@@ -53,17 +63,23 @@ async def dispatch(
     responses=errors(401, 403, 404, 413, 422, 429, 503),
     openapi_extra=json_body(PositionsRequest),
     operation_id="record_patrol_positions",
+    dependencies=[requires("tracker")],
 )
 async def record_positions(
     request: Request,
     body: Annotated[bytes, Depends(limited_body(MAX_POSITIONS_BYTES, "positions body"))],
 ) -> Response:
-    """Patrol units' GPS positions: all checked (known units, inside the district, sane
-    times) before any is kept; positions older than the kept age are ignored."""
+    """Patrol units' GPS positions, from a key bound to those units (a ``tracker`` key;
+    another unit is a 403, nothing kept): all checked (known units, inside the district,
+    sane times) before any is kept; positions older than the kept age are ignored; a
+    position implying more than ``GEOSERVICE_MAX_SPEED_KMH`` from the unit's last one is
+    refused (listed in ``refused``, counted in ``/metrics``)."""
     service = service_of(request)
+    identity = identity_of(request)
     state = await current_state(request)
+    max_speed_kmh = service.settings.max_speed_kmh
 
-    def record() -> tuple[int, int]:
+    def record() -> tuple[int, int, list[Refused]]:
         positions, too_old = parse_positions(
             parse_json(body),
             set(state.patrol_units()),
@@ -71,14 +87,30 @@ async def record_positions(
             now=datetime.now(UTC),
             max_age_s=service.settings.position_max_age_s,
         )
-        service.positions.record(positions)
-        service.live.update(positions)
-        return len(positions), too_old
+        foreign = sorted({p.unit for p in positions if not identity.may_post_for(p.unit)})
+        if foreign:
+            POSITIONS_REFUSED.labels("unit").inc()
+            bound = ", ".join(sorted(identity.units)) or "no unit"
+            msg = (
+                f"the key {identity.name!r} may not post positions of unit {foreign[0]!r}"
+                f"{f' (nor {len(foreign) - 1} more)' if len(foreign) > 1 else ''}; "
+                f"it is bound to {bound}"
+            )
+            raise Forbidden(msg)
+        last = {p.unit: p for p in service.live.current()}
+        kept, refused = refuse_jumps(positions, last, max_speed_kmh)
+        if refused:
+            POSITIONS_REFUSED.labels("speed").inc(len(refused))
+        service.positions.record(kept)
+        service.live.update(kept)
+        return len(kept), too_old, refused
 
-    recorded, too_old = await run_in_threadpool(record)
+    recorded, too_old, refused = await run_in_threadpool(record)
     answer = {
         "recorded": recorded,
         "ignored_too_old": too_old,
         "max_age_s": service.settings.position_max_age_s,
+        "refused": [r.__dict__ for r in refused],
+        "max_speed_kmh": max_speed_kmh,
     }
     return Response(orjson.dumps(answer), media_type="application/json")

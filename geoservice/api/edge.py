@@ -86,7 +86,8 @@ class Edge:
                     await self._refuse(send_with_id, *refusal, _has_body(scope["headers"]))
                     return
             scope.setdefault("state", {})["identity"] = identity
-            if path == "/v1/locate" and scope["method"] == "GET":
+            lean = identity is not None and identity.may("dispatch")  # trackers: a 403
+            if path == "/v1/locate" and scope["method"] == "GET" and lean:
                 body = self._locate(scope["query_string"])
                 if body is not None:
                     route = path

@@ -109,6 +109,17 @@ class PositionsRecorded(Strict):
     recorded: int
     ignored_too_old: int = Field(description="Positions older than the kept age, not stored.")
     max_age_s: float
+    refused: list[RefusedPosition] = Field(
+        description="Positions not stored: a jump faster than max_speed_kmh from the unit's "
+        "last position."
+    )
+    max_speed_kmh: float
+
+
+class RefusedPosition(Strict):
+    unit: str
+    time: str
+    reason: str
 
 
 class PatrolPosition(Strict):
@@ -346,7 +357,8 @@ class LiveCoverage(ResponseCoverage):
 
 class Identity(Strict):
     name: str
-    role: Literal["dispatch", "planner", "gis", "admin"]
+    role: Literal["tracker", "dispatch", "planner", "gis", "admin"]
+    units: list[str] = Field(description="The patrol units whose positions the key may post.")
 
 
 class ScenarioRequest(Strict):
@@ -402,12 +414,13 @@ class AuditEntry(Strict):
 class KeyListing(Strict):
     name: str
     key_id: str
-    role: Literal["dispatch", "planner", "gis", "admin"]
+    role: Literal["tracker", "dispatch", "planner", "gis", "admin"]
     created_at: datetime
     created_by: str
     revoked_at: datetime | None
     rate_per_s: float | None
     burst: int | None
+    units: list[str] | None
 
 
 class DatasetVersion(Strict):
