@@ -15,9 +15,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from etl.tolerance import DEFAULT_TOLERANCE_M
 from geoservice import datasets
 from geoservice.audit import Actor
+from geoservice.crs import DEFAULT_TOLERANCE_M
 from geoservice.db import (
     create_engine,
     describe,
@@ -724,11 +724,15 @@ def promote(
     force: Annotated[
         bool, typer.Option("--force", help="Also when the draft was made on an older version.")
     ] = False,
+    problems: Problems = None,
 ) -> None:
-    """Make a draft dataset version current."""
-    datasets.promote(
-        open_engine(Settings(), "writer"), version, actor=Actor.cli(by), note=note, force=force
-    )
+    """Make a draft dataset version current, once the whole draft passes every rule of a
+    bundle (a draft edited over the OGC API was checked one feature at a time)."""
+    from etl.commands import check_draft
+
+    engine = open_engine(Settings(), "writer")
+    check_draft(engine, version, problems=problems, force=force)
+    datasets.promote(engine, version, actor=Actor.cli(by), note=note, force=force)
     typer.echo(f"dataset version {version} is current")
 
 

@@ -29,6 +29,13 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
 ]
+EDITING = [
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
+]
+DRAFT_CONFORMANCE = [c for c in CONFORMANCE if "tiles" not in c] + EDITING
+"""A draft's API: Features Part 1 and Part 4 (create, replace, update, delete)."""
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
 GEOJSON = "application/geo+json"
@@ -69,9 +76,44 @@ def landing(base: str) -> dict[str, Any]:
     }
 
 
-def describe(base: str, source: Collection, bbox: list[float] | None) -> dict[str, Any]:
-    """One collection's description (with its extent at the version read)."""
-    href = f"{base}/ogc/collections/{source.id}"
+def draft_landing(base: str, version: int) -> dict[str, Any]:
+    """The landing page of draft ``version``'s API (``/ogc/drafts/N``)."""
+    root = f"{base}/ogc/drafts/{version}"
+    return {
+        "title": f"geoservice — draft {version}, open for editing",
+        "description": f"The boundary layers of draft dataset version {version}: GIS keys "
+        "create, replace, update and delete features (OGC API – Features Part 4); "
+        f"`geoservice promote {version}` checks the whole draft and makes it current.",
+        "links": [
+            link(root, "self", "application/json", "this document"),
+            link(f"{root}?f=html", "alternate", "text/html", "this document as HTML"),
+            link(
+                f"{base}/openapi.json",
+                "service-desc",
+                "application/vnd.oai.openapi+json;version=3.0",
+                "the API definition",
+            ),
+            link(f"{root}/conformance", "conformance", "application/json", "conformance"),
+            link(f"{root}/collections", "data", "application/json", "the collections"),
+        ],
+        "dataset_version": version,
+    }
+
+
+def describe(
+    base: str, source: Collection, bbox: list[float] | None, *, root: str | None = None
+) -> dict[str, Any]:
+    """One collection's description (with its extent at the version read); ``root`` is
+    the API's root (``{base}/ogc``, or a draft's ``/ogc/drafts/N``, without tiles)."""
+    href = f"{root or base + '/ogc'}/collections/{source.id}"
+    tiles = [
+        link(
+            f"{href}/tiles",
+            "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+            "application/json",
+            "vector tiles",
+        )
+    ]
     return {
         "id": source.id,
         "title": source.title,
@@ -83,12 +125,7 @@ def describe(base: str, source: Collection, bbox: list[float] | None) -> dict[st
             link(href, "self", "application/json"),
             link(f"{href}/items", "items", GEOJSON, "the features"),
             link(f"{href}/items?f=html", "items", "text/html", "the features as HTML"),
-            link(
-                f"{href}/tiles",
-                "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
-                "application/json",
-                "vector tiles",
-            ),
+            *(tiles if root is None else []),
         ],
     }
 

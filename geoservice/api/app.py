@@ -18,6 +18,7 @@ from geoservice.api import (
     coverage,
     datasets,
     dispatch,
+    drafts,
     events,
     health,
     isochrones,
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> Edge:
         datasets,
         admin,
         ogc,
+        drafts,
         webmap,
     ):
         app.include_router(module.router)
