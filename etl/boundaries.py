@@ -28,7 +28,6 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from etl.context import Context
 from etl.geo import (
-    AREA_TOLERANCE_M2,
     area_m2,
     check_near_district,
     check_offset_datum,
@@ -38,7 +37,6 @@ from etl.load import LayerLoad, diff_frames, insert_features, same_rows
 from etl.readers import read_vector
 from etl.report import Report, where
 from etl.tolerance import (
-    DEFAULT_TOLERANCE_M,
     LocalPlane,
     degrees,
     keep_stored,
@@ -46,6 +44,7 @@ from etl.tolerance import (
     snap_polygons,
     wider_than,
 )
+from geoservice.crs import AREA_TOLERANCE_M2, DEFAULT_TOLERANCE_M
 from geoservice.datasets import Source
 from geoservice.errors import InvalidInput
 from geoservice.missing import is_missing

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 
+import sqlalchemy as sa
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sqlalchemy.engine import Engine
 
+from etl.bundle import bundle_steps
 from etl.changes import code_changes
 from etl.context import Context
 from etl.load import LayerLoad, Step, publish_loads
 from etl.problems import write_problems
 from etl.references import check_bundle
 from etl.report import Report
-from etl.tolerance import DEFAULT_TOLERANCE_M
 from geoservice.audit import Actor
-from geoservice.datasets import resolve_version
+from geoservice.crs import DEFAULT_TOLERANCE_M
+from geoservice.datasets import current_version_id, resolve_version
 from geoservice.errors import ValidationFailed
+from geoservice.export import export_version
+from geoservice.models import dataset_version
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -147,3 +152,37 @@ def run_loads(
         f"({time.perf_counter() - began:.1f} s)"
     )
     return version
+
+
+def check_draft(
+    engine: Engine, version: int, *, problems: Path | None = None, force: bool = False
+) -> None:
+    """Every rule of a bundle on draft ``version`` before it becomes current: the draft
+    exported as ``geoservice export`` writes it and dry-run as a bundle made from the
+    version it was opened on (so what was published since is a conflict, unless
+    ``force``). Raises ``ValidationFailed`` naming every problem; a version that is not a
+    draft, or a draft made on an older version without ``force``, is left to
+    ``datasets.promote`` to refuse."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(dataset_version.c.status, dataset_version.c.parent_id).where(
+                dataset_version.c.id == version
+            )
+        ).one_or_none()
+        current = current_version_id(conn)
+    if row is None or row.status != "draft" or (row.parent_id != current and not force):
+        return
+    console.print(f"checking draft {version} with every rule of a bundle")
+    with tempfile.TemporaryDirectory(prefix="geoservice-draft-") as folder:
+        path = Path(folder) / f"draft-{version}.gpkg"
+        export_version(engine, path, version)
+        run_loads(
+            engine,
+            bundle_steps(path),
+            dry_run=True,
+            note="",
+            with_diff=False,
+            problems=problems,
+            force=force,
+            base=row.parent_id,
+        )

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from etl.merge import reverts, three_way
 from etl.report import Report
-from etl.tolerance import DEFAULT_TOLERANCE_M
+from geoservice.crs import DEFAULT_TOLERANCE_M
 from geoservice.datasets import current_version_id
 from geoservice.diff import FEATURE_LAYERS, features_at, officers_at
 from geoservice.synthetic import real_district

@@ -8,9 +8,6 @@ from shapely.geometry.base import BaseGeometry
 
 from geoservice.errors import InvalidInput
 
-AREA_TOLERANCE_M2 = 1.0
-"""Overlaps, gaps and parts outside a parent smaller than this are ignored (rounding)."""
-
 FAR_KM = 5.0
 """Data whose extent stays this far from the district is taken for a CRS mistake."""
 

@@ -31,8 +31,6 @@ import shapely
 from numpy.typing import NDArray
 from shapely.geometry import MultiPolygon
 
-DEFAULT_TOLERANCE_M = 0.01
-"""One centimetre: more than 7-decimal rounding moves a vertex (at most 7.6 mm here)."""
 METRES_PER_DEGREE_LAT = 110_574.0
 METRES_PER_DEGREE_LON_AT_EQUATOR = 111_320.0
 

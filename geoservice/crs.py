@@ -24,6 +24,10 @@ KRASOVSKY_EE = 0.00669342162296594323
 X_PI = np.pi * 3000.0 / 180.0
 METRIC_EPSG = 4547
 """CGCS2000 / 3-degree Gauss-Kruger CM 114E: the metric CRS for Huizhou."""
+DEFAULT_TOLERANCE_M = 0.01
+"""One centimetre: more than 7-decimal rounding moves a vertex (at most 7.6 mm here)."""
+AREA_TOLERANCE_M2 = 1.0
+"""Overlaps, gaps and parts outside a parent smaller than this are ignored (rounding)."""
 
 NAMED = ("wgs84", "cgcs2000", "gcj02", "bd09")
 CRS_HELP = "wgs84, cgcs2000, gcj02, bd09 or EPSG:NNNN known to PROJ"

@@ -43,6 +43,12 @@ class PayloadTooLarge(InvalidInput):
     title = "Payload too large"
 
 
+class UnsupportedMediaType(InvalidInput):
+    """A body's ``Content-Type`` is not one the route reads."""
+
+    title = "Unsupported media type"
+
+
 class Forbidden(GeoserviceError):
     """The key's role may not do this."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy.engine import Engine
 
@@ -150,19 +151,33 @@ def items(
     after: str | None,
     search: str | None,
     query: dict[str, str],
+    root: str | None = None,
+    decimals: int = 8,
 ) -> dict[str, Any]:
-    """One page of a collection's items as a GeoJSON FeatureCollection with its links."""
+    """One page of a collection's items as a GeoJSON FeatureCollection with its links
+    (``root``: as in ``describe``; ``decimals``: as in ``read_page``)."""
     with engine.connect() as conn:
-        page = read_page(conn, source, version, bbox=bbox, after=after, limit=limit, search=search)
-    href = f"{base}/ogc/collections/{source.id}/items"
-    keep = "&".join(f"{k}={v}" for k, v in query.items() if k not in ("after", "f"))
+        page = read_page(
+            conn,
+            source,
+            version,
+            bbox=bbox,
+            after=after,
+            limit=limit,
+            search=search,
+            decimals=decimals,
+        )
+    root = root or f"{base}/ogc"
+    href = f"{root}/collections/{source.id}/items"
+    keep = urlencode([(k, v) for k, v in query.items() if k not in ("after", "f")])
     links = [
         link(f"{href}?{keep}" if keep else href, "self", GEOJSON),
-        link(f"{base}/ogc/collections/{source.id}", "collection", "application/json"),
+        link(f"{root}/collections/{source.id}", "collection", "application/json"),
     ]
     if page.next_key is not None:
         separator = "&" if keep else ""
-        links.append(link(f"{href}?{keep}{separator}after={page.next_key}", "next", GEOJSON))
+        after_key = urlencode({"after": page.next_key})
+        links.append(link(f"{href}?{keep}{separator}{after_key}", "next", GEOJSON))
     return {
         "type": "FeatureCollection",
         "features": page.features,

@@ -17,6 +17,7 @@ from concurrent.futures import wait
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 from geoservice import tasks
 from geoservice.datasets import current_version_id
@@ -54,8 +55,19 @@ class Service:
         self.positions = PositionStore(self.recorder, settings.positions_keep_days)
         self.live = LivePositions(self.primary, settings.position_max_age_s)
         self.last_version: int | None = None
+        self._editor: Engine | None = None
+        self._editor_lock = threading.Lock()
         self._follow_lock = threading.Lock()
         self._listener: Listener | None = None
+
+    @property
+    def editor(self) -> Engine:
+        """The writer's login, for drafts edited over the OGC API (connected on first use:
+        a server whose drafts nobody edits needs no writer login)."""
+        with self._editor_lock:
+            if self._editor is None:
+                self._editor = create_engine(self.settings, "writer", primary=True, pool_size=2)
+            return self._editor
 
     @property
     def current(self) -> VersionState | None:
@@ -102,6 +114,8 @@ class Service:
         self.engine.dispose()
         self.primary.dispose()
         self.recorder.dispose()
+        if self._editor is not None:
+            self._editor.dispose()
 
     def follow(self) -> VersionState | None:
         """Make the database's current version current here, built everywhere first."""

@@ -7,7 +7,8 @@ Parts only some requests need (a ``foot`` network, say) are built on first use, 
 same version id.
 
 ``StateCache`` keeps the current version's state warm and builds others on demand
-(``version=`` and ``at=`` reads), keeping the last ``keep`` of them (LRU).
+(``version=`` and ``at=`` reads), keeping the last ``keep`` of them (LRU); a draft's
+state is built for each read and not kept, since the draft may be edited after.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from geoservice.coverage import CoverageModel
 from geoservice.locate import LocateIndex, build_index
+from geoservice.models import dataset_version
 from geoservice.network import Network, load_network, roads_snapshot_id
 from geoservice.patrols import PatrolUnit, patrol_units
 from geoservice.profiles import DEFAULT_PROFILE, check_profile
@@ -154,8 +157,9 @@ class StateCache:
                     self.engine, version, full=self.full, reuse=self._states()
                 )
                 log.info("dataset version %s built in %.1f s", version, state.built_s)
-                with self._lock:
-                    self._remember(state)
+                if not _is_draft(self.engine, version):  # a draft may be edited after
+                    with self._lock:
+                        self._remember(state)
             return state
 
     def make_current(self, version: int) -> VersionState:
@@ -190,3 +194,11 @@ class StateCache:
         with self._lock:
             current = [self.current] if self.current is not None else []
             return current + list(self._others.values())
+
+
+def _is_draft(engine: Engine, version: int) -> bool:
+    with engine.connect() as conn:
+        status = conn.execute(
+            sa.select(dataset_version.c.status).where(dataset_version.c.id == version)
+        ).scalar_one_or_none()
+    return status == "draft"

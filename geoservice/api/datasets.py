@@ -8,9 +8,10 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from geoservice import datasets, tasks
-from geoservice.api.deps import ask, requires, service_of
-from geoservice.api.models import DatasetDiff, DatasetVersion, errors
+from geoservice import datasets, drafts, tasks
+from geoservice.api.deps import ask, identity_of, requires, service_of
+from geoservice.api.models import DatasetDiff, DatasetVersion, DraftOpened, errors
+from geoservice.audit import Actor
 from geoservice.export import MEDIA_TYPE
 from geoservice.workers import Lane, Task
 
@@ -32,6 +33,29 @@ async def dataset_versions(request: Request) -> list[BaseModel]:
             return datasets.list_versions(conn)
 
     return [DatasetVersion(**v.__dict__) for v in await run_in_threadpool(read)]
+
+
+@router.post(
+    "/drafts",
+    status_code=201,
+    response_model=DraftOpened,
+    dependencies=[requires("gis")],
+    responses=errors(401, 403, 404, 429, 503),
+    operation_id="draft_open",
+)
+async def open_draft(
+    request: Request,
+    note: Annotated[str, Query(max_length=500, description="Why the draft is opened.")] = "",
+) -> DraftOpened:
+    """Open a draft holding the current version's layers, to edit over its OGC API
+    (``/ogc/drafts/N``: QGIS edits it with OGC API – Features Part 4); ``geoservice
+    promote N`` checks the whole draft and makes it current."""
+    identity = identity_of(request)
+    service = service_of(request)
+    draft = await run_in_threadpool(
+        drafts.open_draft, service.editor, actor=Actor(identity.name, "api"), note=note
+    )
+    return DraftOpened(draft=draft, ogc=f"/ogc/drafts/{draft}")
 
 
 @router.get(

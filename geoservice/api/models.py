@@ -444,6 +444,11 @@ class LayerChanges(Strict):
     edges_b: int | None = None
 
 
+class DraftOpened(Strict):
+    draft: int = Field(description="The new draft dataset version.")
+    ogc: str = Field(description="Its OGC API (Features Part 4), for QGIS.")
+
+
 class DatasetDiff(Strict):
     a: int
     b: int
@@ -465,7 +470,10 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "No key, an unknown key or a revoked key.",
         403: "The key's role may not do this.",
         404: "No such resource (or no dataset published yet).",
+        409: "The request contradicts what is stored (a code that exists; not a draft).",
+        412: "If-Match names a state that is no longer the stored one: read it again.",
         413: "The request is over a size limit.",
+        415: "The body's Content-Type is not one this route reads.",
         422: "Bad input; ``detail`` names the value and what was expected.",
         429: "Over the key's rate limit; see ``Retry-After``.",
         503: "The database or a worker is unavailable; try again.",

@@ -22,6 +22,7 @@ PROBLEM_JSON = "application/problem+json"
 STATUS_BY_ERROR: dict[type[errors.GeoserviceError], int] = {
     WorkerFailed: 503,
     errors.PayloadTooLarge: 413,
+    errors.UnsupportedMediaType: 415,
     errors.InvalidInput: 422,
     errors.ValidationFailed: 422,
     errors.NotFound: 404,
