@@ -11,14 +11,22 @@ counted for planners.
   helpers. An open event past its category's deadline is overdue.
 - **Stats** by town, unit, grid, category or month: events, closed, open, closure rate,
   median handling hours (of closed events), overdue.
+- **Bounds** (API and ETL alike): ids are strings of 1 to ``MAX_ID_CHARS`` characters of
+  ``A-Z a-z 0-9 _ . : -``; a description is text of at most ``MAX_DESCRIPTION_CHARS``
+  characters; category and status are those of the routing rules; times (and closing
+  times) lie from ``SPAN_BEFORE_FIRST`` (ten years) before the first dataset version
+  became current to ``AHEAD`` (one day) from now. The table itself refuses times outside
+  [1900, 2200) (migration 0008), so no stored row can break a read. An id already
+  recorded (``POST /v1/events``), also by a request racing this one, is a ``Conflict``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -30,7 +38,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from geoservice.audit import Actor, record
 from geoservice.crs import parse_crs
-from geoservice.errors import InvalidInput, NoDataset, ValidationFailed
+from geoservice.errors import Conflict, InvalidInput, NoDataset, ValidationFailed
 from geoservice.locate import LocateIndex, build_index, named_items, to_wgs84_points
 from geoservice.patrols import CHINA, in_china, parse_time
 
@@ -49,6 +57,14 @@ STATS_BY = ("town", "unit", "grid", "category", "month")
 MAX_EVENTS_PER_REQUEST = 10_000
 MAX_PROBLEMS = 50
 COLUMNS = ("id", "time", "category", "status", "lon", "lat")
+MAX_ID_CHARS = 64
+ID_PATTERN = re.compile(rf"[A-Za-z0-9_.:-]{{1,{MAX_ID_CHARS}}}")
+ID_EXPECTED = f"1 to {MAX_ID_CHARS} of the characters A-Z a-z 0-9 _ . : -"
+MAX_DESCRIPTION_CHARS = 2_000
+SPAN_BEFORE_FIRST = timedelta(days=3653)
+"""Events may be this much (ten years) older than the first dataset version."""
+AHEAD = timedelta(days=1)
+"""Events (and closing times) may be this far ahead of the server's clock."""
 OPTIONAL_COLUMNS = ("description", "closed_at")
 
 
@@ -124,7 +140,20 @@ def parse_events(rows: Sequence[dict[str, Any]], where: str, crs: str | None = N
             statuses.append("")
             points.append([0.0, 0.0])
             continue
+        if not isinstance(row["id"], str):
+            problems.append(f"{at}: id {row['id']!r} is not a string; expected {ID_EXPECTED}")
         key = str(row["id"]).strip()
+        if isinstance(row["id"], str) and not ID_PATTERN.fullmatch(key):
+            shown = key if len(key) <= 80 else f"{key[:80]}… ({len(key):,} characters)"
+            problems.append(f"{at}: id {shown!r}; expected {ID_EXPECTED}")
+        description = row.get("description")
+        if not _blank(description) and not isinstance(description, str):
+            problems.append(f"{at}: description {description!r} is not text")
+        elif isinstance(description, str) and len(description) > MAX_DESCRIPTION_CHARS:
+            problems.append(
+                f"{at}: description of {len(description):,} characters is over the limit of "
+                f"{MAX_DESCRIPTION_CHARS:,}"
+            )
         if key in seen:
             problems.append(f"{at}: id {key!r} repeats {where} {seen[key] + 1}")
         seen[key] = n
@@ -134,14 +163,20 @@ def parse_events(rows: Sequence[dict[str, Any]], where: str, crs: str | None = N
             when = parse_time(str(row["time"]).strip(), f"{at}: time")
         except InvalidInput as exc:
             problems.append(str(exc))
-        category = category_of.get(str(row["category"]).strip())
+        category = (
+            category_of.get(row["category"].strip()) if isinstance(row["category"], str) else None
+        )
         if category is None:
             problems.append(
                 f"{at}: category {row['category']!r} is unknown; expected one of "
                 f"{', '.join(routing())} (or their names "
                 f"{', '.join(rule['name'] for rule in routing().values())})"
             )
-        status = STATUS_NAMES.get(str(row["status"]).strip().lower())
+        status = (
+            STATUS_NAMES.get(row["status"].strip().lower())
+            if isinstance(row["status"], str)
+            else None
+        )
         if status is None:
             problems.append(
                 f"{at}: status {row['status']!r}; expected open (in_progress, 在办) or "
@@ -212,6 +247,28 @@ def read_events_csv(path: Any) -> Events:
     return parse_events(frame.to_dict("records"), "row")
 
 
+def check_times(events: Events, first: datetime, now: datetime) -> None:
+    """``ValidationFailed`` naming each event whose time or closing time lies outside
+    ``SPAN_BEFORE_FIRST`` before ``first`` (when the first version became current) to
+    ``AHEAD`` of ``now``."""
+    earliest, latest = first - SPAN_BEFORE_FIRST, now + AHEAD
+    bounds = (
+        f"expected {earliest.astimezone(CHINA):%Y-%m-%d} (ten years before the first dataset "
+        f"version) to {latest.astimezone(CHINA):%Y-%m-%d %H:%M} (a day from now)"
+    )
+    problems = []
+    for key, when, closed in zip(events.ids, events.times, events.closed_at, strict=True):
+        if not earliest <= when <= latest:
+            problems.append(f"event {key!r}: time {when.isoformat()} is out of range; {bounds}")
+        if closed is not None and not closed <= latest:
+            problems.append(
+                f"event {key!r}: closed_at {closed.isoformat()} is out of range; {bounds}"
+            )
+    if problems:
+        msg = f"{len(problems)} event time(s) out of range; nothing was recorded"
+        raise ValidationFailed(msg, problems[:MAX_PROBLEMS])
+
+
 def versions_at(conn: Connection, times: Sequence[datetime]) -> tuple[np.ndarray, int]:
     """The version current at each time (the first version before it), and how many times
     came before the first version."""
@@ -235,6 +292,11 @@ def locate_events(
     how many predate the first version; ``ValidationFailed`` for events outside the
     district. ``index_of`` gives a version's locate index (default: built now)."""
     with engine.connect() as conn:
+        first = conn.execute(
+            sa.text("SELECT min(since) FROM geoservice.current_history")
+        ).scalar_one()
+        if first is not None:
+            check_times(events, first, datetime.now(UTC))
         version, early = versions_at(conn, events.times)
     grid = np.empty(len(events), dtype=object)
     unit = np.empty(len(events), dtype=object)
@@ -325,9 +387,18 @@ def store_events(
             )
             if taken:
                 msg = f"event id(s) {sorted(taken)[:5]} already recorded; ids are unique"
-                raise InvalidInput(msg)
+                raise Conflict(msg)
         for start in range(0, len(records), 5_000):
-            conn.execute(sa.text(REPLACE if replace else INSERT), records[start : start + 5_000])
+            try:
+                conn.execute(
+                    sa.text(REPLACE if replace else INSERT), records[start : start + 5_000]
+                )
+            except sa.exc.IntegrityError as exc:  # recorded meanwhile, by a racing request
+                if getattr(exc.orig, "sqlstate", None) != "23505":
+                    raise
+                detail = getattr(getattr(exc.orig, "diag", None), "message_detail", None)
+                msg = f"event id already recorded ({detail or exc.orig}); ids are unique"
+                raise Conflict(msg) from None
         if audit is not None:
             record(conn, audit, "events_loaded", detail={"events": len(records)})
     return len(records)

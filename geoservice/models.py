@@ -257,6 +257,12 @@ audit_log = Table(
 )
 """Append-only: a trigger refuses UPDATE, DELETE and TRUNCATE (migration 0004)."""
 
+EVENT_TIME_BOUNDS: Final = (
+    "time >= '1900-01-01 00:00:00+00' AND time < '2200-01-01 00:00:00+00' "
+    "AND (closed_at IS NULL OR closed_at < '2200-01-01 00:00:00+00')"
+)
+"""What the table stores at all (migration 0008): every read can turn it into a time."""
+
 event = Table(
     "event",
     metadata,
@@ -278,6 +284,9 @@ event = Table(
         "closed_at IS NULL OR (status = 'closed' AND closed_at >= time)",
         name="event_closed_at",
     ),
+    CheckConstraint(EVENT_TIME_BOUNDS, name="event_time_bounds"),
+    CheckConstraint("length(id) <= 64", name="event_id_length"),
+    CheckConstraint("length(description) <= 2000", name="event_description_length"),
     Index("event_time", "time"),
     Index("event_grid", "grid_code"),
     Index("event_geom", "geom", postgresql_using="gist"),

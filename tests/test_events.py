@@ -191,7 +191,7 @@ def test_events_are_located_in_the_version_current_at_their_time(demo_settings, 
         assert answer["events"][0]["grid"] == answer["events"][1]["grid"]
         assert answer["events"][1]["route"] == "lead_department"
         again = client.post("/v1/events", json=events)
-        assert again.status_code == 422 and "E-before" in again.json()["detail"]
+        assert again.status_code == 409 and "E-before" in again.json()["detail"]
         bad = {"events": [{**events["events"][0], "id": "E-x", "category": "weather"}]}
         refused = client.post("/v1/events", json=bad)
         assert refused.status_code == 422 and "weather" in str(refused.json())
