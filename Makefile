@@ -34,10 +34,13 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 # OS programs the tests drive: GDAL's ogrinfo/ogr2ogr (GeoPackage, OGC API clients),
-# Chromium (the map page, through Playwright) and a CJK font for its labels.
+# Chromium (the map page, through Playwright), a CJK font for its labels and the bulletins,
+# Pango (WeasyPrint lays the bulletins out with it) and poppler's pdftotext/pdftoppm.
 tools:
 	@bash scripts/os-packages.sh ogrinfo:gdal-bin chromium:chromium \
-		/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc:fonts-noto-cjk
+		/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc:fonts-noto-cjk \
+		pdftoppm:poppler-utils \
+		/usr/lib/$(shell uname -m)-linux-gnu/libpangoft2-1.0.so.0:libpangoft2-1.0-0
 
 lint: venv
 	$(BIN)/ruff check .

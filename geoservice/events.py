@@ -442,8 +442,16 @@ KEY_SQL = {
 }
 
 
-def _window(start: datetime | None, end: datetime | None) -> tuple[str, dict[str, Any]]:
-    where, params = [], {}
+def _window(
+    start: datetime | None, end: datetime | None, town: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The SQL condition (on ``e``) and parameters for events in ``[start, end)`` (naive
+    times: China time), and with ``town``, located in that town."""
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    if town is not None:
+        where.append("e.town_code = :town")
+        params["town"] = town
     if start is not None:
         where.append("e.time >= :start")
         params["start"] = in_china(start)
@@ -468,12 +476,14 @@ def event_stats(
     end: datetime | None = None,
     *,
     as_of: datetime | None = None,
+    town: str | None = None,
 ) -> dict[str, Any]:
-    """Counts, closure rate, median handling hours and overdue per ``by`` value."""
+    """Counts, closure rate, median handling hours and overdue per ``by`` value (with
+    ``town``, of the events located in that town only)."""
     if by not in STATS_BY:
         msg = f"by={by!r}; expected one of {', '.join(STATS_BY)}"
         raise InvalidInput(msg)
-    where, params = _window(start, end)
+    where, params = _window(start, end, town)
     params["as_of"] = as_of or datetime.now(UTC)
     sql = f"""
         SELECT {KEY_SQL[by]} AS key, count(*) AS events,

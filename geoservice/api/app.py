@@ -27,6 +27,7 @@ from geoservice.api import (
     models,
     ogc,
     problems,
+    reports,
     webmap,
 )
 from geoservice.api.edge import PUBLIC_PATHS, Edge
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> Edge:
         admin,
         ogc,
         drafts,
+        reports,
         webmap,
     ):
         app.include_router(module.router)

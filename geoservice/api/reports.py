@@ -1,0 +1,93 @@
+"""``/v1/reports``: bulletins (daily, weekly, monthly, quarterly) as PDF, Excel or CSV.
+
+The period, date and format are checked on the server's loop; the bulletin is gathered and
+rendered in a worker process on the analysis lane (matplotlib and WeasyPrint take seconds
+of CPU), from the current version's coverage model that worker keeps.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from geoservice.api.deps import ask, current_state, requires
+from geoservice.api.models import errors
+from geoservice.reports import (
+    MEDIA_TYPES,
+    Format,
+    PeriodKind,
+    bulletin,
+    file_name,
+    parse_date,
+    parse_format,
+    parse_kind,
+)
+from geoservice.state import VersionState
+from geoservice.workers import Answer, Lane, Task
+
+router = APIRouter(prefix="/v1/reports", tags=["reports"], dependencies=[requires("planner")])
+
+
+def report_answer(
+    state: VersionState, kind: PeriodKind, day: str, town: str | None, fmt: Format
+) -> Answer:
+    """In a worker: the bulletin's bytes, named for download."""
+    period, data = bulletin(state.engine, state.coverage(), kind, day, town, fmt)
+    name = file_name(period, town, fmt)
+    return Answer(
+        MEDIA_TYPES[fmt],
+        data,
+        headers={
+            "content-disposition": f"attachment; filename=\"{name}\"; filename*=UTF-8''"
+            + quote(name)
+        },
+    )
+
+
+@router.get(
+    "/{period}",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {media: {} for media in MEDIA_TYPES.values()},
+            "description": "The bulletin: PDF (Noto Sans CJK embedded), an Excel workbook "
+            "with one sheet per table, or CSV (UTF-8 with BOM).",
+        },
+        **errors(401, 403, 404, 422, 429, 503),
+    },
+    operation_id="report",
+)
+async def report(
+    request: Request,
+    period: Annotated[
+        Literal["daily", "weekly", "monthly", "quarterly"],
+        Path(description="daily, weekly (ISO week, Monday to Sunday), monthly or quarterly."),
+    ],
+    date: Annotated[
+        str | None,
+        Query(
+            description="A day of the period, YYYY-MM-DD (default: today, China time).",
+            examples=["2020-06-30"],
+        ),
+    ] = None,
+    town: Annotated[
+        str | None, Query(description="One town's code (default: the whole district).")
+    ] = None,
+    format: Annotated[
+        Literal["pdf", "xlsx", "csv"], Query(description="pdf, xlsx or csv.")
+    ] = "pdf",
+) -> Response:
+    """A bulletin for the period holding ``date`` and the one before it: events by
+    category and town, closed, open, closure rate, median handling time, on-time rate
+    against the routing rules' deadlines, overdue events with their handlers, departments
+    ranked, Getis-Ord Gi* hot spots, 1/3/5-minute coverage with the uncovered grids, and
+    what changed in boundaries and stations. Figures equal ``/v1/events/stats`` for the
+    same ``from``/``to``; Chinese text."""
+    kind = parse_kind(period)
+    day = parse_date(date).isoformat()
+    fmt = parse_format(format)
+    state = await current_state(request)
+    task = Task(report_answer, state.version, (kind, day, town, fmt))
+    return await ask(request, Lane.ANALYSIS, task)

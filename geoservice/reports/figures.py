@@ -1,0 +1,276 @@
+"""The bulletin's figures (matplotlib, object API, Agg: safe in worker threads), as PNG
+bytes: categories and towns compared with the previous period, the hot-spot map and the
+coverage map (EPSG:4547, a scale bar, a north arrow, town outlines, Chinese labels in
+Noto Sans CJK SC)."""
+
+from __future__ import annotations
+
+import io
+import math
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch, Rectangle
+
+from geoservice.errors import ConfigurationError
+from geoservice.events import routing
+from geoservice.reports.data import COVERAGE_CLASSES, HOT_CLASSES, coverage_classes
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from geoservice.reports.data import Report
+
+FONT_FILE = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
+FONT_FAMILY = "Noto Sans CJK SC"
+METRIC_CRS = "EPSG:4547"
+DPI = 200
+HOT_COLOURS = {
+    3: "#b2182b",
+    2: "#ef8a62",
+    1: "#fddbc7",
+    0: "#eeeeee",
+    -1: "#d1e5f0",
+    -2: "#67a9cf",
+    -3: "#2166ac",
+}
+COVERAGE_COLOURS = ("#1a9850", "#91cf60", "#fee08b", "#d73027")
+NOW, BEFORE = "#2b6cb0", "#a0aec0"
+
+
+@cache
+def font() -> str:
+    """Register Debian's Noto Sans CJK with matplotlib once; the family name."""
+    from matplotlib import font_manager
+
+    try:
+        font_manager.fontManager.addfont(FONT_FILE)
+    except OSError:
+        msg = f"the CJK font {FONT_FILE} is missing: install fonts-noto-cjk (`make tools`)"
+        raise ConfigurationError(msg) from None
+    return FONT_FAMILY
+
+
+def _style() -> Any:
+    return {
+        "font.family": [font()],
+        "font.size": 9,
+        "axes.unicode_minus": False,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+    }
+
+
+def _png(fig: Figure) -> bytes:
+    FigureCanvasAgg(fig)
+    out = io.BytesIO()
+    fig.savefig(out, format="png", dpi=DPI)
+    return out.getvalue()
+
+
+def category_chart(report: Report) -> bytes:
+    """Events per category, this period beside the previous one."""
+    from matplotlib import rc_context
+
+    now = {g["key"]: g["events"] for g in report.current.by_category["groups"]}
+    before = {g["key"]: g["events"] for g in report.previous.by_category["groups"]}
+    codes = list(routing())
+    with rc_context(_style()):
+        fig = Figure(figsize=(7.0, 2.6), layout="constrained")
+        ax = fig.add_subplot()
+        x = np.arange(len(codes))
+        a = ax.bar(x - 0.2, [now.get(c, 0) for c in codes], 0.4, color=NOW, label="本期")
+        b = ax.bar(x + 0.2, [before.get(c, 0) for c in codes], 0.4, color=BEFORE, label="上期")
+        ax.bar_label(a, padding=2, fontsize=8)
+        ax.bar_label(b, padding=2, fontsize=8, color="#4a5568")
+        ax.set_xticks(x, [routing()[c]["name"] for c in codes])
+        ax.set_ylabel("事件数")
+        ax.set_title("各类别事件数（本期与上期）")
+        ax.margins(y=0.15)
+        ax.legend(frameon=False)
+        return _png(fig)
+
+
+def town_chart(report: Report) -> bytes:
+    """Events per town, this period (bars) and the previous one (ticks)."""
+    from matplotlib import rc_context
+
+    groups = sorted(report.current.by_town["groups"], key=lambda g: g["events"])
+    before = {g["key"]: g["events"] for g in report.previous.by_town["groups"]}
+    names = [g["name"] or report.town_names.get(g["key"] or "", "未定位") for g in groups]
+    with rc_context(_style()):
+        fig = Figure(figsize=(7.0, max(1.6, 0.24 * len(groups) + 0.8)), layout="constrained")
+        ax = fig.add_subplot()
+        y = np.arange(len(groups))
+        bars = ax.barh(y, [g["events"] for g in groups], 0.6, color=NOW, label="本期")
+        ax.bar_label(bars, padding=2, fontsize=7)
+        ax.scatter(
+            [before.get(g["key"], 0) for g in groups],
+            y,
+            marker="|",
+            s=120,
+            color="#e53e3e",
+            label="上期",
+            zorder=3,
+        )
+        ax.set_yticks(y, names)
+        ax.set_xlabel("事件数")
+        ax.set_title("各镇街事件数（竖线为上期）")
+        ax.margins(x=0.12)
+        ax.legend(frameon=False, loc="lower right")
+        return _png(fig)
+
+
+def _map_axes(fig: Figure, report: Report) -> tuple[Axes, Any]:
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    ax.set_aspect("equal")
+    towns = report.towns.to_crs(METRIC_CRS)
+    return ax, towns
+
+
+def _decorate(ax: Axes, towns: Any) -> None:
+    """Town outlines and names, a scale bar and a north arrow."""
+    towns.boundary.plot(ax=ax, color="#2d3748", linewidth=0.6)
+    for row in towns.itertuples():
+        point = row.geometry.representative_point()
+        ax.annotate(
+            row.name,
+            (point.x, point.y),
+            ha="center",
+            va="center",
+            fontsize=6.5,
+            color="#1a202c",
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.6},
+        )
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    width = x1 - x0
+    raw = width / 5
+    step = 10 ** math.floor(math.log10(raw))
+    length = max(m * step for m in (1, 2, 5) if m * step <= raw)
+    bx, by = x0 + 0.04 * width, y0 + 0.04 * (y1 - y0)
+    height = 0.012 * (y1 - y0)
+    for i in range(2):
+        ax.add_patch(
+            Rectangle(
+                (bx + i * length / 2, by),
+                length / 2,
+                height,
+                facecolor="black" if i == 0 else "white",
+                edgecolor="black",
+                linewidth=0.6,
+            )
+        )
+    label = f"{length / 1000:g} 公里" if length >= 1000 else f"{length:g} 米"
+    ax.text(bx + length / 2, by + 1.8 * height, label, ha="center", va="bottom", fontsize=7)
+    ax.text(bx, by - 0.6 * height, "0", ha="center", va="top", fontsize=6)
+    ax.annotate(
+        "北",
+        xy=(x1 - 0.05 * width, y1 - 0.04 * (y1 - y0)),
+        xytext=(x1 - 0.05 * width, y1 - 0.13 * (y1 - y0)),
+        ha="center",
+        va="top",
+        fontsize=8,
+        arrowprops={"arrowstyle": "-|>", "color": "black", "linewidth": 1.0},
+    )
+
+
+def hot_spot_map(report: Report) -> bytes:
+    """The grids coloured by their Gi* class."""
+    import geopandas as gpd
+    from matplotlib import rc_context
+
+    spots = report.hot_spots
+    grids = gpd.GeoDataFrame(
+        {"cls": spots.classes}, geometry=list(spots.polygons), crs="EPSG:4326"
+    ).to_crs(METRIC_CRS)
+    with rc_context(_style()):
+        fig = Figure(figsize=(7.0, 6.2), layout="constrained")
+        ax, towns = _map_axes(fig, report)
+        grids.plot(
+            ax=ax,
+            color=[HOT_COLOURS[int(c)] for c in grids["cls"]],
+            linewidth=0.05,
+            edgecolor="#ffffff",
+        )
+        _decorate(ax, towns)
+        shown = [c for c, _ in HOT_CLASSES if (spots.classes == c).any()] or [0]
+        names = dict(HOT_CLASSES)
+        ax.legend(
+            handles=[
+                Patch(facecolor=HOT_COLOURS[c], edgecolor="#718096", label=names[c]) for c in shown
+            ],
+            loc="lower right",
+            fontsize=7,
+            title="Gi* 热点分级",
+            title_fontsize=7.5,
+            frameon=True,
+        )
+        ax.set_title(f"{report.area}事件热点（{report.current.period.label}）", fontsize=11)
+        return _png(fig)
+
+
+def coverage_map(report: Report) -> bytes:
+    """The grids classed by minutes to reach, with the stations and posts."""
+    import geopandas as gpd
+    from matplotlib import rc_context
+
+    cov, mask = report.coverage, report.coverage_mask
+    classes = coverage_classes(cov.minutes_to_reach[mask])
+    grids = gpd.GeoDataFrame(
+        {"cls": classes}, geometry=list(cov.grids.polygons[mask]), crs="EPSG:4326"
+    ).to_crs(METRIC_CRS)
+    with rc_context(_style()):
+        fig = Figure(figsize=(7.0, 6.2), layout="constrained")
+        ax, towns = _map_axes(fig, report)
+        grids.plot(
+            ax=ax,
+            color=[COVERAGE_COLOURS[int(c)] for c in classes],
+            linewidth=0.05,
+            edgecolor="#ffffff",
+        )
+        stations = report.stations.to_crs(METRIC_CRS)
+        if report.town is not None:
+            area = towns.union_all()
+            stations = stations[stations.within(area.buffer(200))]
+        kinds = stations["kind"].astype(str)
+        handles: list[Any] = [
+            Patch(facecolor=COVERAGE_COLOURS[i], edgecolor="#718096", label=name)
+            for i, name in enumerate(COVERAGE_CLASSES)
+        ]
+        for kind, marker, size, label in (
+            ("station", "^", 22, "派出所"),
+            ("post", "o", 5, "警务室"),
+        ):
+            chosen = stations[kinds == kind]
+            if len(chosen):
+                ax.scatter(
+                    chosen.geometry.x,
+                    chosen.geometry.y,
+                    marker=marker,
+                    s=size,
+                    color="#1a202c",
+                    edgecolor="white",
+                    linewidth=0.3,
+                    zorder=4,
+                )
+                handles.append(
+                    ax.scatter([], [], marker=marker, s=size, color="#1a202c", label=label)
+                )
+        _decorate(ax, towns)
+        ax.legend(
+            handles=handles,
+            loc="lower right",
+            fontsize=7,
+            title="到达时间",
+            title_fontsize=7.5,
+            frameon=True,
+        )
+        ax.set_title(
+            f"{report.area} 1/3/5 分钟响应覆盖（数据版本 {report.dataset_version}）", fontsize=11
+        )
+        return _png(fig)
