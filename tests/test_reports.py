@@ -357,3 +357,44 @@ def test_api_needs_a_planner(client) -> None:
     assert answer.status_code == 403
     assert answer.headers["content-type"] == "application/problem+json"
     assert client.get("/v1/reports/daily", headers={"Authorization": ""}).status_code == 401
+
+
+# --- in this process (every warning is an error here: missing glyphs, empty statistics) ------
+
+
+@pytest.fixture(scope="module")
+def demo_model(demo_readonly, demo_index, demo_network):
+    from geoservice.coverage import CoverageModel
+    from geoservice.db import create_engine
+
+    engine = create_engine(demo_readonly)
+    yield CoverageModel(engine, demo_network, demo_index)
+    engine.dispose()
+
+
+def test_a_town_quarter_in_process(demo_model, tmp_path) -> None:
+    from geoservice.events import event_stats
+    from geoservice.reports import Format, bulletin, gather, period_of, render
+
+    engine = demo_model.engine
+    report = gather(engine, demo_model, period_of("quarterly", date(2020, 6, 30)), "441302002")
+    assert report.title == "桥西街道网格事件季度分析"
+    stats = event_stats(engine, "town", report.current.period.start, report.current.period.end)
+    (town,) = [g for g in stats["groups"] if g["key"] == "441302002"]
+    assert (report.current.events, report.current.closed, report.current.overdue) == (
+        town["events"],
+        town["closed"],
+        town["overdue"],
+    )
+    assert report.coverage_mask.sum() == (demo_model.grids.towns == "441302002").sum()
+    path = tmp_path / "q2.pdf"
+    path.write_bytes(render(report, Format.pdf))
+    text = pdf_text(path)
+    assert "桥西街道网格事件季度分析" in text and "2020年第二季度" in text
+    (row,) = [r for r in rows_starting(text, "本期") if r[1] == "2020-04-01"]
+    assert row[3] == f"{town['events']:,}"
+    # a day without events: no hot-spot test, empty tables, still a bulletin
+    _, empty = bulletin(engine, demo_model, "daily", "2019-01-01", None, Format.pdf)
+    path.write_bytes(empty)
+    text = pdf_text(path)
+    assert "本期事件过少" in text and "共受理事件 0 件" in text.replace("\n", "")

@@ -179,6 +179,35 @@ def _decorate(ax: Axes, towns: Any) -> None:
     )
 
 
+def _inset(ax: Axes, grids: Any, colours: list[str], towns: Any, bounds: Any) -> None:
+    """The hot grids' area enlarged in the upper left corner (where the district leaves
+    room), framed on the map, when it is small beside the whole district."""
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    minx, miny, maxx, maxy = bounds
+    pad = 0.08 * max(maxx - minx, maxy - miny, 1.0)
+    minx, miny, maxx, maxy = minx - pad, miny - pad, maxx + pad, maxy + pad
+    if (maxx - minx) > 0.4 * (x1 - x0) or (maxy - miny) > 0.4 * (y1 - y0):
+        return
+    side = max(maxx - minx, maxy - miny)
+    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    inset = ax.inset_axes((0.0, 0.56, 0.42, 0.42))
+    grids.plot(ax=inset, color=colours, linewidth=0.1, edgecolor="#ffffff")
+    towns.boundary.plot(ax=inset, color="#2d3748", linewidth=0.6)
+    inset.set_xlim(cx - side / 2, cx + side / 2)
+    inset.set_ylim(cy - side / 2, cy + side / 2)
+    inset.set_xticks([])
+    inset.set_yticks([])
+    inset.set_xlabel("")
+    inset.set_ylabel("")
+    inset.set_title("热点集中区域放大（图中方框）", fontsize=7, pad=2)
+    for spine in inset.spines.values():
+        spine.set_visible(True)
+    ax.indicate_inset(
+        (cx - side / 2, cy - side / 2, side, side), edgecolor="#2d3748", linewidth=0.8
+    )
+
+
 def hot_spot_map(report: Report) -> bytes:
     """The grids coloured by their Gi* class."""
     import geopandas as gpd
@@ -198,6 +227,16 @@ def hot_spot_map(report: Report) -> bytes:
             edgecolor="#ffffff",
         )
         _decorate(ax, towns)
+        hot = grids[grids["cls"] >= 2]
+        if report.town is None and len(hot):
+            centres = hot.geometry.centroid
+            core = (  # where most hot grids are: the middle 80% of their centres
+                np.quantile(centres.x, 0.1),
+                np.quantile(centres.y, 0.1),
+                np.quantile(centres.x, 0.9),
+                np.quantile(centres.y, 0.9),
+            )
+            _inset(ax, grids, [HOT_COLOURS[int(c)] for c in grids["cls"]], towns, core)
         shown = [c for c, _ in HOT_CLASSES if (spots.classes == c).any()] or [0]
         names = dict(HOT_CLASSES)
         ax.legend(

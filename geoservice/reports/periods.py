@@ -11,6 +11,9 @@ from geoservice.errors import InvalidInput
 from geoservice.patrols import CHINA
 
 QUARTER_NAMES = ("一", "二", "三", "四")
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(2999, 12, 31)
+"""Bulletins are made for days in this range (and their periods stay in the calendar)."""
 
 
 class PeriodKind(StrEnum):
@@ -94,12 +97,17 @@ def parse_date(value: str | date | None, *, today: date | None = None) -> date:
     if value is None:
         return today or datetime.now(CHINA).date()
     if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        msg = f"date {value!r} is not a calendar date; expected YYYY-MM-DD such as 2020-06-30"
-        raise InvalidInput(msg) from None
+        day = value
+    else:
+        try:
+            day = date.fromisoformat(value.strip())
+        except ValueError:
+            msg = f"date {value!r} is not a calendar date; expected YYYY-MM-DD such as 2020-06-30"
+            raise InvalidInput(msg) from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        msg = f"date {value!r} is outside {FIRST_DAY} to {LAST_DAY}"
+        raise InvalidInput(msg)
+    return day
 
 
 def period_of(kind: PeriodKind | str, day: date) -> Period:
