@@ -340,6 +340,7 @@ def test_api_workbook_and_csv(client, june, tmp_path) -> None:
         ("/v1/reports/fortnightly", {}, "'fortnightly'"),
         ("/v1/reports/monthly", {"date": "2020-02-30"}, "'2020-02-30'"),
         ("/v1/reports/monthly", {"date": "June"}, "'June'"),
+        ("/v1/reports/quarterly", {"date": "0001-01-01"}, "'0001-01-01'"),
         ("/v1/reports/monthly", {"date": "2020-06-30", "town": "441399999"}, "'441399999'"),
         ("/v1/reports/monthly", {"format": "docx"}, "'docx'"),
     ],

@@ -20,7 +20,6 @@ from geoservice.api import (
     dispatch,
     drafts,
     events,
-    grids,
     health,
     isochrones,
     layers,
@@ -95,7 +94,6 @@ def create_app(settings: Settings | None = None) -> Edge:
         admin,
         ogc,
         drafts,
-        grids,
         reports,
         webmap,
     ):

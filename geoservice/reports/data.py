@@ -15,7 +15,9 @@ a bulletin's figures equal the API's for the same ``from``/``to``.
 - **Hot spots**: Getis-Ord Gi* (PySAL ``esda.G_Local``, ``star=True``, binary Queen
   contiguity from ``libpysal``) on the period's event count per base grid of the current
   dataset version, classed by the analytical z-score like ArcGIS's Gi_Bin: hot or cold at
-  99%, 95% and 90% confidence.
+  99%, 95% and 90% confidence. (``esda`` and ``libpysal`` install from PyPI as pure
+  Python wheels, so the kernel-density fallback the issue allowed is not needed: Gi*
+  says which clusters are significant, a density surface only where events are many.)
 - **Coverage**: the 1/3/5-minute response coverage of the current version from every
   origin (``coverage.CoverageModel.response``), each grid classed by its minutes to reach.
 - **Changes**: the versions made current within the period, and what the diff

@@ -94,6 +94,44 @@ def category_chart(report: Report) -> bytes:
         return _png(fig)
 
 
+def trend_chart(report: Report) -> bytes | None:
+    """Events per day of the period beside the previous period's day by day (None for a
+    daily bulletin)."""
+    from matplotlib import rc_context
+
+    if report.current.period.first == report.current.period.last:
+        return None
+
+    def per_day(frame: Any, first: Any, days: int) -> np.ndarray:
+        offset = np.array([(t.date() - first).days for t in frame["time"]], dtype=int)
+        return np.bincount(offset[(offset >= 0) & (offset < days)], minlength=days)
+
+    cur, prev = report.current.period, report.previous.period
+    days = (cur.last - cur.first).days + 1
+    now = per_day(report.current.frame, cur.first, days)
+    before = per_day(report.previous.frame, prev.first, (prev.last - prev.first).days + 1)
+    with rc_context(_style()):
+        fig = Figure(figsize=(7.0, 2.3), layout="constrained")
+        ax = fig.add_subplot()
+        x = np.arange(1, days + 1)
+        ax.plot(x, now, color=NOW, linewidth=1.4, marker="o", markersize=2.5, label="本期")
+        ax.plot(
+            np.arange(1, len(before) + 1),
+            before,
+            color=BEFORE,
+            linewidth=1.0,
+            linestyle="--",
+            label="上期",
+        )
+        ax.set_xlim(0.5, max(days, len(before)) + 0.5)
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("期内第几天")
+        ax.set_ylabel("事件数")
+        ax.set_title("每日事件数（本期与上期逐日对比）")
+        ax.legend(frameon=True, framealpha=0.85, ncols=2, loc="lower right")
+        return _png(fig)
+
+
 def town_chart(report: Report) -> bytes:
     """Events per town, this period (bars) and the previous one (ticks)."""
     from matplotlib import rc_context

@@ -211,6 +211,8 @@ def _summary(report: Report) -> str:
 def html_of(report: Report) -> str:
     """The bulletin as one HTML document (figures inline)."""
     t = report.tables
+    daily = figures.trend_chart(report)
+    trend = "" if daily is None else _img(daily, "chart", "每日事件数")
     cur = report.current.period
     prev = report.previous.period
     sections = [
@@ -223,6 +225,7 @@ def html_of(report: Report) -> str:
         _summary(report),
         f"<h2>{escape(t[0].title)}</h2>",
         _table(t[0]),
+        trend,
         f"<h2>{escape(t[1].title)}</h2>",
         _img(figures.category_chart(report), "chart", "各类别事件数"),
         _table(t[1]),
