@@ -56,6 +56,8 @@ bench: setup
 	$(BIN)/python -m benchmarks.dispatch
 	$(BIN)/python -m benchmarks.planning
 	$(BIN)/python -m benchmarks.tiles
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	$(BIN)/python -m benchmarks.grid_design
 
 # The notebooks, executed against the demo, with their figures: docs/notebooks/.
 notebooks: setup

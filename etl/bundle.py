@@ -1,8 +1,8 @@
 """``geoservice etl bundle PATH``: several layers published as one dataset version.
 
 PATH is a folder holding any of ``district.*``, ``town.*``, ``unit.*``, ``large_grid.*``,
-``grid.*``, ``stations.*``, ``patrols.*`` (GeoJSON, GeoPackage or Shapefile, with the
-fields the single-layer commands default to), ``officers.csv`` and
+``grid.*``, ``stations.*``, ``patrols.*``, ``population.*`` (GeoJSON, GeoPackage or
+Shapefile, with the fields the single-layer commands default to), ``officers.csv`` and
 ``roads.osm|.osm.bz2|.osm.pbf|.graphml`` — or one GeoPackage whose layers carry those
 names (a GeoPackage in the folder under another name contributes its layers the same
 way); folders inside it are not read. Each part is read and checked as its own command
@@ -18,17 +18,19 @@ from pathlib import Path
 from etl.boundaries import BoundaryOptions, prepare_boundaries
 from etl.load import Step
 from etl.police import prepare_officers, prepare_patrols, prepare_stations
+from etl.population import prepare_population
 from etl.readers import layers_of, metadata_of
 from etl.roads import ROAD_SUFFIXES, prepare_roads
 from geoservice.errors import InvalidInput
 from geoservice.export import BASE_KEY
 from geoservice.models import BOUNDARY_LAYERS
 
-PARTS = (*BOUNDARY_LAYERS, "stations", "officers", "patrols", "roads")
+PARTS = (*BOUNDARY_LAYERS, "stations", "officers", "patrols", "population", "roads")
 """Every part a bundle may hold, in the order they are loaded."""
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".csv")
 SIDECARS = (".dbf", ".shx", ".prj", ".cpg", ".qpj", ".qix", ".sbn", ".sbx", ".xml")
-IGNORED = (".txt", ".md")
+IGNORED = (".txt", ".md", "report.json")
+"""Notes beside the parts (``report.json``: what ``geoservice grids propose`` found)."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,19 @@ def _step(part: Part, options: BundleOptions) -> Step:
             part.layer,
             description,
             lambda ctx: prepare_patrols(
+                file,
+                ctx,
+                crs=options.crs,
+                allow_outside=options.allow_outside,
+                encoding=options.encoding,
+                layer_name=name,
+            ),
+        )
+    if part.layer == "population":
+        return Step(
+            part.layer,
+            description,
+            lambda ctx: prepare_population(
                 file,
                 ctx,
                 crs=options.crs,

@@ -92,9 +92,11 @@ def diff_frames(
         lines.append(f"{len(removed)} {noun} removed: {few(removed)}")
     if common:
         before, after = old_by_code.loc[common], new_by_code.loc[common]
-        renamed = [
-            c for c, a, b in zip(common, before["name"], after["name"], strict=True) if a != b
-        ]
+        renamed = (
+            [c for c, a, b in zip(common, before["name"], after["name"], strict=True) if a != b]
+            if "name" in new_by_code.columns and "name" in old_by_code.columns
+            else []
+        )
         if renamed:
             lines.append(f"{len(renamed)} renamed: {few(renamed)}")
         if "geometry" in new_by_code.columns and "geometry" in old_by_code.columns:

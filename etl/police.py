@@ -39,7 +39,7 @@ def _gpkg_table(path: Path, layer: str) -> pd.DataFrame:
     return frame.astype(object).where(frame.notna(), "").astype(str)
 
 
-def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], path: Path) -> None:
+def require_columns(frame: pd.DataFrame, columns: tuple[str, ...], path: Path) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         have = [c for c in frame.columns if c != "geometry"]
@@ -47,7 +47,7 @@ def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], path: Path) 
         raise InvalidInput(msg)
 
 
-def _text_column(frame: pd.DataFrame, column: str) -> list[str]:
+def text_column(frame: pd.DataFrame, column: str) -> list[str]:
     return ["" if is_missing(v) else str(v).strip() for v in frame[column]]
 
 
@@ -64,7 +64,7 @@ def _check_codes(codes: list[str], names: list[str], noun: str, report: Report) 
             )
 
 
-def _whole_number(value: object, code: str, field: str, report: Report, minimum: int = 1) -> int:
+def whole_number(value: object, code: str, field: str, report: Report, minimum: int = 1) -> int:
     number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
     if pd.isna(number) or number != int(number) or number < minimum:
         report.error(f"{code!r}: {field} {value!r} is not a whole number >= {minimum}", code=code)
@@ -72,7 +72,7 @@ def _whole_number(value: object, code: str, field: str, report: Report, minimum:
     return int(number)
 
 
-def _inside_district(geoms, codes, noun: str, context: Context, report: Report) -> None:
+def inside_district(geoms, codes, noun: str, context: Context, report: Report) -> None:
     district = context.district().buffer(DISTRICT_TOLERANCE_DEG)
     for code, geom in zip(codes, geoms, strict=True):
         if geom is not None and not district.covers(geom):
@@ -102,9 +102,9 @@ def prepare_stations(
 ) -> LayerLoad:
     """Police stations (kind ``station``, answering for a town) and posts (for a unit)."""
     source = read_vector(path, crs=crs, encoding=encoding, layer_name=layer_name)
-    _require_columns(source, ("code", "name", "kind", "area_code"), path)
+    require_columns(source, ("code", "name", "kind", "area_code"), path)
     report = Report(f"stations from {path.name}", "stations")
-    codes, names = _text_column(source, "code"), _text_column(source, "name")
+    codes, names = text_column(source, "code"), text_column(source, "name")
     _check_codes(codes, names, "station", report)
     geoms = []
     for code, geom in zip(codes, source.geometry, strict=True):
@@ -124,17 +124,17 @@ def prepare_stations(
         {
             "code": codes,
             "name": names,
-            "kind": _text_column(source, "kind"),
-            "area_code": _text_column(source, "area_code"),
+            "kind": text_column(source, "kind"),
+            "area_code": text_column(source, "area_code"),
         },
         geometry=geoms,
         crs="EPSG:4326",
     )
     frame = context.reconcile("stations", frame, STATION_ATTRIBUTES, "station", report)
     current = context.current("current_station", ["code", *STATION_ATTRIBUTES])
-    frame, unchanged = _keep_stored(frame, current, STATION_ATTRIBUTES, context)
+    frame, unchanged = keep_unchanged(frame, current, STATION_ATTRIBUTES, context)
     if not allow_outside:
-        _inside_district(frame.geometry.values, frame["code"], "station", context, report)
+        inside_district(frame.geometry.values, frame["code"], "station", context, report)
     towns, units = context.codes("town"), context.codes("unit")
     for code, kind, area in zip(frame["code"], frame["kind"], frame["area_code"], strict=True):
         if kind not in STATION_KINDS:
@@ -174,7 +174,7 @@ def prepare_stations(
     )
 
 
-def _keep_stored(
+def keep_unchanged(
     frame: gpd.GeoDataFrame,
     current: gpd.GeoDataFrame | None,
     columns: tuple[str, ...],
@@ -206,17 +206,17 @@ def prepare_patrols(
 ) -> LayerLoad:
     """Patrol segments: lines with a level, a team name and a team size."""
     source = read_vector(path, crs=crs, encoding=encoding, layer_name=layer_name)
-    _require_columns(source, ("code", "name", "level", "team_size"), path)
+    require_columns(source, ("code", "name", "level", "team_size"), path)
     report = Report(f"patrol segments from {path.name}", "patrols")
-    codes, names = _text_column(source, "code"), _text_column(source, "name")
-    given = _text_column(source, "team") if "team" in source.columns else [""] * len(codes)
+    codes, names = text_column(source, "code"), text_column(source, "name")
+    given = text_column(source, "team") if "team" in source.columns else [""] * len(codes)
     teams = [team or None for team in given]
     _check_codes(codes, names, "patrol segment", report)
     levels = [
-        _whole_number(v, c, "level", report) for c, v in zip(codes, source["level"], strict=True)
+        whole_number(v, c, "level", report) for c, v in zip(codes, source["level"], strict=True)
     ]
     sizes = [
-        _whole_number(v, c, "team_size", report)
+        whole_number(v, c, "team_size", report)
         for c, v in zip(codes, source["team_size"], strict=True)
     ]
     geoms = []
@@ -241,9 +241,9 @@ def prepare_patrols(
     )
     frame = context.reconcile("patrols", frame, PATROL_ATTRIBUTES, "patrol segment", report)
     current = context.current("current_patrol_segment", ["code", *PATROL_ATTRIBUTES])
-    frame, unchanged = _keep_stored(frame, current, PATROL_ATTRIBUTES, context)
+    frame, unchanged = keep_unchanged(frame, current, PATROL_ATTRIBUTES, context)
     if not allow_outside:
-        _inside_district(frame.geometry.values, frame["code"], "patrol segment", context, report)
+        inside_district(frame.geometry.values, frame["code"], "patrol segment", context, report)
     report.facts.append(f"{len(frame)} segments, {int(frame['team_size'].sum())} patrol officers")
 
     def write(conn: sa.Connection, snapshot_id: int) -> int:
@@ -279,25 +279,25 @@ def prepare_officers(
         if path.suffix.lower() == ".csv"
         else _gpkg_table(path, layer_name or "officers")
     )
-    _require_columns(table, tuple(c for c in OFFICER_COLUMNS if c != "phone"), path)
+    require_columns(table, tuple(c for c in OFFICER_COLUMNS if c != "phone"), path)
     report = Report(f"officers from {path.name}", "officers")
-    codes, names = _text_column(table, "code"), _text_column(table, "name")
+    codes, names = text_column(table, "code"), text_column(table, "name")
     _check_codes(codes, names, "officer", report)
     raw_units = [
         [u.strip() for u in units.replace(",", ";").split(";") if u.strip()]
-        for units in _text_column(table, "unit_codes")
+        for units in text_column(table, "unit_codes")
     ]
     frame = pd.DataFrame(
         {
             "code": codes,
             "name": names,
-            "rank": [v or None for v in _text_column(table, "rank")],
+            "rank": [v or None for v in text_column(table, "rank")],
             "phone": (
-                [v or None for v in _text_column(table, "phone")]
+                [v or None for v in text_column(table, "phone")]
                 if "phone" in table.columns
                 else [None] * len(codes)
             ),
-            "station_code": [v or None for v in _text_column(table, "station_code")],
+            "station_code": [v or None for v in text_column(table, "station_code")],
             "unit_codes": [";".join(sorted(dict.fromkeys(units))) for units in raw_units],
             "line": range(2, len(codes) + 2),
         }

@@ -53,6 +53,10 @@ coverage_app = typer.Typer(
     help="Officer and response coverage; patrol point planning.", no_args_is_help=True
 )
 app.add_typer(coverage_app, name="coverage")
+grids_app = typer.Typer(
+    help="Grid design: propose base grids of the right size.", no_args_is_help=True
+)
+app.add_typer(grids_app, name="grids")
 
 DryRun = Annotated[
     bool, typer.Option("--dry-run", help="Validate and show the diff; publish nothing.")
@@ -542,6 +546,36 @@ def etl_patrols(
     _publish([step], Publishing(dry_run, note, by, draft, problems, tolerance_m, force, base))
 
 
+@etl_app.command("population")
+def etl_population(
+    file: InputFile,
+    crs: CrsOption = None,
+    encoding: Encoding = None,
+    allow_outside: AllowOutside = False,
+    dry_run: DryRun = False,
+    note: Note = "",
+    by: By = None,
+    draft: Draft = False,
+    problems: Problems = None,
+    tolerance_m: ToleranceM = DEFAULT_TOLERANCE_M,
+    base: Base = None,
+    force: Force = False,
+) -> None:
+    """Validate and publish where people live: points or footprints with residents and
+    households (an optional unique code), for grid design."""
+    from etl.load import Step
+    from etl.population import prepare_population
+
+    step = Step(
+        "population",
+        "population",
+        lambda ctx: prepare_population(
+            file, ctx, crs=crs, allow_outside=allow_outside, encoding=encoding
+        ),
+    )
+    _publish([step], Publishing(dry_run, note, by, draft, problems, tolerance_m, force, base))
+
+
 @etl_app.command("roads")
 def etl_roads(
     file: InputFile,
@@ -862,6 +896,85 @@ def simulate_patrols(
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")]
+
+
+@grids_app.command("propose")
+def grids_propose(
+    out: Annotated[Path, typer.Option("--out", help="The bundle folder to write.")],
+    large_grid: Annotated[
+        list[str] | None, typer.Option("--large-grid", help="Large grid codes (repeatable).")
+    ] = None,
+    unit: Annotated[
+        list[str] | None, typer.Option("--unit", help="Every large grid of these units.")
+    ] = None,
+    town: Annotated[
+        list[str] | None, typer.Option("--town", help="Every large grid of these towns.")
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every large grid.")] = False,
+    households: Annotated[
+        str | None, typer.Option(help="The band in households, LOW-HIGH [300-500].")
+    ] = None,
+    residents: Annotated[
+        str | None, typer.Option(help="The band in residents instead, LOW-HIGH.")
+    ] = None,
+    weight: Annotated[
+        str | None, typer.Option(help="events: each grid event counts as one more.")
+    ] = None,
+    keep_fitting: Annotated[
+        bool,
+        typer.Option(
+            "--keep-fitting/--redraw-all", help="Keep the grids already in the band exactly."
+        ),
+    ] = True,
+    version: Annotated[
+        int | None, typer.Option(min=1, help="The dataset version [the current one].")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Propose base grids whose size lies in the band, nested in their large grids, the
+    fitting ones kept: a bundle folder for `geoservice etl bundle DIR --draft`."""
+    from geoservice import grid_design
+    from geoservice.datasets import resolve_version
+
+    if households is not None and residents is not None:
+        msg = "give --households or --residents, not both"
+        raise InvalidInput(msg)
+    band = (
+        grid_design.Band.parse("residents", residents)
+        if residents is not None
+        else grid_design.Band.parse("households", households or "300-500")
+    )
+    scope = grid_design.Scope(tuple(large_grid or ()), tuple(unit or ()), tuple(town or ()), all_)
+    engine = open_engine(Settings())
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+        chosen = resolve_version(conn, version)
+        proposal = grid_design.propose(
+            conn, chosen, scope, band, keep_fitting=keep_fitting, weight=weight
+        )
+        grid_design.write_bundle(conn, proposal, out)
+    report = proposal.report()
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    table = Table("large grid", "before", "after", "kept", "min", "median", "max", "outside band")
+    for plan in report["per_large_grid"]:
+        sizes = plan["sizes_after"]
+        table.add_row(
+            plan["large_grid"],
+            str(plan["grids_before"]),
+            str(plan["grids_after"]),
+            str(plan["kept"]),
+            *(str(sizes[k]) for k in ("min", "median", "max")),
+            "; ".join(f"{o['code']} ({o['size']}): {o['reason']}" for o in plan["outside_band"]),
+        )
+    Console().print(table)
+    stderr.print(
+        f"{report['large_grids']} large grids: {report['grids_before']} grids -> "
+        f"{report['grids_after']} ({report['kept']} kept, {report['in_band']} in {band}); "
+        f"wrote {out}/grid.gpkg, population.gpkg, report.json — next: "
+        f"`geoservice etl bundle {out} --draft`",
+        highlight=False,
+    )
 
 
 @coverage_app.command("officers")

@@ -34,6 +34,7 @@ FEATURE_LAYERS: dict[str, tuple[str, list[str]]] = {
     },
     "stations": ("station", ["code", "name", "kind", "area_code"]),
     "patrols": ("patrol_segment", ["code", "name", "level", "team", "team_size"]),
+    "population": ("population", ["code", "residents", "households"]),
 }
 OFFICERS_SQL = """
 SELECT o.code, o.name, o.rank, o.station_code,

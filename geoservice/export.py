@@ -60,7 +60,7 @@ def export_version(engine: Engine, path: Path, version: int | None = None) -> Ex
             layer=layer,
             driver="GPKG",
             promote_to_multi=FEATURE_LAYERS[layer][0] == "boundary",
-            **(_creation(metadata) if first else {}),
+            **(creation_options(metadata) if first else {}),
         )
         first = False
         counts[layer] = len(frame)
@@ -70,13 +70,13 @@ def export_version(engine: Engine, path: Path, version: int | None = None) -> Ex
             path,
             layer="officers",
             driver="GPKG",
-            **(_creation(metadata) if first else {}),
+            **(creation_options(metadata) if first else {}),
         )
         counts["officers"] = len(officers)
     return Exported(version, counts)
 
 
-def _creation(metadata: dict[str, str]) -> dict[str, object]:
+def creation_options(metadata: dict[str, str]) -> dict[str, object]:
     """Options of the GeoPackage's first layer: its metadata, and version 1.2 (read by
     the GDAL of every QGIS in use)."""
     return {"dataset_metadata": metadata, "dataset_options": {"VERSION": "1.2"}}

@@ -38,7 +38,7 @@ NOTIFY_CHANNEL: Final = "geoservice_dataset"
 BOUNDARY_LAYERS: Final = ("district", "town", "unit", "large_grid", "grid")
 """Boundary layers, top down; ``parent_code`` names a feature of the layer above."""
 
-LAYERS: Final = (*BOUNDARY_LAYERS, "stations", "officers", "patrols", "roads")
+LAYERS: Final = (*BOUNDARY_LAYERS, "stations", "officers", "patrols", "roads", "population")
 """Every layer a dataset version maps to a snapshot."""
 
 UNIT_KINDS: Final = ("village", "community", "scenic_area")
@@ -182,6 +182,20 @@ patrol_segment = Table(
     PrimaryKeyConstraint("snapshot_id", "code"),
     Index("patrol_segment_geom_gist", "geom", postgresql_using="gist"),
 )
+
+population = Table(
+    "population",
+    metadata,
+    _snapshot_fk(),
+    Column("code", Text, nullable=False),
+    Column("residents", Integer, nullable=False),
+    Column("households", Integer, nullable=False),
+    Column("geom", Geometry("GEOMETRY", srid=4326, spatial_index=False), nullable=False),
+    PrimaryKeyConstraint("snapshot_id", "code"),
+    CheckConstraint("residents >= 0 AND households >= 0", name="population_counts"),
+    Index("population_geom_gist", "geom", postgresql_using="gist"),
+)
+"""Where people live: household or building points, or footprints (grid design)."""
 
 road_node = Table(
     "road_node",

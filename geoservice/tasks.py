@@ -11,9 +11,10 @@ from typing import Any
 import orjson
 from sqlalchemy.engine import Engine
 
-from geoservice import ogc
+from geoservice import grid_design, ogc
 from geoservice.collections import COLLECTIONS, BBox, read_page
 from geoservice.coverage import Origins, Scenario, combine, officer_coverage
+from geoservice.datasets import resolve_version
 from geoservice.diff import diff_versions
 from geoservice.errors import InvalidInput, NotFound
 from geoservice.export import MEDIA_TYPE, export_bytes
@@ -187,6 +188,23 @@ def dataset_export(engine: Engine, version: int) -> Answer:
         export_bytes(engine, version),
         headers={"content-disposition": f'attachment; filename="{name}"'},
     )
+
+
+def grids_propose(
+    engine: Engine,
+    version: int | None,
+    scope: grid_design.Scope,
+    band: grid_design.Band,
+    keep_fitting: bool,
+    weight: str | None,
+) -> Answer:
+    """``POST /v1/grids/propose``: the report and the proposed grids of the scope."""
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+        chosen = resolve_version(conn, version)
+        proposal = grid_design.propose(
+            conn, chosen, scope, band, keep_fitting=keep_fitting, weight=weight
+        )
+    return _json({"report": proposal.report(), "proposal": proposal.geojson()}, GEOJSON)
 
 
 def ogc_items(

@@ -14,6 +14,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 def test_the_notebooks_are_there() -> None:
     assert [p.name for p in NOTEBOOKS] == [
         "coverage_analysis.ipynb",
+        "grid_design.ipynb",
         "incident_planning.ipynb",
         "patrol_planning.ipynb",
     ]

@@ -20,6 +20,7 @@ from geoservice.api import (
     dispatch,
     drafts,
     events,
+    grids,
     health,
     isochrones,
     layers,
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> Edge:
         admin,
         ogc,
         drafts,
+        grids,
         reports,
         webmap,
     ):

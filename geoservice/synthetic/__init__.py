@@ -19,7 +19,7 @@ import pandas as pd
 from shapely.geometry import MultiPolygon, shape
 
 from geoservice.errors import InvalidInput
-from geoservice.synthetic import boundaries, events, police, roads
+from geoservice.synthetic import boundaries, events, police, population, roads
 from geoservice.synthetic.divisions import towns_and_units
 
 SYNTHETIC_NOTE = "SYNTHETIC demo data made by geoservice.synthetic; not real boundaries or people"
@@ -40,6 +40,7 @@ class DemoFiles:
     officers: Path
     patrols: Path
     roads: Path
+    population: Path
     events: Path | None = None  # a year of grid events (events/, not a bundle part)
 
 
@@ -95,6 +96,7 @@ def write_demo(out_dir: Path, seed: int = 2020) -> DemoFiles:
         officers=out_dir / "officers.csv",
         patrols=out_dir / "patrols.geojson",
         roads=out_dir / "roads.osm",
+        population=out_dir / "population.gpkg",
         events=out_dir / "events" / "events-2020.csv",
     )
     gpd.GeoDataFrame(
@@ -151,6 +153,20 @@ def write_demo(out_dir: Path, seed: int = 2020) -> DemoFiles:
     ).to_file(files.patrols, driver="GeoJSON")
 
     roads.write_osm(network, files.roads)
+    # its own random stream: the layers above stay as they were before it existed
+    codes, residents, households, points = population.buildings(
+        layers.grids, np.random.default_rng([seed, 7])
+    )
+    gpd.GeoDataFrame(
+        {
+            "code": codes,
+            "residents": residents,
+            "households": households,
+            "source": SYNTHETIC_NOTE,
+        },
+        geometry=points,
+        crs="EPSG:4326",
+    ).to_file(files.population, layer="population", driver="GPKG")
     assert files.events is not None
     events.write_events(
         files.events, layers.grids, network, district, np.random.default_rng([seed, 2020])

@@ -65,6 +65,7 @@ def write_scaled_demo(out: Path, copies: int, seed: int = 2020) -> DemoFiles:
         officers=out / "officers.csv",
         patrols=out / "patrols.geojson",
         roads=out / "roads.osm.pbf",
+        population=out / "population.gpkg",
     )
 
     def copies_of(frame: gpd.GeoDataFrame, columns: tuple[str, ...]) -> gpd.GeoDataFrame:
@@ -87,6 +88,8 @@ def write_scaled_demo(out: Path, copies: int, seed: int = 2020) -> DemoFiles:
     stations = gpd.read_file(base.stations)
     copies_of(stations, ("code", "area_code")).to_file(files.stations, driver="GeoJSON")
     copies_of(gpd.read_file(base.patrols), ()).to_file(files.patrols, driver="GeoJSON")
+    people = copies_of(gpd.read_file(base.population), ("code",))
+    people.to_file(files.population, layer="population", driver="GPKG")
     officers = pd.read_csv(base.officers, dtype=str, keep_default_na=False)
     pd.concat(
         [
