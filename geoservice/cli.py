@@ -133,10 +133,15 @@ def serve(
 
 
 @db_app.command("url")
-def db_url() -> None:
-    """Print the SQLAlchemy URL of the database in use."""
+def db_url(
+    show_password: Annotated[
+        bool, typer.Option("--show-password", help="Print the password instead of ***.")
+    ] = False,
+) -> None:
+    """Print the SQLAlchemy URL of the database in use (the password as *** unless
+    ``--show-password``)."""
     url = Settings().sqlalchemy_url()
-    typer.echo(url.render_as_string(hide_password=False))
+    typer.echo(url.render_as_string(hide_password=not show_password))
 
 
 @db_app.command("upgrade")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
@@ -63,6 +64,10 @@ class Settings(BaseSettings):
     """A key's token bucket unless the key has its own (per server process)."""
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    public_url: str | None = None
+    """The base of every absolute link the service writes (OGC links, TileJSON), as
+    clients reach it (``https://gis.example/geoservice``); default: the listen address
+    ``http://HOST:PORT``. The ``Host`` header is never used for links."""
     data_dir: Path = Path(".data")
     database_name: str = "geoservice"
     statement_timeout_ms: int = Field(default=30_000, ge=0)
@@ -78,6 +83,28 @@ class Settings(BaseSettings):
     """A position older than this is ignored (and a unit's last one stops counting)."""
     max_speed_kmh: float = Field(default=150.0, gt=0)
     """A position implying more than this from the unit's last position is refused."""
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            msg = f"GEOSERVICE_PUBLIC_URL {value!r}: expected http(s)://host[:port][/path]"
+            raise ValueError(msg)
+        if parts.query or parts.fragment or parts.username or parts.password:
+            msg = f"GEOSERVICE_PUBLIC_URL {value!r}: no query, fragment or user name"
+            raise ValueError(msg)
+        return value.rstrip("/")
+
+    def public_base(self) -> str:
+        """Where clients reach the service, without a trailing slash (``public_url``, else
+        the listen address)."""
+        if self.public_url:
+            return self.public_url
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     @cached_property
     def resolved_data_dir(self) -> Path:

@@ -7,7 +7,8 @@ and snaps to its 4096 × 4096 grid, which simplifies each geometry for its zoom.
 appear from a zoom where they are legible (grids from 12, roads by class).
 
 Tiles of a version never change: they are cached in memory by (tileset, version, z, x, y)
-up to ``CACHE_BYTES``, and served with that key as their ETag.
+up to ``CACHE_BYTES`` and ``CACHE_ENTRIES`` (each entry costs its bytes plus
+``ENTRY_OVERHEAD_BYTES``, so empty tiles count too), and served with that key as their ETag.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ MAX_ZOOM = 20
 EXTENT = 4096
 BUFFER = 64
 CACHE_BYTES = 256 * 1024 * 1024
+CACHE_ENTRIES = 200_000
+ENTRY_OVERHEAD_BYTES = 256
+"""What a cached tile costs beyond its body (the key, the dict slot): empty tiles too."""
 MIN_ZOOM = {
     "district": 0,
     "town": 8,
@@ -98,9 +102,11 @@ def render(conn: Connection, layers: Sequence[str], version: int, tile: TileId) 
 class TileCache:
     """Rendered tiles by (tileset, version, z, x, y), least recently used out first."""
 
-    def __init__(self, max_bytes: int = CACHE_BYTES) -> None:
+    def __init__(self, max_bytes: int = CACHE_BYTES, max_entries: int = CACHE_ENTRIES) -> None:
         self.max_bytes = max_bytes
+        self.max_entries = max_entries
         self.bytes = 0
+        """The bodies' bytes plus ``ENTRY_OVERHEAD_BYTES`` per entry."""
         self._tiles: OrderedDict[tuple, bytes] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -116,10 +122,15 @@ class TileCache:
             if key in self._tiles:
                 return
             self._tiles[key] = tile
-            self.bytes += len(tile)
-            while self.bytes > self.max_bytes and self._tiles:
+            self.bytes += len(tile) + ENTRY_OVERHEAD_BYTES
+            while self._tiles and (
+                self.bytes > self.max_bytes or len(self._tiles) > self.max_entries
+            ):
                 _, old = self._tiles.popitem(last=False)
-                self.bytes -= len(old)
+                self.bytes -= len(old) + ENTRY_OVERHEAD_BYTES
+
+    def __len__(self) -> int:
+        return len(self._tiles)
 
 
 def tilejson(name: str, layers: Sequence[str], url: str, bounds: list[float]) -> dict:

@@ -104,7 +104,8 @@ def test_oversized_batches_are_413(client) -> None:
     points = [[114.4, 23.1]] * 100_001
     _problem(client.post("/v1/locate", json={"points": points}), 413, "100,001 points")
     huge = b'{"points": [' + b"[114.41, 23.11]," * 600_000 + b"[114.4, 23.1]]}"
-    _problem(client.post("/v1/locate", content=huge), 413, "over the limit of 8,388,608")
+    response = client.post("/v1/locate", content=huge, headers={"content-type": "application/json"})
+    _problem(response, 413, "over the limit of 8,388,608")
 
 
 def test_a_full_batch_of_100000_points_is_answered(client) -> None:

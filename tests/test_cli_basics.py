@@ -9,10 +9,15 @@ from tests.cli import run_cli
 from tests.tcp_proxy import free_port
 
 
-def test_db_url_prints_the_url_in_use(settings) -> None:
+def test_db_url_prints_the_url_in_use_without_its_password(settings) -> None:
+    url = settings.sqlalchemy_url()
+    assert url.password  # the owner's login has one to hide
     result = run_cli("db", "url", settings=settings)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == settings.sqlalchemy_url().render_as_string(hide_password=False)
+    assert result.stdout.strip() == url.render_as_string(hide_password=True)
+    assert url.password not in result.stdout and "***" in result.stdout
+    shown = run_cli("db", "url", "--show-password", settings=settings)
+    assert shown.stdout.strip() == url.render_as_string(hide_password=False)
 
 
 def test_wrong_database_url_is_one_line_naming_host_and_port() -> None:

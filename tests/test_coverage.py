@@ -288,9 +288,12 @@ def test_bad_scenarios_are_refused_by_name(client, body, status, fragment) -> No
 
 
 def test_oversize_scenario_and_bad_json(client) -> None:
-    big = client.post("/v1/coverage/scenario", content=b"[" + b"1," * 600_000 + b"1]")
+    json_type = {"content-type": "application/json"}
+    big = client.post(
+        "/v1/coverage/scenario", content=b"[" + b"1," * 600_000 + b"1]", headers=json_type
+    )
     assert big.status_code == 413
-    bad = client.post("/v1/coverage/scenario", content=b"{nope")
+    bad = client.post("/v1/coverage/scenario", content=b"{nope", headers=json_type)
     assert bad.status_code == 422 and "not valid JSON" in bad.json()["detail"]
 
 

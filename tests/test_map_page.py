@@ -68,7 +68,8 @@ class Visit:
         return np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
 
     def wait_for(self, script: str, timeout_s: float = 60.0) -> None:
-        self.page.wait_for_function(script, timeout=timeout_s * 1000)
+        # as a function: a bare expression would be eval'd, which the page's CSP refuses
+        self.page.wait_for_function(f"() => ({script})", timeout=timeout_s * 1000)
 
     def click_at(self, lon: float, lat: float) -> None:
         """Click the map at a WGS84 point (centred first, so that it is in view)."""
@@ -254,8 +255,11 @@ def test_the_page_asks_for_a_key_and_refuses_a_wrong_one(browser, server, tmp_pa
 
 def test_docs_load_in_the_browser_with_nothing_from_outside(browser, server, tmp_path):
     visit = _open(browser, server.url, tmp_path, "", None)
-    visit.page.goto(f"{server.url}/docs")
+    response = visit.page.goto(f"{server.url}/docs")
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
     visit.page.wait_for_selector(".swagger-ui .opblock", timeout=60_000)
     assert visit.page.locator(".opblock").count() > 20
     visit.shot("docs")
     assert not visit.outside(), visit.outside()
+    assert not visit.errors(), visit.errors()  # a script or style the policy refused is one

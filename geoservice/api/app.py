@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -44,6 +43,23 @@ SCHEMA_MODELS = (
 )
 """Models the routes do not declare to FastAPI — bodies they read themselves (under a size
 limit), the problem+json errors — added to the schema's components."""
+DOCS_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<title>geoservice API</title>
+<link rel="stylesheet" href="/static/swagger-ui/swagger-ui.css">
+<link rel="icon" href="/static/swagger-ui/favicon-32x32.png">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="/static/swagger-ui/swagger-ui-bundle.js"></script>
+<script src="/static/swagger-ui/init.js"></script>
+</body>
+</html>
+"""
+"""Swagger UI (``/docs``): the service's own files only, no inline script."""
 SECURITY_SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer", "description": "An API key as a bearer token."},
     "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
@@ -105,14 +121,9 @@ def create_app(settings: Settings | None = None) -> Edge:
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        """Swagger UI from the service's own files (no internet needed)."""
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="geoservice API",
-            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
-            swagger_css_url="/static/swagger-ui/swagger-ui.css",
-            swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
-        )
+        """Swagger UI from the service's own files (no internet needed, no inline script:
+        the page's Content-Security-Policy allows only the service's own)."""
+        return HTMLResponse(DOCS_PAGE, headers=webmap.PAGE_HEADERS)
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return Edge(app, auth=settings.auth)

@@ -27,6 +27,12 @@ def service_of(request: Request) -> Service:
     return request.app.state.service
 
 
+def public_base(request: Request) -> str:
+    """The base of every absolute link an answer holds: ``GEOSERVICE_PUBLIC_URL``, else the
+    listen address; never the request's ``Host`` header."""
+    return service_of(request).settings.public_base()
+
+
 def identity_of(request: Request) -> Identity:
     """Who the request comes from (set by the edge after checking the key)."""
     identity = request.scope.get("state", {}).get("identity")

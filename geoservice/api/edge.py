@@ -12,6 +12,11 @@ parameter parsing and response classes cost more than the lookup. Well-formed re
 are answered here, from the server's current state; everything else — bad input
 included — goes to the FastAPI route, which gives the same answers and the errors.
 
+A request with a body (POST, PUT, PATCH) must say it is JSON: ``Content-Type:
+application/json`` (under ``/ogc/`` also ``application/geo+json`` and
+``application/merge-patch+json``, the types of OGC API – Features Part 4); anything else, or
+none, is a 415 before the body is read.
+
 One JSON line per request goes to stderr: time, request id, key name, method, route,
 status, milliseconds.
 """
@@ -43,6 +48,9 @@ PUBLIC_PREFIXES = ("/static/",)
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 JSON_HEADERS = [(b"content-type", b"application/json")]
 PROBLEM_HEADERS = [(b"content-type", b"application/problem+json")]
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+JSON_TYPES = ("application/json",)
+OGC_JSON_TYPES = ("application/json", "application/geo+json", "application/merge-patch+json")
 
 
 def is_public(path: str) -> bool:
@@ -86,6 +94,12 @@ class Edge:
                     await self._refuse(send_with_id, *refusal, _has_body(scope["headers"]))
                     return
             scope.setdefault("state", {})["identity"] = identity
+            if scope["method"] in BODY_METHODS and _has_body(scope["headers"]):
+                unsupported = _unsupported_type(path, scope["headers"])
+                if unsupported is not None:
+                    route = "refused"
+                    await self._refuse(send_with_id, 415, unsupported, [], True)
+                    return
             lean = identity is not None and identity.may("dispatch")  # trackers: a 403
             if path == "/v1/locate" and scope["method"] == "GET" and lean:
                 body = self._locate(scope["query_string"])
@@ -134,7 +148,7 @@ class Edge:
         self, send: Send, status: int, detail: str, headers: list, has_body: bool
     ) -> None:
         """A 401 or 429; with a body on its way, the connection ends here (it is not read)."""
-        titles = {401: "Unauthorized", 429: "Too Many Requests"}
+        titles = {401: "Unauthorized", 415: "Unsupported Media Type", 429: "Too Many Requests"}
         body = orjson.dumps(
             {"type": "about:blank", "title": titles[status], "status": status, "detail": detail}
         )
@@ -194,6 +208,20 @@ class Edge:
             "ms": round(elapsed * 1e3, 3),
         }
         os.write(2, orjson.dumps(line) + b"\n")
+
+
+def _unsupported_type(path: str, headers: list[tuple[bytes, bytes]]) -> str | None:
+    """Why a request body's ``Content-Type`` is refused, or None when it is a JSON type the
+    path takes."""
+    allowed = OGC_JSON_TYPES if path.startswith("/ogc/") else JSON_TYPES
+    given = next(
+        (value.decode("latin-1") for name, value in headers if name == b"content-type"), ""
+    )
+    media_type = given.split(";", 1)[0].strip().lower()
+    if media_type in allowed:
+        return None
+    shown = f"Content-Type {given!r}" if given else "no Content-Type"
+    return f"a request body with {shown}; expected {' or '.join(allowed)}"
 
 
 def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:

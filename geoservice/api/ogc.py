@@ -11,7 +11,17 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from geoservice import ogc, tasks
-from geoservice.api.deps import Version, ask, body_of, requires, respond, run, service_of
+from geoservice.api.deps import (
+    Version,
+    ask,
+    body_of,
+    identity_of,
+    public_base,
+    requires,
+    respond,
+    run,
+    service_of,
+)
 from geoservice.api.models import errors
 from geoservice.collections import COLLECTIONS, collection, extent, parse_bbox
 from geoservice.tiles import BASEMAP, TMS, TileId, render, tilejson
@@ -25,7 +35,8 @@ JSON = "application/json"
 
 
 def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    """The base of absolute links: ``GEOSERVICE_PUBLIC_URL`` (never the Host header)."""
+    return public_base(request)
 
 
 def _wants_html(request: Request, f: str | None) -> bool:
@@ -215,8 +226,12 @@ async def collection_tile(
 
 @basemap.get("/tilejson.json", operation_id="basemap_tilejson", responses=errors(401, 403, 429))
 async def basemap_tilejson(request: Request, version: Version) -> Response:
-    """TileJSON of the map page's basemap: every collection's layer, current version."""
-    url = f"{_base(request)}/v1/basemap/{{z}}/{{x}}/{{y}}?version={version}"
+    """TileJSON of the map page's basemap: every collection's layer, current version. Its
+    tile URLs are ones the asking key may fetch: pinned to the version (``version=``) for
+    planner keys and above, the current version's (with an ETag) for dispatch keys."""
+    url = f"{_base(request)}/v1/basemap/{{z}}/{{x}}/{{y}}"
+    if identity_of(request).may("planner"):
+        url += f"?version={version}"
     return _json(await _tilejson(request, "geoservice basemap", list(BASEMAP), url, version))
 
 

@@ -402,6 +402,11 @@ $("locate-form").addEventListener("submit", (event) => {
   locate($("lon").value.trim(), $("lat").value.trim(), $("crs").value);
 });
 
+// legend swatches coloured through the DOM: the page's CSP refuses inline style attributes
+function paintSwatches(element) {
+  element.querySelectorAll("i[data-colour]").forEach((i) => { i.style.background = i.dataset.colour; });
+}
+
 async function drawBands() {
   if (!state.point) return;
   say("计算 1/3/5 分钟处置圈…");
@@ -412,7 +417,8 @@ async function drawBands() {
     const features = new ol.format.GeoJSON().readFeatures(collection, { featureProjection: "EPSG:3857" });
     bandsSource.addFeatures(features);
     $("bands-legend").innerHTML = collection.features.map((f) =>
-      `<li><i style="background:${BAND_COLOURS[f.properties.minutes]}"></i>${f.properties.minutes} 分钟 · ${f.properties.area_km2.toFixed(2)} km²</li>`).join("");
+      `<li><i data-colour="${BAND_COLOURS[f.properties.minutes]}"></i>${f.properties.minutes} 分钟 · ${f.properties.area_km2.toFixed(2)} km²</li>`).join("");
+    paintSwatches($("bands-legend"));
     $("bands-clear").disabled = false;
     view.fit(bandsSource.getExtent(), { padding: [40, 40, 40, 40], duration: 250, maxZoom: 16 });
     say(`从 ${collection.origin.lon.toFixed(5)}, ${collection.origin.lat.toFixed(5)}（最近道路）出发`);
@@ -611,7 +617,8 @@ $("diff-button").addEventListener("click", async () => {
       .forEach((f) => { counts[f.properties.change] = (counts[f.properties.change] || 0) + 1; });
     const names = { added: "新增", removed: "删除", geometry: "边界变化", attributes: "属性变化" };
     $("diff-result").innerHTML = `<p>版本 ${a} → ${b}</p><ul class="legend">` + Object.keys(DIFF_COLOURS).map((k) =>
-      `<li><i style="background:${DIFF_COLOURS[k]}"></i>${names[k]} ${counts[k] || 0}</li>`).join("") + "</ul>";
+      `<li><i data-colour="${DIFF_COLOURS[k]}"></i>${names[k]} ${counts[k] || 0}</li>`).join("") + "</ul>";
+    paintSwatches($("diff-result"));
     $("diff-result").hidden = false;
     if (changes.features.length) view.fit(diffSource.getExtent(), { padding: [60, 60, 60, 60], maxZoom: 15, duration: 250 });
     say(`${changes.features.length} 处变化`);
