@@ -3,8 +3,10 @@
 A key is ``gs_<key id>_<secret>``: 8 hex characters that say which key it claims to be,
 and 32 random bytes. Only the SHA-256 of the whole key is stored; a check looks the key
 id up and compares the hashes in constant time (microseconds). Keys are created, listed
-and revoked with ``geoservice keys``; each creation and revocation is in the audit log,
-and ``NOTIFY geoservice_keys`` tells every server to reload its keys at once.
+and revoked with ``geoservice keys``, through the database functions ``create_api_key``
+and ``revoke_api_key`` (the ETL login may not touch ``api_key`` otherwise, migration 0008):
+each writes its audit log entry in the same transaction, and ``NOTIFY geoservice_keys``
+tells every server to reload its keys at once.
 
 **Device keys.** A key may be bound to patrol units (``--units XD01-1,XD01-2``): a
 ``tracker`` key (one per patrol car's GPS device) must be, and may only post those units'
@@ -33,7 +35,6 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from geoservice import audit
 from geoservice.audit import Actor
 from geoservice.errors import InvalidInput, NotFound
 from geoservice.models import api_key
@@ -161,48 +162,46 @@ def create_key(
     key_id = secrets.token_hex(4)
     key = f"gs_{key_id}_{secrets.token_urlsafe(32)}"
     codes = check_units(units, _current_units(engine)) if units else None
-    with engine.begin() as conn:
-        taken = conn.execute(sa.select(api_key.c.name).where(api_key.c.name == name)).first()
-        if taken:
-            msg = f"a key named {name!r} exists already (revoked keys keep their name)"
-            raise InvalidInput(msg)
-        conn.execute(
-            sa.insert(api_key).values(
-                name=name,
-                key_id=key_id,
-                role=role,
-                key_hash=digest(key),
-                created_by=actor.name,
-                rate_per_s=rate_per_s,
-                burst=burst,
-                units=codes,
-            )
-        )
-        detail: dict[str, object] = {"name": name, "role": role}
-        if codes:
-            detail["units"] = codes
-        audit.record(conn, actor, "key_created", detail=detail)
-        conn.execute(sa.select(sa.func.pg_notify(KEYS_CHANNEL, name)))
+    with engine.begin() as conn:  # the key, its audit entry and the NOTIFY, in the database
+        created = conn.execute(
+            sa.text(
+                "SELECT geoservice.create_api_key(:name, :key_id, :role, :hash, :rate, :burst, "
+                "CAST(:units AS text[]), :actor, :via, :os_user)"
+            ),
+            {
+                "name": name,
+                "key_id": key_id,
+                "role": role,
+                "hash": digest(key),
+                "rate": rate_per_s,
+                "burst": burst,
+                "units": codes,
+                **_who(actor),
+            },
+        ).scalar_one()
+    if not created:
+        msg = f"a key named {name!r} exists already (revoked keys keep their name)"
+        raise InvalidInput(msg)
     return key
+
+
+def _who(actor: Actor) -> dict[str, str | None]:
+    return {"actor": actor.name, "via": actor.via, "os_user": actor.os_user}
 
 
 def revoke_key(engine: Engine, name: str, *, actor: Actor) -> None:
     """Revoke ``name``'s key: refused everywhere within a second (NOTIFY)."""
-    with engine.begin() as conn:
-        row = conn.execute(
-            sa.select(api_key.c.revoked_at).where(api_key.c.name == name)
-        ).one_or_none()
-        if row is None:
-            msg = f"no key named {name!r}"
-            raise NotFound(msg)
-        if row.revoked_at is not None:
-            msg = f"the key {name!r} was revoked already, at {row.revoked_at:%Y-%m-%d %H:%M:%S}"
-            raise InvalidInput(msg)
-        conn.execute(
-            sa.update(api_key).where(api_key.c.name == name).values(revoked_at=sa.func.now())
-        )
-        audit.record(conn, actor, "key_revoked", detail={"name": name})
-        conn.execute(sa.select(sa.func.pg_notify(KEYS_CHANNEL, name)))
+    with engine.begin() as conn:  # the revocation, its audit entry and the NOTIFY
+        found, revoked_before = conn.execute(
+            sa.text("SELECT * FROM geoservice.revoke_api_key(:name, :actor, :via, :os_user)"),
+            {"name": name, **_who(actor)},
+        ).one()
+    if not found:
+        msg = f"no key named {name!r}"
+        raise NotFound(msg)
+    if revoked_before is not None:
+        msg = f"the key {name!r} was revoked already, at {revoked_before:%Y-%m-%d %H:%M:%S}"
+        raise InvalidInput(msg)
 
 
 def list_keys(conn: Connection) -> list[KeyInfo]:

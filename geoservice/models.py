@@ -271,6 +271,16 @@ audit_log = Table(
 )
 """Append-only: a trigger refuses UPDATE, DELETE and TRUNCATE (migration 0004)."""
 
+position_retention = Table(
+    "position_retention",
+    metadata,
+    Column("singleton", Boolean, primary_key=True, server_default=text("true")),
+    Column("min_keep_days", Integer, nullable=False),
+    CheckConstraint("singleton", name="position_retention_singleton"),
+    CheckConstraint("min_keep_days >= 1", name="position_retention_min_keep_days"),
+)
+"""The fewest days of patrol positions ``drop_position_days`` keeps (owner only; 0008)."""
+
 EVENT_TIME_BOUNDS: Final = (
     "time >= '1900-01-01 00:00:00+00' AND time < '2200-01-01 00:00:00+00' "
     "AND (closed_at IS NULL OR closed_at < '2200-01-01 00:00:00+00')"

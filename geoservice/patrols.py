@@ -14,6 +14,7 @@ older than ``Settings.position_max_age_s`` is ignored (counted, not stored). The
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time as clock
@@ -26,8 +27,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from geoservice.crs import parse_crs
+from geoservice.db import one_line
 from geoservice.errors import InvalidInput, PayloadTooLarge
 from geoservice.locate import LocateIndex, named_items, to_wgs84_points
+
+log = logging.getLogger(__name__)
 
 OFFICERS_PER_UNIT = 3
 MAX_POSITIONS = 10_000
@@ -226,10 +230,15 @@ class PositionStore:
                 [p.__dict__ for p in positions],
             )
             if clock.monotonic() - self._pruned_at > PRUNE_EVERY_S:
-                conn.execute(
-                    sa.text("SELECT geoservice.drop_position_days(:k)"), {"k": self.keep_days}
-                )
                 self._pruned_at = clock.monotonic()
+                try:  # a refused prune (fewer days than the database's minimum) keeps them
+                    with conn.begin_nested():
+                        conn.execute(
+                            sa.text("SELECT geoservice.drop_position_days(:k)"),
+                            {"k": self.keep_days},
+                        )
+                except sa.exc.DBAPIError as exc:
+                    log.warning("old position days kept: %s", one_line(exc))
 
 
 def read_last_positions(engine: Engine, max_age_s: float) -> list[Position]:

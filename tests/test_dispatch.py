@@ -163,9 +163,19 @@ def test_positions_are_checked_whole_and_name_the_bad_value(live_client, live_se
 def test_positions_are_kept_by_day_and_old_days_dropped(live_settings) -> None:
     engine = create_engine(live_settings, "recorder")
     long_ago = datetime.now(CHINA) - timedelta(days=40)
-    PositionStore(engine, keep_days=60).record([Position("XD03-1", 114.41, 23.1, long_ago)])
     owner = create_engine(live_settings, "owner")
     day = f"patrol_position_{long_ago:%Y%m%d}"
+    # a day of forty days ago, as a DBA restoring it would make it (the recorder makes only
+    # yesterday to the day after tomorrow: test_least_privilege.py)
+    starts = long_ago.replace(hour=0, minute=0, second=0, microsecond=0)
+    with owner.begin() as conn:
+        conn.execute(
+            sa.text(
+                f"CREATE TABLE geoservice.{day} PARTITION OF geoservice.patrol_position "
+                f"FOR VALUES FROM ('{starts.isoformat()}') TO "
+                f"('{(starts + timedelta(days=1)).isoformat()}')"
+            )
+        )
 
     def partitions() -> set[str]:
         with owner.connect() as conn:
