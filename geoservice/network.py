@@ -21,6 +21,7 @@ origins snapped onto edges, and one multi-source time-limited search with partia
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -188,12 +189,16 @@ class Network:
         clone.matrix = clone._matrix()
         return clone
 
-    def arc_length_m(self, tail: int, head: int) -> float:
-        """Length of the edge the search travels from node ``tail`` to node ``head``."""
+    def arc_edge(self, tail: int, head: int) -> int:
+        """The edge the search travels from node ``tail`` to node ``head``."""
         indptr, indices = self.matrix.indptr, self.matrix.indices
         lo, hi = indptr[tail], indptr[tail + 1]
         entry = lo + int(np.searchsorted(indices[lo:hi], head))
-        return float(self.length_m[self.matrix_edge[entry]])
+        return int(self.matrix_edge[entry])
+
+    def arc_length_m(self, tail: int, head: int) -> float:
+        """Length of the edge the search travels from node ``tail`` to node ``head``."""
+        return float(self.length_m[self.arc_edge(tail, head)])
 
     def with_changes(
         self,
@@ -583,33 +588,53 @@ class Reach:
     """Per searched node, the one before it on its fastest path (positions in ``nodes``;
     ``len(nodes) + i`` for origin ``i``, negative for none)."""
 
-    def path_length_m(self, node: int) -> float:
-        """Metres along the fastest path from the nearest origin to (global) ``node``."""
-        net, nodes, before = self.network, self.nodes, self.predecessor
+    def path_nodes(self, node: int) -> tuple[list[int], int] | None:
+        """The fastest path to (global) ``node``, from ``node`` back to the first node the
+        origin reached, and that origin; None when ``node`` was not reached."""
+        nodes, before = self.nodes, self.predecessor
         if before is None:
             msg = "this search kept no predecessors"
             raise ValueError(msg)
         m = len(nodes)
         here = int(np.searchsorted(nodes, node))
         if here >= m or nodes[here] != node or not np.isfinite(self.time[here]):
-            return float("inf")
-        total = 0.0
+            return None
+        path = [int(nodes[here])]
         while 0 <= (back := int(before[here])) < m:
-            total += net.arc_length_m(int(nodes[back]), int(nodes[here]))
+            path.append(int(nodes[back]))
             here = back
-        # the first step: from the origin's point along its own edge to this end (of the
-        # rows snapped to an edge ending here, the quickest)
-        s, end = self.snaps, int(nodes[here])
+        return path, back - m
+
+    def first_step(self, origin: int, end: int) -> tuple[int, float, float] | None:
+        """How ``origin`` reached node ``end`` first: the snapped row (of those on an edge
+        ending there, the quickest), the share of its edge travelled and its metres."""
+        net, s = self.network, self.snaps
         steps = []
-        for i in np.flatnonzero(s.origin == back - m).tolist():
+        for i in np.flatnonzero(s.origin == origin).tolist():
             e = int(s.edge[i])
             for share, cost, reached in (
                 (1.0 - s.fraction[i], net.forward_s[e], net.target[e]),
                 (s.fraction[i], net.backward_s[e], net.source[e]),
             ):
                 if reached == end:
-                    steps.append((float(travel_s(share, cost)), share * float(net.length_m[e])))
-        return total + min(steps)[1] if steps else total
+                    seconds = float(travel_s(share, cost))
+                    steps.append((seconds, float(share * net.length_m[e]), i, float(share)))
+        if not steps:
+            return None
+        _, metres, row, share = min(steps)
+        return row, share, metres
+
+    def path_length_m(self, node: int) -> float:
+        """Metres along the fastest path from the nearest origin to (global) ``node``."""
+        found = self.path_nodes(node)
+        if found is None:
+            return float("inf")
+        path, origin = found
+        net = self.network
+        total = sum(net.arc_length_m(tail, head) for head, tail in itertools.pairwise(path))
+        # the first step: from the origin's point along its own edge to this end
+        step = self.first_step(origin, path[-1])
+        return total + step[2] if step is not None else total
 
     def times_of(self, node: NDArray[np.int64]) -> Array:
         """Arrival times at (global) nodes; ``inf`` for nodes not reached or not searched."""
@@ -762,11 +787,11 @@ def cut_lines(lines: NDArray[np.object_], pieces: Pieces) -> NDArray[np.object_]
     out = lines[pieces.edge].copy()
     partial = np.flatnonzero((pieces.start > 0) | (pieces.end < 1))
     for i in partial.tolist():
-        out[i] = _substring(out[i], pieces.start[i], pieces.end[i])
+        out[i] = substring(out[i], pieces.start[i], pieces.end[i])
     return out
 
 
-def _substring(line: shapely.LineString, start: float, end: float) -> shapely.LineString:
+def substring(line: shapely.LineString, start: float, end: float) -> shapely.LineString:
     """The part of ``line`` between two length fractions."""
     xy = shapely.get_coordinates(line)
     along = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])

@@ -17,16 +17,19 @@ to the smaller code.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from geoservice.crs import from_metric
 from geoservice.errors import InvalidInput
-from geoservice.network import Network, Reach, Snaps, travel_s
+from geoservice.network import Network, Reach, Snaps, substring, travel_s
 
 SEARCH_LIMITS_S = (600.0, 3600.0)
 MAX_K = 20
@@ -92,10 +95,17 @@ def fixed_responders(engine: Engine, reverse: Network) -> Responders:
 
 
 def fastest(
-    reverse: Network, responders: Responders, lon: float, lat: float, k: int
+    reverse: Network,
+    responders: Responders,
+    lon: float,
+    lat: float,
+    k: int,
+    *,
+    routes: bool = False,
 ) -> list[dict[str, Any]]:
     """The ``k`` responders that reach (lon, lat) first by road, in ``ranking_key`` order,
-    each with its ETA, the road distance of its fastest path and where it joins the road."""
+    each with its ETA, the road distance of its fastest path and where it joins the road
+    (with ``routes``, that path as a GeoJSON LineString: ``route``)."""
     if not 1 <= k <= MAX_K:
         msg = f"k={k} responders; expected 1 to {MAX_K}"
         raise InvalidInput(msg)
@@ -117,46 +127,100 @@ def fastest(
     out = []
     for row in rows:
         who = int(s.origin[row])
+        way = _way(reach, int(s.edge[row]), float(s.fraction[row]))
         out.append(
             {
                 "kind": responders.kinds[who],
                 "code": responders.codes[who],
                 "name": responders.names[who],
                 "eta_s": round(float(seconds[row]), 1),
-                "distance_m": round(_distance_m(reach, int(s.edge[row]), float(s.fraction[row]))),
+                "distance_m": round(way.metres) if way is not None else None,
                 "lon": round(float(s.lon[row]), 7),
                 "lat": round(float(s.lat[row]), 7),
+                **({"route": route(reach, way) if way is not None else None} if routes else {}),
             }
         )
     return out
 
 
-def _distance_m(reach: Reach, edge: int, fraction: float) -> float:
+@dataclass(frozen=True)
+class Way:
+    """The fastest way from a responder's point (``fraction`` of reversed-network ``edge``)
+    to the incident: on to ``node`` (an end of the edge) and the search's path from there,
+    or (``node`` None) straight along the edge to the incident's point on it."""
+
+    seconds: float
+    metres: float
+    edge: int
+    fraction: float
+    node: int | None
+    incident_fraction: float | None = None
+
+
+def _way(reach: Reach, edge: int, fraction: float) -> Way | None:
     """Metres along the fastest way from a point on ``edge`` (of the reversed network) to
     the search's origin: on to one end of the edge and the path from there, or along
     the edge itself when the origin is on it. The quickest wins; a tie, the shorter."""
     net = reach.network
     length = float(net.length_m[edge])
     u, v = int(net.source[edge]), int(net.target[edge])
-    ways = [
-        (
-            float(reach.times_of(np.array([u]))[0] + travel_s(fraction, net.forward_s[edge])),
-            u,
-            fraction * length,
-        ),
-        (
-            float(reach.times_of(np.array([v]))[0] + travel_s(1 - fraction, net.backward_s[edge])),
-            v,
-            (1 - fraction) * length,
-        ),
-    ]
-    options = [(t, reach.path_length_m(node) + part) for t, node, part in ways if np.isfinite(t)]
+    ways = []
+    for node, seconds, part in (
+        (u, travel_s(fraction, net.forward_s[edge]), fraction * length),
+        (v, travel_s(1 - fraction, net.backward_s[edge]), (1 - fraction) * length),
+    ):
+        t = float(reach.times_of(np.array([node]))[0] + seconds)
+        if np.isfinite(t):
+            metres = reach.path_length_m(node) + part
+            ways.append(Way(t, metres, edge, fraction, node))
     origin = reach.snaps
     for f in origin.fraction[origin.edge == edge].tolist():
         if fraction >= f:
-            t = travel_s(fraction - f, net.forward_s[edge])
+            t = float(travel_s(fraction - f, net.forward_s[edge]))
         else:
-            t = travel_s(f - fraction, net.backward_s[edge])
+            t = float(travel_s(f - fraction, net.backward_s[edge]))
         if np.isfinite(t):
-            options.append((float(t), abs(f - fraction) * length))
-    return min(options)[1] if options else float("nan")
+            ways.append(Way(t, abs(f - fraction) * length, edge, fraction, None, f))
+    return min(ways, key=lambda w: (w.seconds, w.metres)) if ways else None
+
+
+def route(reach: Reach, way: Way) -> dict[str, Any]:
+    """The road route of ``way`` as a GeoJSON LineString (WGS84), in driving order: from
+    the responder's point to the incident's. The reversed network's edges run against the
+    real directions, so each piece is read backwards along the search."""
+    net = reach.network
+    pieces: list[np.ndarray] = []
+    if way.node is None:
+        assert way.incident_fraction is not None
+        pieces.append(_along(net, way.edge, way.fraction, way.incident_fraction))
+    else:
+        end = 0.0 if way.node == int(net.source[way.edge]) else 1.0
+        pieces.append(_along(net, way.edge, way.fraction, end))
+        found = reach.path_nodes(way.node)
+        assert found is not None
+        path, origin = found
+        for here, back in itertools.pairwise(path):
+            edge = net.arc_edge(back, here)  # the search went back -> here
+            start = 0.0 if int(net.source[edge]) == here else 1.0
+            pieces.append(_along(net, edge, start, 1.0 - start))
+        step = reach.first_step(origin, path[-1])
+        if step is not None:
+            row = step[0]
+            edge, f = int(reach.snaps.edge[row]), float(reach.snaps.fraction[row])
+            start = 1.0 if int(net.target[edge]) == path[-1] else 0.0
+            pieces.append(_along(net, edge, start, f))
+    xy = np.vstack(pieces)
+    keep = np.concatenate([[True], np.any(np.diff(xy, axis=0) != 0, axis=1)])
+    lon, lat = from_metric(xy[keep, 0], xy[keep, 1])
+    coordinates = np.round(np.column_stack([lon, lat]), 7)
+    if len(coordinates) == 1:
+        coordinates = np.vstack([coordinates, coordinates])
+    return {"type": "LineString", "coordinates": coordinates.tolist()}
+
+
+def _along(net: Network, edge: int, start: float, end: float) -> np.ndarray:
+    """Metric coordinates along ``edge`` from length fraction ``start`` to ``end`` (either
+    way round)."""
+    low, high = min(start, end), max(start, end)
+    xy = shapely.get_coordinates(substring(net.lines_metric[edge], low, high))
+    return xy if start <= end else xy[::-1]

@@ -81,7 +81,12 @@ def isochrone_bands(
 
 
 def dispatch(
-    state: VersionState, lon: float, lat: float, k: int, positions: tuple[Position, ...]
+    state: VersionState,
+    lon: float,
+    lat: float,
+    k: int,
+    positions: tuple[Position, ...],
+    routes: bool = False,
 ) -> Answer:
     """``GET /v1/dispatch``: the locate answer and the ``k`` fastest responders."""
     reverse, fixed = state.responders()
@@ -97,7 +102,7 @@ def dispatch(
     )
     answer = state.index.locate(lon, lat)
     try:
-        answer["responders"] = fastest(reverse, fixed + moving, lon, lat, k)
+        answer["responders"] = fastest(reverse, fixed + moving, lon, lat, k, routes=routes)
         answer["note"] = None
     except NoRoadNearby as exc:
         answer["responders"] = []

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from geoservice.api.app import create_app
+from geoservice.api.models import Dispatch
+from geoservice.crs import to_metric
 from geoservice.db import create_engine
 from geoservice.patrols import CHINA, Position, PositionStore, patrol_units
 from geoservice.responders import ranking_key
@@ -78,6 +80,19 @@ def test_responders_match_one_search_per_responder(
     # a road distance is at least the straight line (metres, EPSG:4547)
     for r in answer["responders"]:
         assert r["distance_m"] > 0 and r["kind"] in ("station", "post")
+    # routes=true: the same responders, each with its route, as long as its road distance,
+    # from where it joins the road to the incident's point on the road
+    params = {"lon": lon, "lat": lat, "k": 5, "routes": "true"}
+    routed = Dispatch.model_validate_json(demo_client.get("/v1/dispatch", params=params).content)
+    snapped = demo_network.snap_points([lon], [lat])
+    for plain, r in zip(answer["responders"], routed.responders, strict=True):
+        assert r.model_dump(exclude={"route"}) == plain and r.route is not None
+        line = np.array(r.route.coordinates)
+        x, y = to_metric(line[:, 0], line[:, 1])
+        assert np.hypot(np.diff(x), np.diff(y)).sum() == pytest.approx(r.distance_m, abs=2)
+        assert line[0] == pytest.approx([r.lon, r.lat], abs=2e-7)
+        assert line[-1] == pytest.approx([snapped.lon[0], snapped.lat[0]], abs=2e-7)
+    assert "route" not in answer["responders"][0]
 
 
 def test_dispatch_refuses_bad_input_by_name(demo_client) -> None:

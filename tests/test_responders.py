@@ -10,6 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from geoservice.crs import to_metric
 from geoservice.network import Network, Snaps
 from geoservice.responders import KIND_ORDER, Responders, fastest, ranking_key
 from tests.test_network import _go, _oracle, _toy, toy_graphs
@@ -145,3 +146,14 @@ def test_responders_match_a_dijkstra_from_each_responder(case, placed, k) -> Non
         for r in answer:
             place = places[int(r["code"][1:])]
             assert r["distance_m"] == pytest.approx(round(_lengths_oracle(net, place, goal)), abs=1)
+    # routes=true: the same answer, each with its road route, as long as its distance
+    routed = fastest(reverse, _responders(reverse, places), lon, lat, k, routes=True)
+    assert [{k: v for k, v in r.items() if k != "route"} for r in routed] == answer
+    for r in routed:
+        line = np.array(r["route"]["coordinates"])
+        assert r["route"]["type"] == "LineString" and len(line) >= 2
+        x, y = to_metric(line[:, 0], line[:, 1])
+        assert np.hypot(np.diff(x), np.diff(y)).sum() == pytest.approx(r["distance_m"], abs=1.5)
+        start = _point(net, *places[int(r["code"][1:])])  # the toy's snaps carry no lon/lat
+        assert line[0] == pytest.approx(start, abs=5e-7)  # degrees vs metres: < 6 cm
+        assert line[-1] == pytest.approx([snapped.lon[0], snapped.lat[0]], abs=2e-7)

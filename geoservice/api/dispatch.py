@@ -43,17 +43,20 @@ MAX_POSITIONS_BYTES = 2 * 1024 * 1024
 )
 async def dispatch(
     request: Request,
-    lon: Lon = None,
-    lat: Lat = None,
+    lon: Lon,
+    lat: Lat,
     crs: Crs = None,
     k: Annotated[int, Query(ge=1, le=MAX_K, description="How many responders.")] = 3,
+    routes: Annotated[
+        bool, Query(description="Add each responder's road route (a GeoJSON LineString).")
+    ] = False,
 ) -> Response:
     """The locate answer for an incident and the ``k`` stations, posts and patrol units
     (at their last positions) that reach it first by road, with ETA and road distance."""
     x, y = parse_point(lon, lat, crs)
     state = await current_state(request)
     positions = tuple(await run_in_threadpool(service_of(request).live.current))
-    task = Task(tasks.dispatch, state.version, (x, y, k, positions))
+    task = Task(tasks.dispatch, state.version, (x, y, k, positions, routes))
     return await ask(request, Lane.DISPATCH, task)
 
 

@@ -73,6 +73,13 @@ class LocateResult(Strict):
     )
 
 
+class LineString(Strict):
+    """A GeoJSON LineString (WGS84 lon, lat)."""
+
+    type: Literal["LineString"]
+    coordinates: list[list[float]]
+
+
 class Responder(Strict):
     kind: Literal["station", "post", "patrol"]
     code: str
@@ -81,6 +88,11 @@ class Responder(Strict):
     distance_m: float = Field(description="Road metres along the fastest way.")
     lon: float = Field(description="Where the responder joins the road (WGS84).")
     lat: float
+    route: LineString | None = Field(
+        None,
+        description="With routes=true: the fastest way by road, from where the responder "
+        "joins the road to the incident's point on it (WGS84).",
+    )
 
 
 class Dispatch(LocateResult):
