@@ -37,7 +37,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from geoservice.errors import DatabaseUnavailable, GeoserviceError, ValidationFailed
+from geoservice.errors import GeoserviceError, ValidationFailed
 from geoservice.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -288,9 +288,12 @@ def run_task(task: Task, cache: Any, spill_dir: str) -> Answer | Failure:
         problems = exc.problems if isinstance(exc, ValidationFailed) else []
         return Failure(status_of(exc), exc.title, str(exc), problems)
     except sa.exc.SQLAlchemyError as exc:
+        from geoservice.api.problems import database_problem
         from geoservice.db import one_line
 
-        return Failure(503, DatabaseUnavailable.title, f"database error: {one_line(exc)}")
+        status, title, detail = database_problem(exc)
+        log.warning("task %s: database error: %s", getattr(task.fn, "__name__", ""), one_line(exc))
+        return Failure(status, title, detail)
     except Exception:
         log.error(
             "task %s failed:\n%s", getattr(task.fn, "__name__", task.fn), traceback.format_exc()

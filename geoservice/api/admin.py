@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from geoservice import audit, keys, metrics
 from geoservice.api.deps import identity_of, requires, service_of
 from geoservice.api.models import AuditEntry, Identity, KeyListing, errors
+from geoservice.api.params import OptionalText
 
 router = APIRouter(tags=["operations"])
 
@@ -53,7 +54,7 @@ async def audit_log(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=10_000, description="Newest entries first.")] = 100,
     action: Annotated[
-        str | None, Query(description="publish, promote, rollback, key_created or key_revoked.")
+        OptionalText, Query(description="publish, promote, rollback, key_created or key_revoked.")
     ] = None,
 ) -> Response:
     """Who published, promoted or rolled back which version, who created or revoked keys."""

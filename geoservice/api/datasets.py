@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from geoservice import datasets, drafts, tasks
 from geoservice.api.deps import ask, identity_of, requires, service_of
 from geoservice.api.models import DatasetDiff, DatasetVersion, DraftOpened, errors
+from geoservice.api.params import MAX_ID, Text
 from geoservice.audit import Actor
 from geoservice.export import MEDIA_TYPE
 from geoservice.workers import Lane, Task
@@ -45,7 +46,7 @@ async def dataset_versions(request: Request) -> list[BaseModel]:
 )
 async def open_draft(
     request: Request,
-    note: Annotated[str, Query(max_length=500, description="Why the draft is opened.")] = "",
+    note: Annotated[Text, Query(max_length=500, description="Why the draft is opened.")] = "",
 ) -> DraftOpened:
     """Open a draft holding the current version's layers, to edit over its OGC API
     (``/ogc/drafts/N``: QGIS edits it with OGC API – Features Part 4); ``geoservice
@@ -66,8 +67,8 @@ async def open_draft(
 )
 async def dataset_diff(
     request: Request,
-    a: int,
-    b: int,
+    a: Annotated[int, Path(ge=1, le=MAX_ID, description="The version compared from.")],
+    b: Annotated[int, Path(ge=1, le=MAX_ID, description="The version compared to.")],
     f: Annotated[
         Literal["json", "geojson"],
         Query(description="json: codes per layer; geojson: the changed features, for a map."),
@@ -88,7 +89,7 @@ async def dataset_diff(
     },
     operation_id="dataset_export",
 )
-async def dataset_export(request: Request, n: Annotated[int, Path(ge=1, le=2**31 - 1)]) -> Response:
+async def dataset_export(request: Request, n: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
     """Every layer of version ``n`` as one GeoPackage bundle (officers as a table without
     personal columns, ``base_version`` = n in its metadata): the start of a revision,
     loaded back with ``geoservice etl bundle``."""

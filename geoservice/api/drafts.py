@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from geoservice import drafts, ogc
 from geoservice.api.deps import identity_of, limited_body, requires, service_of
 from geoservice.api.models import errors
+from geoservice.api.params import OptionalText, Text
 from geoservice.audit import Actor
 from geoservice.collections import (
     COLLECTIONS,
@@ -49,7 +50,7 @@ T = TypeVar("T")
 router = APIRouter(prefix="/ogc/drafts/{n}", tags=["drafts"], dependencies=[requires("planner")])
 
 Draft = Annotated[int, Path(ge=1, le=2**31 - 1, description="The draft dataset version.")]
-FeatureId = Annotated[str, Path(max_length=64, description="The feature's code.")]
+FeatureId = Annotated[Text, Path(max_length=64, description="The feature's code.")]
 IfMatch = Annotated[
     str | None, Header(description="The ETag the edit was made on (412 when it changed).")
 ]
@@ -154,8 +155,8 @@ async def items(
     collection_id: str,
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (CRS84)")] = None,
     limit: Annotated[int, Query(ge=1, le=ogc.MAX_LIMIT)] = ogc.DEFAULT_LIMIT,
-    after: Annotated[str | None, Query(description="Continue after this key.")] = None,
-    q: Annotated[str | None, Query(description="Code or name containing this text.")] = None,
+    after: Annotated[OptionalText, Query(description="Continue after this key.")] = None,
+    q: Annotated[OptionalText, Query(description="Code or name containing this text.")] = None,
 ) -> Response:
     """A page of the draft's features, in code order; the ``next`` link has the rest."""
     source = _source(collection_id)
@@ -395,7 +396,7 @@ def parse_feature(layer: str, body: dict[str, Any], code: str | None) -> Boundar
         msg = f"the code in the body ({given!r}) is not the one in the path ({code!r})"
         raise InvalidInput(msg)
     fields = _fields(layer, {k: v for k, v in properties.items() if k != "code"})
-    if "name" not in fields:
+    if fields.get("name") is None:
         msg = f"{drafts.NOUNS[layer]} {code}: properties.name is missing"
         raise InvalidInput(msg)
     fields.setdefault("parent_code", None)
@@ -450,8 +451,10 @@ def _fields(layer: str, properties: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "name" in properties:
         name = properties["name"]
-        if name is not None and (not isinstance(name, str) or not 0 < len(name) <= MAX_NAME):
-            msg = f"name {name!r}: expected a text of 1-{MAX_NAME} characters"
+        if name is not None and (
+            not isinstance(name, str) or not 0 < len(name) <= MAX_NAME or "\x00" in name
+        ):
+            msg = f"name {name!r}: expected a text of 1-{MAX_NAME} characters (no NUL)"
             raise InvalidInput(msg)
         out["name"] = name
     if "parent_code" in properties:
@@ -489,7 +492,7 @@ def _geometry(value: Any) -> MultiPolygon:
         raise InvalidGeometry(msg)
     try:
         geometry = shapely.force_2d(shape(value))
-    except (ValueError, TypeError, AttributeError, IndexError) as exc:
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
         msg = f"geometry: not a readable {value['type']}: {exc}"
         raise InvalidGeometry(msg) from None
     coords = shapely.get_coordinates(geometry)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 import orjson
@@ -18,6 +17,7 @@ from geoservice.api.models import (
     errors,
     json_body,
 )
+from geoservice.api.params import OptionalMoment
 from geoservice.errors import InvalidInput
 from geoservice.events import (
     MAX_EVENTS_PER_REQUEST,
@@ -28,7 +28,7 @@ from geoservice.events import (
     parse_events,
     store_events,
 )
-from geoservice.tasks import parse_json
+from geoservice.tasks import body_crs, parse_json
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -65,7 +65,7 @@ async def record(
         if not all(isinstance(item, dict) for item in items):
             msg = "every item of events must be an object"
             raise InvalidInput(msg)
-        events = parse_events(items, "events", payload.get("crs"))
+        events = parse_events(items, "events", body_crs(payload))
         frame, _ = locate_events(service.engine, events, lambda v: service.cache.get(v).index)
         store_events(service.recorder, frame, f"api:{who}", replace=False)
         return orjson.dumps({"recorded": len(frame), "events": answer_rows(frame)})
@@ -84,10 +84,10 @@ async def stats(
     request: Request,
     by: Annotated[Literal["town", "unit", "grid", "category", "month"], Query()] = "town",
     start: Annotated[
-        datetime | None, Query(alias="from", description="From this time (ISO 8601), inclusive.")
+        OptionalMoment, Query(alias="from", description="From this time (ISO 8601), inclusive.")
     ] = None,
     end: Annotated[
-        datetime | None, Query(alias="to", description="Up to this time (ISO 8601), exclusive.")
+        OptionalMoment, Query(alias="to", description="Up to this time (ISO 8601), exclusive.")
     ] = None,
 ) -> Response:
     """Per town, unit, grid, category or month: events, closed, open, closure rate,
@@ -107,7 +107,7 @@ async def stats(
 async def overdue(
     request: Request,
     as_of: Annotated[
-        datetime | None, Query(description="Overdue at this time (default: now).")
+        OptionalMoment, Query(description="Overdue at this time (default: now).")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
@@ -32,6 +33,8 @@ STATUS_BY_ERROR: dict[type[errors.GeoserviceError], int] = {
     errors.DatabaseUnavailable: 503,
     errors.ConfigurationError: 503,
 }
+CONFLICTS = frozenset({"23505", "23503", "23P01"})
+"""SQLSTATEs of a row contradicting stored ones (unique, foreign key, exclusion): 409."""
 
 
 def problem(status: int, detail: str, title: str | None = None, **extra: object) -> JSONResponse:
@@ -60,6 +63,27 @@ def status_of(exc: errors.GeoserviceError) -> int:
     return 500
 
 
+def database_problem(exc: sa.exc.SQLAlchemyError) -> tuple[int, str, str]:
+    """A database error as (status, title, detail).
+
+    A value the database refuses (a data exception, SQLSTATE class 22: a NUL byte in a
+    text, an integer out of range) is the request's fault: 422 with the database's words;
+    so is a constraint it breaks (422; 409 for a unique, foreign-key or exclusion one).
+    Anything else is the database failing: 503, with a detail that names no host or port
+    (the log has the driver's message).
+    """
+    if isinstance(exc, sa.exc.DataError):
+        detail = f"a value of the request is not one the database can take: {one_line(exc)}"
+        return 422, "Invalid input", detail
+    if isinstance(exc, sa.exc.IntegrityError):
+        state = getattr(exc.orig, "sqlstate", None)
+        if state in CONFLICTS:
+            return 409, errors.Conflict.title, f"this contradicts what is stored: {one_line(exc)}"
+        detail = f"a value of the request is not one the database can take: {one_line(exc)}"
+        return 422, "Invalid input", detail
+    return 503, errors.DatabaseUnavailable.title, "the database did not answer; try again"
+
+
 def _describe_validation(exc: RequestValidationError) -> str:
     """FastAPI's findings in the service's own words: the parameter, the value, the need."""
     parts = []
@@ -76,10 +100,27 @@ def _describe_validation(exc: RequestValidationError) -> str:
         elif kind == "literal_error":
             expected = error.get("ctx", {}).get("expected", "")
             parts.append(f"{location} {value!r} is unknown; expected {expected}")
+        elif kind == "value_error" and "error" in error.get("ctx", {}):
+            parts.append(f"{location} {value!r}: {error['ctx']['error']}")
         else:
             shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
             parts.append(f"{location or 'body'}: {error.get('msg', 'invalid')}{shown}")
     return "; ".join(parts) or "invalid request"
+
+
+def declare_problems(schema: dict[str, Any]) -> None:
+    """Make ``schema`` say what is sent: every error response of every operation is
+    problem+json (FastAPI declares its own ``HTTPValidationError`` for the 422s it adds)."""
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {}) if isinstance(operation, dict) else {}
+            for status, response in responses.items():
+                if str(status).isdigit() and int(status) >= 400:
+                    response["content"] = {PROBLEM_JSON: {"schema": problem_ref}}
+    schemas = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
 
 
 def install(app: FastAPI) -> None:
@@ -105,7 +146,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(sa.exc.SQLAlchemyError)
     async def database_error(request: Request, exc: sa.exc.SQLAlchemyError) -> JSONResponse:
         log.warning("database error on %s: %s", request.url.path, one_line(exc))
-        return problem(503, f"database unavailable: {one_line(exc)}", "Database unavailable")
+        status, title, detail = database_problem(exc)
+        return problem(status, detail, title)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

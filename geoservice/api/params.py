@@ -1,0 +1,45 @@
+"""Typed parameter values the routes share: the world's strings checked once, at the edge.
+
+Each is an ``Annotated`` type FastAPI validates before a route runs; a value outside it is
+a 422 problem+json naming the parameter and the value (``api/problems.py``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from pydantic import AfterValidator
+
+MAX_ID = 2**31 - 1
+"""The largest dataset version, draft or other stored id (PostgreSQL ``integer``)."""
+CHINA = ZoneInfo("Asia/Shanghai")
+
+
+def _no_nul(value: str | None) -> str | None:
+    if value is not None and "\x00" in value:
+        msg = "a NUL character (%00) is not allowed in a text"
+        raise ValueError(msg)
+    return value
+
+
+def _representable(value: datetime | None) -> datetime | None:
+    """A time that UTC and China time can both hold (without an offset: China time)."""
+    if value is None:
+        return value
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=CHINA)
+    try:
+        aware.astimezone(UTC)
+        aware.astimezone(CHINA)
+    except OverflowError:
+        msg = "a time between the years 1 and 9999 in both UTC and China time is expected"
+        raise ValueError(msg) from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+"""A text without NUL characters (PostgreSQL stores none)."""
+OptionalText = Annotated[str | None, AfterValidator(_no_nul)]
+OptionalMoment = Annotated[datetime | None, AfterValidator(_representable)]
+"""An ISO 8601 time (China time without an offset) that every time zone can hold."""
