@@ -17,7 +17,7 @@ from geoservice.api.models import (
     errors,
     json_body,
 )
-from geoservice.api.params import OptionalMoment
+from geoservice.api.params import OptionalMoment, body_crs
 from geoservice.errors import InvalidInput
 from geoservice.events import (
     MAX_EVENTS_PER_REQUEST,
@@ -28,7 +28,7 @@ from geoservice.events import (
     parse_events,
     store_events,
 )
-from geoservice.tasks import body_crs, parse_json
+from geoservice.tasks import parse_json
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 

@@ -7,10 +7,12 @@ a 422 problem+json naming the parameter and the value (``api/problems.py``).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator
+
+from geoservice.errors import InvalidInput
 
 MAX_ID = 2**31 - 1
 """The largest dataset version, draft or other stored id (PostgreSQL ``integer``)."""
@@ -36,6 +38,15 @@ def _representable(value: datetime | None) -> datetime | None:
         msg = "a time between the years 1 and 9999 in both UTC and China time is expected"
         raise ValueError(msg) from None
     return value
+
+
+def body_crs(request: dict[str, Any]) -> str | None:
+    """The ``crs`` member of a request body: a text, or None when absent."""
+    crs = request.get("crs")
+    if crs is not None and not isinstance(crs, str):
+        msg = f"crs {crs!r} must be a string such as 'wgs84' or 'EPSG:4547'"
+        raise InvalidInput(msg)
+    return crs
 
 
 Text = Annotated[str, AfterValidator(_no_nul)]
