@@ -264,8 +264,9 @@ def test_town_bulletin_and_changes_in_the_period(demo_settings, demo_files, tmp_
     assert ("派出所/警务室", "属性变更", 1, f"PS{town}") in changes
     versions = [r for r in book["数据版本"].iter_rows(min_row=2, values_only=True) if r[1]]
     assert versions and isinstance(versions[-1][0], datetime)
-    towns = [r for r in book["按镇街"].iter_rows(min_row=2, values_only=True) if r[2]]
-    assert all(r[0] == town for r in towns)  # today has no events, or only the town's
+    assert book.sheetnames == [s if s != "按镇街" else "按村社区" for s in SHEETS]
+    units = [r for r in book["按村社区"].iter_rows(min_row=2, values_only=True) if r[2]]
+    assert all(r[0].startswith(town) for r in units)  # today has no events, or the town's
     uncovered = [r for r in book["未覆盖网格"].iter_rows(min_row=2, values_only=True) if r[0]]
     assert all(r[2] == "桥西街道" for r in uncovered)
 
@@ -388,6 +389,10 @@ def test_a_town_quarter_in_process(demo_model, tmp_path) -> None:
         town["overdue"],
     )
     assert report.coverage_mask.sum() == (demo_model.grids.towns == "441302002").sum()
+    units = report.tables[2]
+    assert units.sheet == "按村社区" and units.columns[1].title == "村（社区）"
+    assert len(units.rows) > 3 and all(r[0].startswith("441302002") for r in units.rows)
+    assert sum(r[2] for r in units.rows) == town["events"]
     path = tmp_path / "q2.pdf"
     path.write_bytes(render(report, Format.pdf))
     text = pdf_text(path)

@@ -118,6 +118,7 @@ class Figures:
     overdue: int
     by_category: dict[str, Any]
     by_town: dict[str, Any]
+    by_area: dict[str, Any]  # by town; for one town's bulletin, by unit (村/社区)
     frame: pd.DataFrame = field(repr=False)
 
 
@@ -191,6 +192,11 @@ def figures(engine: Engine, period: Period, town: str | None, as_of: datetime) -
     events the on-time rate and the overall median."""
     by_category = event_stats(engine, "category", period.start, period.end, as_of=as_of, town=town)
     by_town = event_stats(engine, "town", period.start, period.end, as_of=as_of, town=town)
+    by_area = (
+        event_stats(engine, "unit", period.start, period.end, as_of=as_of, town=town)
+        if town
+        else by_town
+    )
     frame = period_events(engine, period, town)
     closed = frame["status"] == "closed"
     frame["overdue"] = ~closed & (frame["deadline"] < pd.Timestamp(as_of))
@@ -212,8 +218,22 @@ def figures(engine: Engine, period: Period, town: str | None, as_of: datetime) -
         overdue=by_category["overdue"],
         by_category=by_category,
         by_town=by_town,
+        by_area=by_area,
         frame=frame,
     )
+
+
+def with_previous(current: dict[str, Any], previous: dict[str, Any]) -> list[dict[str, Any]]:
+    """The groups of ``current`` and, with zero events, those only ``previous`` has (a town
+    whose events fell to none still shows, beside its previous count)."""
+    seen = {g["key"] for g in current["groups"]}
+    zero = {"events": 0, "closed": 0, "open": 0, "closure_rate": None}
+    extra = [
+        {**g, **zero, "median_handling_hours": None, "overdue": 0}
+        for g in previous["groups"]
+        if g["key"] not in seen
+    ]
+    return [*current["groups"], *extra]
 
 
 def responsible(category: str, town: str | None, town_names: dict[str, str]) -> dict[str, Any]:

@@ -17,7 +17,12 @@ from matplotlib.patches import Patch, Rectangle
 
 from geoservice.errors import ConfigurationError
 from geoservice.events import routing
-from geoservice.reports.data import COVERAGE_CLASSES, HOT_CLASSES, coverage_classes
+from geoservice.reports.data import (
+    COVERAGE_CLASSES,
+    HOT_CLASSES,
+    coverage_classes,
+    with_previous,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -133,11 +138,16 @@ def trend_chart(report: Report) -> bytes | None:
 
 
 def town_chart(report: Report) -> bytes:
-    """Events per town, this period (bars) and the previous one (ticks)."""
+    """Events per town (one town's bulletin: per unit), this period (bars) and the
+    previous one (ticks)."""
     from matplotlib import rc_context
 
-    groups = sorted(report.current.by_town["groups"], key=lambda g: g["events"])
-    before = {g["key"]: g["events"] for g in report.previous.by_town["groups"]}
+    groups = sorted(
+        with_previous(report.current.by_area, report.previous.by_area),
+        key=lambda g: g["events"],
+    )
+    before = {g["key"]: g["events"] for g in report.previous.by_area["groups"]}
+    level = "村（社区）" if report.town else "镇街"
     names = [g["name"] or report.town_names.get(g["key"] or "", "未定位") for g in groups]
     with rc_context(_style()):
         fig = Figure(figsize=(7.0, max(1.6, 0.24 * len(groups) + 0.8)), layout="constrained")
@@ -156,7 +166,7 @@ def town_chart(report: Report) -> bytes:
         )
         ax.set_yticks(y, names)
         ax.set_xlabel("事件数")
-        ax.set_title("各镇街事件数（竖线为上期）")
+        ax.set_title(f"各{level}事件数（竖线为上期）")
         ax.margins(x=0.12)
         ax.legend(frameon=False, loc="lower right")
         return _png(fig)

@@ -29,6 +29,7 @@ from geoservice.reports.data import (
     Figures,
     Table,
     coverage_classes,
+    with_previous,
 )
 
 NUMBER_FORMATS = {
@@ -177,14 +178,15 @@ def tables_of(report: Report) -> list[Table]:
             rows,
         )
     )
-    before = {g["key"]: g["events"] for g in prev.by_town["groups"]}
+    before = {g["key"]: g["events"] for g in prev.by_area["groups"]}
+    level = "村（社区）" if report.town else "镇街"
     tables.append(
         Table(
-            "按镇街",
-            "三、各镇街事件",
+            "按村社区" if report.town else "按镇街",
+            f"三、各{level}事件",
             [
-                Column("镇街代码"),
-                Column("镇街"),
+                Column(f"{level}代码"),
+                Column(level),
                 Column("本期事件", "int"),
                 Column("上期事件", "int"),
                 Column("环比", "percent"),
@@ -207,7 +209,10 @@ def tables_of(report: Report) -> list[Table]:
                     g["median_handling_hours"],
                     g["overdue"],
                 ]
-                for g in sorted(cur.by_town["groups"], key=lambda g: -g["events"])
+                for g in sorted(
+                    with_previous(cur.by_area, prev.by_area),
+                    key=lambda g: (-g["events"], -before.get(g["key"], 0), str(g["key"])),
+                )
             ],
         )
     )
