@@ -32,8 +32,8 @@ Minutes = Annotated[
 async def isochrone_bands(
     request: Request,
     version: Version,
-    lon: Lon = None,
-    lat: Lat = None,
+    lon: Lon,
+    lat: Lat,
     minutes: Minutes = "1,3,5",
     crs: Crs = None,
     profile: Annotated[str, Query(description="Speed profile: car or foot.")] = DEFAULT_PROFILE,

@@ -18,12 +18,8 @@ router = APIRouter(prefix="/v1", tags=["locate"], dependencies=[requires("dispat
 MAX_BODY_BYTES = 8 * 1024 * 1024
 JSON = "application/json"
 
-Lon = Annotated[
-    float | None, Query(description="Longitude (or easting) in ``crs``.", examples=[114.41])
-]
-Lat = Annotated[
-    float | None, Query(description="Latitude (or northing) in ``crs``.", examples=[23.11])
-]
+Lon = Annotated[float, Query(description="Longitude (or easting) in ``crs``.", examples=[114.41])]
+Lat = Annotated[float, Query(description="Latitude (or northing) in ``crs``.", examples=[23.11])]
 Crs = Annotated[
     str | None,
     Query(description="wgs84 (default), cgcs2000, gcj02, bd09 or EPSG:NNNN.", examples=["gcj02"]),
@@ -37,7 +33,7 @@ Crs = Annotated[
     operation_id="locate",
 )
 async def locate_one(
-    request: Request, version: Version, lon: Lon = None, lat: Lat = None, crs: Crs = None
+    request: Request, version: Version, lon: Lon, lat: Lat, crs: Crs = None
 ) -> Response:
     """The base grid of one point with its whole hierarchy, officers, station and post.
 
