@@ -12,6 +12,7 @@ import orjson
 from sqlalchemy.engine import Engine
 
 from geoservice import grid_design, ogc
+from geoservice.api.params import body_crs
 from geoservice.collections import COLLECTIONS, BBox, read_page
 from geoservice.coverage import Origins, Scenario, combine, officer_coverage
 from geoservice.datasets import resolve_version
@@ -59,11 +60,7 @@ def locate_batch(state: VersionState, body: bytes) -> Answer:
     if not isinstance(request, dict) or "points" not in request:
         msg = 'body must be an object {"crs": "wgs84", "points": [[lon, lat], ...]}'
         raise InvalidInput(msg)
-    crs = request.get("crs")
-    if crs is not None and not isinstance(crs, str):
-        msg = f"crs {crs!r} must be a string"
-        raise InvalidInput(msg)
-    batch = locate_points(state.index, request["points"], crs)
+    batch = locate_points(state.index, request["points"], body_crs(request))
     return Answer(JSON, state.index.results_json(batch))
 
 
@@ -156,6 +153,8 @@ def coverage_grids(
 def coverage_scenario(state: VersionState, body: bytes) -> Answer:
     """``POST /v1/coverage/scenario``: the body is parsed here, off the server's loop."""
     request = parse_json(body)
+    if isinstance(request, dict):
+        body_crs(request)
     changes = Scenario.from_json(request)
     origins = request.get("origins", "all")
     if not isinstance(origins, str):

@@ -145,5 +145,6 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             if path in PUBLIC_PATHS:
                 for operation in operations.values():
                     operation["security"] = []
+        problems.declare_problems(schema)
         app.openapi_schema = schema
     return app.openapi_schema

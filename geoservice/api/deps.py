@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Iterator
-from datetime import datetime
 from typing import Annotated, Any, BinaryIO
 
 from fastapi import Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from geoservice.api.params import MAX_ID, OptionalMoment
 from geoservice.datasets import resolve_version, version_at
 from geoservice.errors import Forbidden, InvalidInput, PayloadTooLarge
 from geoservice.keys import Identity, Role
@@ -73,10 +73,12 @@ async def read_version(
     request: Request,
     version: Annotated[
         int | None,
-        Query(ge=1, description="Answer from this dataset version (planner; drafts too)."),
+        Query(
+            ge=1, le=MAX_ID, description="Answer from this dataset version (planner; drafts too)."
+        ),
     ] = None,
     at: Annotated[
-        datetime | None,
+        OptionalMoment,
         Query(
             description="Answer from the version that was current at this ISO 8601 time "
             "(planner); without an offset, China Standard Time (+08:00).",

@@ -4,7 +4,7 @@ patrol units are."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -21,7 +21,8 @@ from geoservice.api.deps import (
 )
 from geoservice.api.locate import Crs, Lat, Lon
 from geoservice.api.models import Dispatch, PositionsRecorded, PositionsRequest, errors, json_body
-from geoservice.errors import Forbidden
+from geoservice.api.params import body_crs
+from geoservice.errors import Forbidden, InvalidInput
 from geoservice.locate import parse_point
 from geoservice.metrics import POSITIONS_REFUSED
 from geoservice.patrols import Refused, parse_positions, refuse_jumps
@@ -32,6 +33,20 @@ from geoservice.workers import Lane, Task
 router = APIRouter(prefix="/v1", tags=["dispatch"])
 
 MAX_POSITIONS_BYTES = 2 * 1024 * 1024
+
+
+def positions_payload(body: bytes) -> Any:
+    """The positions body parsed, its ``crs`` and each position's ``unit`` checked to be texts
+    (the rest is checked by ``parse_positions``)."""
+    payload = parse_json(body)
+    if isinstance(payload, dict):
+        body_crs(payload)
+        items = payload.get("positions")
+        for i, item in enumerate(items if isinstance(items, list) else ()):
+            if isinstance(item, dict) and not isinstance(item.get("unit", ""), str):
+                msg = f"positions[{i}].unit {item['unit']!r}: expected a patrol unit's code"
+                raise InvalidInput(msg)
+    return payload
 
 
 @router.get(
@@ -84,7 +99,7 @@ async def record_positions(
 
     def record() -> tuple[int, int, list[Refused]]:
         positions, too_old = parse_positions(
-            parse_json(body),
+            positions_payload(body),
             set(state.patrol_units()),
             state.index,
             now=datetime.now(UTC),

@@ -23,7 +23,9 @@ from geoservice.api.deps import (
     service_of,
 )
 from geoservice.api.models import errors
+from geoservice.api.params import OptionalText, Text
 from geoservice.collections import COLLECTIONS, collection, extent, parse_bbox
+from geoservice.errors import InvalidInput
 from geoservice.tiles import BASEMAP, TMS, TileId, render, tilejson
 from geoservice.workers import Lane, Task
 
@@ -44,6 +46,11 @@ def _wants_html(request: Request, f: str | None) -> bool:
         return f == "html"
     accept = request.headers.get("accept", "")
     return "text/html" in accept and "json" not in accept
+
+
+def _whole(text: str) -> bool:
+    """``text`` is a whole number a PostgreSQL ``bigint`` holds."""
+    return text.isascii() and text.isdigit() and int(text) < 2**63
 
 
 def _json(document: Any, media_type: str = JSON) -> Response:
@@ -114,13 +121,16 @@ async def items(
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (CRS84)")] = None,
     limit: Annotated[int, Query(ge=1, le=ogc.MAX_LIMIT)] = ogc.DEFAULT_LIMIT,
     after: Annotated[
-        str | None, Query(description="Continue after this key (the `next` link sets it).")
+        OptionalText, Query(description="Continue after this key (the `next` link sets it).")
     ] = None,
-    q: Annotated[str | None, Query(description="Code or name containing this text.")] = None,
+    q: Annotated[OptionalText, Query(description="Code or name containing this text.")] = None,
     f: Format = None,
 ) -> Response:
     """A page of features, in key order; the ``next`` link has the rest."""
     source = collection(collection_id)
+    if after is not None and source.key == "id" and not _whole(after):
+        msg = f"after {after!r}: {source.id} features are keyed by whole numbers"
+        raise InvalidInput(msg)
     query = dict(request.query_params)
     task = Task(
         tasks.ogc_items,
@@ -139,7 +149,9 @@ async def items(
     operation_id="ogc_item",
     responses=errors(401, 403, 404, 429, 503),
 )
-async def item(request: Request, collection_id: str, feature_id: str, version: Version) -> Response:
+async def item(
+    request: Request, collection_id: str, feature_id: Annotated[Text, Path()], version: Version
+) -> Response:
     """One feature by its code (a road edge by its id)."""
     source = collection(collection_id)
     task = Task(tasks.ogc_item, None, (source.id, version, feature_id))
