@@ -107,6 +107,8 @@ def serve(
     settings = Settings()
     host = host or settings.host
     port = port or settings.port
+    # every server process's settings know the listen address (the default public URL)
+    os.environ["GEOSERVICE_HOST"], os.environ["GEOSERVICE_PORT"] = host, str(port)
     if not settings.auth and host not in LOOPBACK:
         msg = (
             f"GEOSERVICE_AUTH=off is refused when serving on {host}: keys may only be off on "
@@ -619,6 +621,16 @@ def etl_events(
     file: InputFile,
     dry_run: DryRun = False,
     by: By = None,
+    tolerance_m: Annotated[
+        float,
+        typer.Option(
+            "--tolerance-m",
+            min=0.0,
+            max=1.0,
+            help="Taken as by every ETL command; events are points located exactly in the "
+            "version current at their time, so nothing is snapped.",
+        ),
+    ] = DEFAULT_TOLERANCE_M,
 ) -> None:
     """Load grid events from a CSV (id, time, category, status, lon, lat, and optionally
     description, closed_at): every row checked, each located in the dataset version

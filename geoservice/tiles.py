@@ -4,7 +4,9 @@ A tile is ``ST_AsMVT`` over ``ST_AsMVTGeom`` of the features whose box meets the
 GiST index), in Web Mercator (``WebMercatorQuad``, the tile matrix set of OGC API – Tiles,
 described by ``morecantile``). ``ST_AsMVTGeom`` clips to the tile with a 64-unit buffer
 and snaps to its 4096 × 4096 grid, which simplifies each geometry for its zoom. Layers
-appear from a zoom where they are legible (grids from 12, roads by class).
+appear from a zoom where they are legible (roads by class); grids from 9, so that the
+planner view can colour coverage over the whole district (the map draws them only in
+colour below 12).
 
 Tiles of a version never change: they are cached in memory by (tileset, version, z, x, y)
 up to ``CACHE_BYTES`` and ``CACHE_ENTRIES`` (each entry costs its bytes plus
@@ -38,7 +40,7 @@ MIN_ZOOM = {
     "town": 8,
     "unit": 10,
     "large_grid": 11,
-    "grid": 12,
+    "grid": 9,  # the planner view colours coverage district-wide; the map draws them from 12
     "patrol_segment": 10,
     "station": 11,
     "road": 9,

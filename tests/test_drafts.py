@@ -156,8 +156,9 @@ def test_qgis_moves_an_edge_splits_a_grid_renames_one_and_promote_makes_it_curre
     grows, shrinks, large_grid = _neighbours(owner)
     draft = _open(app)
     root = f"/ogc/drafts/{draft}"
-    landing = app.get(root, headers=auth("planner")).json()
+    landing = app.get(root, headers={**auth("planner"), "Host": "evil.example"}).json()
     assert {link["rel"] for link in landing["links"]} >= {"conformance", "data", "self"}
+    assert not any("evil.example" in link["href"] for link in landing["links"])
     conforms = app.get(f"{root}/conformance", headers=auth("planner")).json()["conformsTo"]
     assert "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete" in (
         conforms
@@ -197,10 +198,11 @@ def test_qgis_moves_an_edge_splits_a_grid_renames_one_and_promote_makes_it_curre
         "properties": {"code": "441302999001", "name": "新网格", "parent_code": large_grid},
         "geometry": _geojson(_multi(piece)),
     }
-    created = app.post(items, content=orjson.dumps(new), headers=GIS)
+    created = app.post(items, content=orjson.dumps(new), headers={**GIS, "Host": "evil.example"})
     assert created.status_code == 201, created.text
     location = created.headers["location"]
     assert location.endswith(f"{root}/collections/grid/items/441302999001")
+    assert "evil.example" not in location
     fetched = app.get(location, headers=auth("planner")).json()
     assert fetched["properties"]["name"] == "新网格"
 

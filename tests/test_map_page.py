@@ -116,6 +116,17 @@ def test_dispatch_view_locates_a_click_and_draws_three_nested_bands(
     assert visit.page.locator("[data-testid=responders] tr").count() == 4
     marks = "window.geoservice.marksSource.getFeatures()"
     assert visit.page.evaluate(f"{marks}.filter((f) => f.get('kind') === 'responder').length") == 3
+    # and each one's road route to the incident, ending where the incident meets the road
+    routes = visit.page.evaluate(
+        f"""() => {marks}.filter((f) => f.get('kind') === 'route')
+          .sort((a, b) => a.get('rank') - b.get('rank'))
+          .map((f) => ol.proj.toLonLat(f.getGeometry().getLastCoordinate()))"""
+    )
+    assert len(routes) == 3
+    assert all(abs(lon - 114.41) < 0.005 and abs(lat - 23.11) < 0.005 for lon, lat in routes)
+    visit.page.evaluate("window.geoservice.map.getView().setZoom(14)")
+    time.sleep(1.5)
+    visit.shot("dispatch-routes")
     visit.page.click("#bands-button")
     visit.wait_for("window.geoservice.bandsSource.getFeatures().length === 3")
     nested = visit.page.evaluate(
@@ -153,6 +164,15 @@ def test_planner_view_colours_grids_and_weighs_a_new_patrol_point(browser, serve
     was_green = (before[..., 1] > before[..., 0] + 30) & (before[..., 1] > before[..., 2] + 30)
     assert green.mean() > was_green.mean() + 0.1  # grids coloured by minutes to reach
     assert "1579" in visit.page.inner_text("[data-testid=coverage-summary]")
+    # the district-wide view (zoom 11) keeps the colours, and outlines the uncovered grids
+    visit.page.evaluate("window.geoservice.map.getView().setZoom(11)")
+    visit.wait_for(BASEMAP_READY)
+    time.sleep(3)
+    far = visit.shot("planner-coverage-z11")
+    green_far = (far[..., 1] > far[..., 0] + 30) & (far[..., 1] > far[..., 2] + 30)
+    red_far = (far[..., 0] > far[..., 1] + 60) & (far[..., 0] > far[..., 2] + 60)
+    assert green_far.mean() > 0.05 and red_far.mean() > 0.0005
+    visit.page.evaluate("window.geoservice.map.getView().setZoom(13)")
     visit.page.click("#tool-point")
     visit.click_at(114.62, 23.30)  # far from every post: a new point gains grids
     visit.page.click("#scenario-button")
@@ -236,6 +256,32 @@ def test_gis_view_searches_shows_attributes_and_draws_a_diff(
         assert "grid" in visit.page.evaluate("[...window.geoservice.state.hidden]")
         assert not visit.errors(), visit.errors()
         assert not visit.outside(), visit.outside()
+
+
+def test_every_view_prints_with_a_title_legend_scale_and_date(browser, server, tmp_path):
+    visit = _open(
+        browser, server.url, tmp_path, "lon=114.41&lat=23.11&zoom=13&view=planner", "planner"
+    )
+    visit.wait_for("window.geoservice.state.view === 'planner'")
+    visit.page.click("#coverage-button")
+    visit.wait_for(COLOURED)
+    visit.page.emulate_media(media="print")
+    visit.page.evaluate("window.dispatchEvent(new Event('beforeprint'))")
+    time.sleep(2)
+    title = visit.page.locator("[data-testid=print-title]")
+    assert title.is_visible() and not visit.page.locator("header").is_visible()
+    text = title.inner_text()
+    assert "规划研判" in text and "数据版本 1" in text and "20" in text  # the date
+    assert visit.page.locator("[data-panel=planner] .legend").is_visible()
+    assert visit.page.locator("[data-testid=coverage-summary]").is_visible()
+    assert visit.page.locator(".ol-scale-line").is_visible()
+    assert not visit.page.locator("#coverage-button").is_visible()
+    printed = visit.shot("print-planner")
+    assert printed.std() > 20
+    visit.page.pdf(path=str(tmp_path / "planner.pdf"), format="A4", landscape=True)
+    assert (tmp_path / "planner.pdf").stat().st_size > 10_000
+    assert not visit.errors(), visit.errors()
+    assert not visit.outside(), visit.outside()
 
 
 def test_the_page_asks_for_a_key_and_refuses_a_wrong_one(browser, server, tmp_path):

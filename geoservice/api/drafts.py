@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
 from geoservice import drafts, ogc
-from geoservice.api.deps import identity_of, limited_body, requires, service_of
+from geoservice.api.deps import identity_of, limited_body, public_base, requires, service_of
 from geoservice.api.models import errors
 from geoservice.api.params import OptionalText, Text
 from geoservice.audit import Actor
@@ -68,7 +68,7 @@ ITEM_EDITS = "GET, PUT, PATCH, DELETE, OPTIONS"
 
 
 def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    return public_base(request)
 
 
 def _root(request: Request, n: int) -> str:

@@ -131,10 +131,14 @@ function basemapStyle(feature, resolution) {
     const colour = state.view === "planner" ? reachFill(code) : null;
     const uncovered = state.view === "planner" && state.coverage && colour === null;
     const changed = state.changed && state.changed.get(code);
+    // below zoom 12 grids are drawn only as coverage colours (district-wide), outlines
+    // only for the uncovered ones
+    const far = zoom < 12;
+    if (far && !colour && !uncovered && !changed) return null;
     styles.push(new ol.style.Style({
       fill: colour ? new ol.style.Fill({ color: colour }) : undefined,
-      stroke: new ol.style.Stroke({
-        color: uncovered ? "#dc2626" : "#9aa5b1", width: uncovered ? 1.6 : 0.6,
+      stroke: far && !uncovered ? undefined : new ol.style.Stroke({
+        color: uncovered ? "#dc2626" : "#9aa5b1", width: uncovered ? (far ? 1 : 1.6) : 0.6,
       }),
       text: zoom >= 16 ? label(code.slice(-4), 10, "", "#52606d") : undefined,
       zIndex: uncovered ? 2 : 1,
@@ -244,6 +248,12 @@ const bands = new ol.layer.Vector({
     zIndex: -feature.get("minutes"),
   }),
 });
+const RESPONDER_COLOURS = { station: "#1d4ed8", post: "#7048e8", patrol: "#0b7285" };
+const RESPONDER_SHAPES = {
+  station: { points: 4, angle: Math.PI / 4, scale: 1.1 },
+  post: { points: 4, angle: 0, scale: 1.2 },
+  patrol: { points: 3, angle: 0, scale: 1.3 },
+};
 const marksSource = new ol.source.Vector();
 const marks = new ol.layer.Vector({
   source: marksSource,
@@ -252,15 +262,33 @@ const marks = new ol.layer.Vector({
     if (kind === "closed") {
       return new ol.style.Style({ stroke: new ol.style.Stroke({ color: "#e03131", width: 6 }) });
     }
-    if (kind === "patrol" || kind === "responder") {
+    if (kind === "route") {  /* a responder's road route: the first solid, the others dashed */
       const first = feature.get("rank") === 1;
+      return [
+        new ol.style.Style({ stroke: new ol.style.Stroke({ color: "#fff", width: first ? 8 : 6 }), zIndex: 3 }),
+        new ol.style.Style({
+          stroke: new ol.style.Stroke({
+            color: RESPONDER_COLOURS[feature.get("responder")], width: first ? 5 : 3.5,
+            lineDash: first ? undefined : [10, 6],
+          }),
+          zIndex: first ? 4 : 3,
+        }),
+      ];
+    }
+    if (kind === "patrol" || kind === "responder") {
+      /* responders by kind — station a square, post a diamond, patrol a triangle — with their rank */
+      const first = feature.get("rank") === 1;
+      const who = kind === "patrol" ? "patrol" : feature.get("responder");
+      const shape = RESPONDER_SHAPES[who];
       return new ol.style.Style({
         image: new ol.style.RegularShape({
-          points: 3, radius: first ? 9 : 7, rotation: 0,
-          fill: new ol.style.Fill({ color: kind === "responder" ? (first ? "#1971c2" : "#4dabf7") : "#0c8599" }),
-          stroke: new ol.style.Stroke({ color: "#fff", width: 1.5 }),
+          points: shape.points, angle: shape.angle, radius: (first ? 11 : 9) * shape.scale,
+          fill: new ol.style.Fill({ color: kind === "responder" ? RESPONDER_COLOURS[who] : "#0c8599" }),
+          stroke: new ol.style.Stroke({ color: "#fff", width: 2 }),
         }),
-        text: feature.get("label") ? label(feature.get("label"), 12, "bold", "#1864ab") : undefined,
+        text: feature.get("label")
+          ? Object.assign(label(feature.get("label"), first ? 14 : 12, "bold", "#fff"), {})
+          : undefined,
         zIndex: first ? 10 : 5,
       });
     }
@@ -356,7 +384,7 @@ function describeAnswer(answer) {
     html += "<h3>最快到达警力</h3>";
     html += answer.responders.length
       ? `<table class="numbers" data-testid="responders"><tr><th></th><th>警力</th><th>到达</th><th>路程</th></tr>` +
-        answer.responders.map((r, i) => `<tr><td>${i + 1}</td><td>${KIND_NAMES[r.kind]} ${escape(r.name)}</td>` +
+        answer.responders.map((r, i) => `<tr><td><span class="rank rank-${r.kind}">${i + 1}</span></td><td>${KIND_NAMES[r.kind]} ${escape(r.name)}</td>` +
           `<td>${clock(r.eta_s)}</td><td>${(r.distance_m / 1000).toFixed(2)} km</td></tr>`).join("") + "</table>"
       : `<p class="hint">${escape(answer.note || "附近没有可调派的警力")}</p>`;
   }
@@ -364,10 +392,17 @@ function describeAnswer(answer) {
 }
 
 function markResponders(answer) {
-  marksSource.getFeatures().filter((f) => f.get("kind") === "responder").forEach((f) => marksSource.removeFeature(f));
+  marksSource.getFeatures().filter((f) => ["responder", "route"].includes(f.get("kind"))).forEach((f) => marksSource.removeFeature(f));
   (answer.responders || []).forEach((r, i) => {
+    if (r.route) {
+      marksSource.addFeature(new ol.Feature({
+        geometry: new ol.geom.LineString(r.route.coordinates.map((c) => ol.proj.fromLonLat(c))),
+        kind: "route", rank: i + 1, responder: r.kind,
+      }));
+    }
     marksSource.addFeature(new ol.Feature({
-      geometry: new ol.geom.Point(ol.proj.fromLonLat([r.lon, r.lat])), kind: "responder", rank: i + 1, label: String(i + 1),
+      geometry: new ol.geom.Point(ol.proj.fromLonLat([r.lon, r.lat])),
+      kind: "responder", responder: r.kind, rank: i + 1, label: String(i + 1),
     }));
   });
 }
@@ -378,7 +413,7 @@ async function locate(lon, lat, crs) {
     const query = `lon=${encodeURIComponent(lon)}&lat=${encodeURIComponent(lat)}&crs=${crs}`;
     /* the current version: who gets there first, too; an older one: where it was */
     const current = state.version === null || state.version === state.current;
-    const answer = await get(current ? `/v1/dispatch?${query}&k=3` : withVersion(`/v1/locate?${query}`));
+    const answer = await get(current ? `/v1/dispatch?${query}&k=3&routes=true` : withVersion(`/v1/locate?${query}`));
     state.lastLocate = answer;
     state.point = [answer.point.lon, answer.point.lat];
     state.selectedGrid = answer.grid ? answer.grid.code : null;
@@ -709,3 +744,20 @@ async function start() {
 }
 
 window.geoservice = { map, state, bandsSource, marksSource, diffSource, basemap, highlight, ready: start() };
+
+/* a printable layout of every view: the title, view, version and date above the map, the
+   panel's legends and figures beside it, the scale line on it */
+const VIEW_TITLES = { dispatch: "接警调度", planner: "规划研判（1/3/5 分钟覆盖）", gis: "GIS 数据" };
+function printTitle() {
+  const date = new Date().toLocaleString("zh-CN", { timeZone: "Asia/Shanghai", hour12: false });
+  const version = state.version === null ? state.current : state.version;
+  $("print-title").textContent =
+    `惠城区网格与警务地图 · ${VIEW_TITLES[state.view]} · 数据版本 ${version ?? "—"} · ${date}`;
+}
+window.addEventListener("beforeprint", () => { printTitle(); map.updateSize(); map.renderSync(); });
+window.addEventListener("afterprint", () => map.updateSize());
+$("print").addEventListener("click", () => {
+  printTitle();
+  map.once("rendercomplete", () => window.print());
+  map.render();
+});
