@@ -69,6 +69,13 @@ async def current_version(request: Request) -> int:
     return (await current_state(request)).version
 
 
+async def lane_of(request: Request, version: int) -> Lane:
+    """Where a version's work waits: the current version's in the dispatch lane; a
+    planner's read of another one (whose state may take seconds to build) in the analysis
+    lane, which never takes the last worker from dispatch work."""
+    return Lane.DISPATCH if version == await current_version(request) else Lane.ANALYSIS
+
+
 async def read_version(
     request: Request,
     version: Annotated[

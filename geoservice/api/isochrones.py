@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from geoservice import tasks
-from geoservice.api.deps import Version, ask, requires
+from geoservice.api.deps import Version, ask, lane_of, requires
 from geoservice.api.locate import Crs, Lat, Lon
 from geoservice.api.models import Isochrones, errors
 from geoservice.isochrones import DEFAULT_BUFFER_M, check_buffer, parse_minutes
 from geoservice.locate import parse_point
 from geoservice.profiles import DEFAULT_PROFILE, check_profile
-from geoservice.workers import Lane, Task
+from geoservice.workers import Task
 
 router = APIRouter(prefix="/v1", tags=["isochrones"], dependencies=[requires("dispatch")])
 
@@ -49,4 +49,4 @@ async def isochrone_bands(
         version,
         (x, y, parse_minutes(minutes), check_profile(profile), check_buffer(buffer_m)),
     )
-    return await ask(request, Lane.DISPATCH, task)
+    return await ask(request, await lane_of(request, version), task)

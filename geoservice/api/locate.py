@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from geoservice import tasks
-from geoservice.api.deps import Version, ask, current_state, limited_body, requires
+from geoservice.api.deps import Version, ask, current_state, lane_of, limited_body, requires
 from geoservice.api.models import LocateBatch, LocateBatchRequest, LocateResult, errors, json_body
 from geoservice.locate import parse_point
 from geoservice.workers import Lane, Task
@@ -43,7 +43,7 @@ async def locate_one(
     state = await current_state(request)
     if state.version == version:
         return Response(orjson.dumps(state.index.locate(x, y)), media_type=JSON)
-    return await ask(request, Lane.DISPATCH, Task(tasks.locate_one, version, (x, y)))
+    return await ask(request, Lane.ANALYSIS, Task(tasks.locate_one, version, (x, y)))
 
 
 @router.post(
@@ -59,4 +59,5 @@ async def locate_batch(
     body: Annotated[bytes, Depends(limited_body(MAX_BODY_BYTES, "request body"))],
 ) -> Response:
     """1 to 100,000 points at once; results in input order (8 MB body at most)."""
-    return await ask(request, Lane.DISPATCH, Task(tasks.locate_batch, version, (body,)))
+    task = Task(tasks.locate_batch, version, (body,))
+    return await ask(request, await lane_of(request, version), task)
