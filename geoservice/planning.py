@@ -69,18 +69,38 @@ class Solution:
     status: str
 
 
-def central_area(engine: Engine, margin_m: float = AREA_MARGIN_M) -> shapely.Geometry:
-    """The patrol segments' area: their convex hull, ``margin_m`` around (WGS84)."""
+def central_area(
+    engine: Engine, margin_m: float = AREA_MARGIN_M, *, version: int | None = None
+) -> shapely.Geometry:
+    """The patrol segments' area: their convex hull, ``margin_m`` around (WGS84).
+
+    Parameters
+    ----------
+    engine
+        Where the dataset versions are.
+    margin_m
+        Metres around the hull.
+    version
+        The dataset version whose patrol segments are read; None: the current one.
+
+    Raises
+    ------
+    InvalidInput
+        When that version has no patrol segments.
+    """
     with engine.connect() as conn:
         wkb = conn.execute(
             sa.text(
                 "SELECT ST_AsBinary(ST_Buffer(ST_ConvexHull(ST_Collect(geom))::geography, :m)"
-                "::geometry) FROM geoservice.current_patrol_segment"
+                "::geometry) FROM geoservice.patrol_segment WHERE snapshot_id = "
+                "geoservice.snapshot_of(COALESCE(CAST(:v AS integer), "
+                "(SELECT version_id FROM geoservice.current_dataset)), 'patrols')"
             ),
-            {"m": margin_m},
+            {"m": margin_m, "v": version},
         ).scalar()
     if wkb is None:
-        msg = "no patrol segments in the current dataset: pass a planning area"
+        which = "the current dataset" if version is None else f"dataset version {version}"
+        msg = f"no patrol segments in {which}: pass a planning area"
         raise InvalidInput(msg)
     return shapely.from_wkb(bytes(wkb))
 
@@ -114,7 +134,7 @@ def build_instance(
         raise InvalidInput(msg)
     net, demand = model.network, model.demand
     if area is None:
-        area = central_area(model.engine)
+        area = central_area(model.engine, version=model.version)
     if candidate_nodes is None:
         candidate_nodes = candidates_in(net, area, spacing_m)
     if len(candidate_nodes) == 0:

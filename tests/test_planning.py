@@ -106,3 +106,26 @@ def test_cli_plan(demo_readonly) -> None:
     assert both.returncode == 2 and "--k N" in both.stderr
     minutes = run_cli("coverage", "plan", "--k", "2", "--minutes", "0", settings=demo_readonly)
     assert minutes.returncode == 2 and "minutes 0.0" in minutes.stderr
+
+
+def test_planning_reads_the_models_version(demo_settings, demo_files, tmp_path) -> None:
+    """A model of version N plans over version N's patrol area, whatever is current since."""
+    import geopandas as gpd
+
+    engine = create_engine(demo_settings)
+    try:
+        model = CoverageModel.load(engine)
+        before = planning.central_area(engine)
+        patrols = gpd.read_file(demo_files.patrols)
+        path = tmp_path / "patrols.geojson"
+        patrols.iloc[:2].to_file(path, driver="GeoJSON")
+        published = run_cli("etl", "patrols", str(path), settings=demo_settings)
+        assert published.returncode == 0, published.stderr
+        now = planning.central_area(engine)
+        assert now.area < before.area * 0.9  # the current version's area is another one
+        instance = planning.build_instance(model, 3, spacing_m=400)
+        expected = planning.candidates_in(model.network, before, 400)
+        assert np.array_equal(instance.candidate_nodes, expected)
+        assert planning.central_area(engine, version=model.version).equals(before)
+    finally:
+        engine.dispose()
