@@ -50,6 +50,17 @@ POSITIONS_REFUSED = Counter(
     registry=REGISTRY,
 )
 
+POSITIONS_JOURNALED = Counter(
+    "geoservice_positions_journaled",
+    "Patrol positions written to the local journal because PostgreSQL was unavailable.",
+    registry=REGISTRY,
+)
+POSITIONS_REPLAYED = Counter(
+    "geoservice_positions_replayed",
+    "Journaled patrol positions written to PostgreSQL once it was back.",
+    registry=REGISTRY,
+)
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 

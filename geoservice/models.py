@@ -324,7 +324,8 @@ patrol_position = Table(
     Column("time", DateTime(timezone=True), nullable=False),
     Column("geom", Geometry("POINT", srid=4326, spatial_index=False), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Index("patrol_position_unit_time", "unit", text("time DESC")),
+    Index("patrol_position_unit_time", "unit", text("time DESC"), unique=True),
     postgresql_partition_by="RANGE (time)",
 )
-"""Patrol units' GPS positions, one partition per China-time day (migration 0006)."""
+"""Patrol units' GPS positions, one partition per China-time day (migration 0006); one
+position per unit and instant (migration 0010: journal replays write nothing twice)."""

@@ -14,6 +14,7 @@ older than ``Settings.position_max_age_s`` is ignored (counted, not stored). The
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -29,7 +30,9 @@ from sqlalchemy.engine import Engine
 from geoservice.crs import parse_crs
 from geoservice.db import one_line
 from geoservice.errors import InvalidInput, PayloadTooLarge
+from geoservice.journal import Entry, Outage, PositionJournal, Rejected
 from geoservice.locate import LocateIndex, named_items, to_wgs84_points
+from geoservice.metrics import POSITIONS_JOURNALED, POSITIONS_REPLAYED
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +101,22 @@ def parse_positions(
 ) -> tuple[list[Position], int]:
     """The positions of a request body worth keeping, and how many were too old; a bad
     value anywhere refuses the whole body, naming it."""
+    return split_by_age(check_positions(body, units, index, now=now), now, max_age_s)
+
+
+def split_by_age(
+    positions: list[Position], now: datetime, max_age_s: float
+) -> tuple[list[Position], int]:
+    """The positions not older than ``max_age_s`` at ``now``, and how many were."""
+    fresh = [p for p in positions if (now - p.time).total_seconds() <= max_age_s]
+    return fresh, len(positions) - len(fresh)
+
+
+def check_positions(
+    body: Any, units: set[str], index: LocateIndex, *, now: datetime
+) -> list[Position]:
+    """Every position of a request body, old ones too; a bad value anywhere refuses the
+    whole body, naming it."""
     if not isinstance(body, dict) or not isinstance(body.get("positions"), list):
         msg = 'body must be an object {"positions": [{"unit", "lon", "lat", "time"}, ...]}'
         raise InvalidInput(msg)
@@ -139,12 +158,10 @@ def parse_positions(
         i = int(outside[0])
         msg = f"positions[{i}] ({lon[i]:.6f}, {lat[i]:.6f}) is outside the district"
         raise InvalidInput(msg)
-    fresh = [
+    return [
         Position(code, float(x), float(y), when)
         for code, x, y, when in zip(codes, lon.tolist(), lat.tolist(), times, strict=True)
-        if (now - when).total_seconds() <= max_age_s
     ]
-    return fresh, len(items) - len(fresh)
 
 
 JITTER_M = 100.0
@@ -205,6 +222,24 @@ def refuse_jumps(
     return kept, refused
 
 
+INSERT_POSITION = (
+    "INSERT INTO geoservice.patrol_position (unit, time, geom{received}) "
+    "VALUES (:unit, :time, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326){received_value}) "
+    "ON CONFLICT (unit, time) DO NOTHING"
+)
+"""A unit reports one position per instant (the unique key ``(unit, time)``, migration
+0010): the same position written again — a journal replayed twice, a device resending —
+is stored once."""
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether a database error means the database is away (connection refused, lost,
+    timed out), not that it refused what was sent."""
+    return isinstance(
+        exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError
+    ) or bool(getattr(exc, "connection_invalidated", False))
+
+
 class PositionStore:
     """Positions in PostGIS (the recorder's engine, on the primary)."""
 
@@ -214,19 +249,14 @@ class PositionStore:
         self._pruned_at = -np.inf
 
     def record(self, positions: list[Position]) -> None:
-        """Insert positions, making the day partitions they need (and, once an hour,
-        dropping days older than ``keep_days``)."""
+        """Insert positions (each ``(unit, time)`` once), making the day partitions they
+        need (and, once an hour, dropping days older than ``keep_days``)."""
         if not positions:
             return
-        days = sorted({p.time.astimezone(CHINA).date() for p in positions})
         with self.engine.begin() as conn:
-            for day in days:
-                conn.execute(sa.text("SELECT geoservice.ensure_position_day(:d)"), {"d": day})
+            self._make_days(conn, positions)
             conn.execute(
-                sa.text(
-                    "INSERT INTO geoservice.patrol_position (unit, time, geom) "
-                    "VALUES (:unit, :time, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
-                ),
+                sa.text(INSERT_POSITION.format(received="", received_value="")),
                 [p.__dict__ for p in positions],
             )
             if clock.monotonic() - self._pruned_at > PRUNE_EVERY_S:
@@ -239,6 +269,55 @@ class PositionStore:
                         )
                 except sa.exc.DBAPIError as exc:
                     log.warning("old position days kept: %s", one_line(exc))
+
+    def replay(self, entries: list[Entry]) -> None:
+        """Write journaled positions with the time they were received; a day whose
+        partition is gone and may not be made any more raises :class:`Rejected`, the
+        database going away :class:`Outage`."""
+        try:
+            with self.engine.begin() as conn:
+                self._make_days(conn, entries)
+                conn.execute(
+                    sa.text(
+                        INSERT_POSITION.format(received=", received_at", received_value=", :rec")
+                    ),
+                    [
+                        {
+                            "unit": e.unit,
+                            "time": e.time,
+                            "lon": e.lon,
+                            "lat": e.lat,
+                            "rec": e.received_at,
+                        }
+                        for e in entries
+                    ],
+                )
+        except sa.exc.SQLAlchemyError as exc:
+            if is_outage(exc):
+                raise Outage(one_line(exc)) from exc
+            if isinstance(exc, sa.exc.DataError | sa.exc.IntegrityError):
+                raise Rejected(one_line(exc)) from exc
+            raise Outage(one_line(exc)) from exc  # a grant missing, say: kept for later
+
+    def probe(self) -> None:
+        """Raise :class:`Outage` unless the database answers."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError as exc:
+            raise Outage(one_line(exc)) from exc
+
+    @staticmethod
+    def _make_days(conn: sa.Connection, positions: list[Position] | list[Entry]) -> None:
+        """The day partitions the positions need, made when missing (an existing one of
+        any age is used as it is)."""
+        for day in sorted({p.time.astimezone(CHINA).date() for p in positions}):
+            conn.execute(
+                sa.text(
+                    "SELECT geoservice.ensure_position_day(:d) WHERE to_regclass(:name) IS NULL"
+                ),
+                {"d": day, "name": f"geoservice.patrol_position_{day:%Y%m%d}"},
+            )
 
 
 def read_last_positions(engine: Engine, max_age_s: float) -> list[Position]:
@@ -257,14 +336,14 @@ def read_last_positions(engine: Engine, max_age_s: float) -> list[Position]:
 
 class LivePositions:
     """A server process's view of each unit's last position: updated at once by what this
-    process records, and re-read from the database at most every ``REFRESH_S`` for what
-    the other processes recorded."""
+    process records, and by :meth:`refresh` (the position keeper, every ``REFRESH_S``) with
+    what the other processes recorded. Reading it never waits for the database, so it
+    answers through an outage with what the process knows."""
 
     def __init__(self, engine: Engine, max_age_s: float) -> None:
         self.engine = engine
         self.max_age_s = max_age_s
         self._last: dict[str, Position] = {}
-        self._read_at = -np.inf
         self._lock = threading.Lock()
 
     def update(self, positions: list[Position]) -> None:
@@ -273,14 +352,113 @@ class LivePositions:
                 if p.unit not in self._last or self._last[p.unit].time <= p.time:
                     self._last[p.unit] = p
 
+    def refresh(self) -> None:
+        """Re-read the last positions from the database (raises its errors)."""
+        self.update(read_last_positions(self.engine, self.max_age_s))
+
     def current(self) -> list[Position]:
-        """The units' last positions still young enough (blocks on a re-read: not on the
-        event loop)."""
-        if clock.monotonic() - self._read_at > REFRESH_S:
-            self.update(read_last_positions(self.engine, self.max_age_s))
-            self._read_at = clock.monotonic()
+        """The units' last positions still young enough, from memory."""
         oldest = datetime.now(UTC) - timedelta(seconds=self.max_age_s)
         with self._lock:
             return sorted(
                 (p for p in self._last.values() if p.time >= oldest), key=lambda p: p.unit
             )
+
+
+class PositionRecorder:
+    """Where a server process's positions go, and the keeper thread behind it.
+
+    :meth:`record` writes to PostGIS; when the database is away (or was, and the journal
+    still holds positions) it appends them to the :class:`PositionJournal` instead
+    (fsync'ed before the answer). Either way :class:`LivePositions` knows them at once, so
+    dispatch and live coverage answer from memory. The keeper thread, every
+    ``REFRESH_S``, replays the journal once the database answers, then re-reads the last
+    positions the other servers recorded.
+    """
+
+    def __init__(self, store: PositionStore, journal: PositionJournal, live: LivePositions) -> None:
+        self.store = store
+        self.journal = journal
+        self.live = live
+        self._outage = False
+        self._live_down = False
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def degraded(self) -> bool:
+        """PostgreSQL refused this process's last write of positions or last re-read, or
+        positions still wait in the journal."""
+        return self._outage or self._live_down or self.journal.pending() > 0
+
+    def record(self, positions: list[Position]) -> None:
+        """Keep ``positions`` in PostGIS, else in the journal (raises ``JournalFull`` when
+        neither takes them: nothing kept)."""
+        if not positions:
+            return
+        if not self._outage:
+            try:
+                self.store.record(positions)
+            except sa.exc.SQLAlchemyError as exc:
+                if not is_outage(exc):
+                    raise
+                self._outage = True
+                log.warning("database unavailable (%s): positions go to the journal", one_line(exc))
+            else:
+                self.live.update(positions)
+                return
+        received = datetime.now(UTC)
+        self.journal.append([Entry(p.unit, p.lon, p.lat, p.time, received) for p in positions])
+        POSITIONS_JOURNALED.inc(len(positions))
+        self.live.update(positions)
+        self._wake.set()
+
+    def tick(self) -> None:
+        """Replay the journal if the database answers, then re-read the last positions."""
+        if self._outage or self.journal.pending():
+            try:
+                self.store.probe()  # before sealing the segment being written
+                replayed = self.journal.replay(self.store.replay)
+            except Outage as exc:
+                if not self._outage:
+                    log.warning("journal not replayed yet: %s", exc)
+                self._outage = True
+            else:
+                if replayed:
+                    POSITIONS_REPLAYED.inc(replayed)
+                    log.info("%d journaled positions written to the database", replayed)
+                self._outage = False
+        try:
+            self.live.refresh()
+        except sa.exc.SQLAlchemyError as exc:
+            if not self._live_down:
+                log.warning("last positions not re-read (%s); answering from memory", one_line(exc))
+            self._live_down = True
+        else:
+            self._live_down = False
+
+    def start(self) -> None:
+        """The keeper thread (a first re-read now, so a new server knows where units are)."""
+        with contextlib.suppress(Exception):
+            self.tick()
+        self._thread = threading.Thread(target=self._run, name="position-keeper", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(REFRESH_S)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.tick()
+            except Exception:  # the keeper must outlive any one surprise
+                log.exception("position keeper")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        self.journal.close()

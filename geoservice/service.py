@@ -23,10 +23,11 @@ from geoservice import tasks
 from geoservice.datasets import current_version_id
 from geoservice.db import Listener, create_engine, one_line
 from geoservice.errors import DatabaseUnavailable, GeoserviceError, NoDataset
+from geoservice.journal import PositionJournal, database_key
 from geoservice.keys import KEYS_CHANNEL, KeyStore
 from geoservice.metrics import BUILD_FAILURES, BUILD_SECONDS, DATASET_VERSION
 from geoservice.models import NOTIFY_CHANNEL
-from geoservice.patrols import LivePositions, PositionStore
+from geoservice.patrols import LivePositions, PositionRecorder, PositionStore
 from geoservice.settings import Settings
 from geoservice.state import StateCache, VersionState
 from geoservice.tiles import TileCache
@@ -52,8 +53,17 @@ class Service:
         self.tiles = TileCache()
         # patrol positions and events: written on the primary by the recorder role only
         self.recorder = create_engine(settings, "recorder", primary=True, pool_size=2)
-        self.positions = PositionStore(self.recorder, settings.positions_keep_days)
         self.live = LivePositions(self.primary, settings.position_max_age_s)
+        url = self.recorder.url
+        journal = PositionJournal(
+            settings.resolved_journal_dir,
+            database_key(url.host, url.port, url.database),
+            int(settings.journal_max_mb * 1024 * 1024),
+        )
+        # positions survive an outage: kept in memory, journaled, replayed when it is back
+        self.positions = PositionRecorder(
+            PositionStore(self.recorder, settings.positions_keep_days), journal, self.live
+        )
         self.last_version: int | None = None
         self._editor: Engine | None = None
         self._editor_lock = threading.Lock()
@@ -92,6 +102,7 @@ class Service:
             poll_s=self.settings.poll_s,
         )
         self._listener.start()
+        self.positions.start()
 
     def _catch_up(self) -> None:
         self._reload_keys()
@@ -110,6 +121,7 @@ class Service:
     def close(self) -> None:
         if self._listener is not None:
             self._listener.stop()
+        self.positions.stop()
         self.pool.close()
         self.engine.dispose()
         self.primary.dispose()
@@ -149,6 +161,10 @@ class Service:
                 )
                 return current
             state = self.cache.make_current(version)
+            try:  # the units checked on every position post: in memory before an outage
+                state.patrol_units()
+            except sa.exc.SQLAlchemyError as exc:
+                log.warning("patrol units of version %s not read yet: %s", version, one_line(exc))
             DATASET_VERSION.set(version)
             # long-lived objects out of the cyclic GC's reach: batch requests allocate many
             # short-lived objects, and each full collection would walk them again

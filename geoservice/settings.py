@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     """A position older than this is ignored (and a unit's last one stops counting)."""
     max_speed_kmh: float = Field(default=150.0, gt=0)
     """A position implying more than this from the unit's last position is refused."""
+    journal_dir: Path | None = None
+    """Where positions received while PostgreSQL is away are journaled (default
+    ``<data dir>/journal``); on a local disk, kept across restarts."""
+    journal_max_mb: float = Field(default=256.0, gt=0)
+    """The bound on the journal (all its files); past it a position is a 503."""
 
     @field_validator("public_url")
     @classmethod
@@ -115,6 +120,13 @@ class Settings(BaseSettings):
         if here.exists():
             return here
         return PROJECT_ROOT / self.data_dir
+
+    @property
+    def resolved_journal_dir(self) -> Path:
+        """The position journal's directory (``journal_dir``, else under the data dir)."""
+        if self.journal_dir is not None:
+            return self.journal_dir.resolve()
+        return self.resolved_data_dir.resolve() / "journal"
 
     def sqlalchemy_url(self) -> URL:
         """The SQLAlchemy URL of the database in use (the owner's login)."""

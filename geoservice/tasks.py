@@ -37,7 +37,14 @@ def _json(body: Any, media_type: str = JSON) -> Answer:
 
 
 def ready(state: VersionState) -> Answer:
-    """Nothing but having built ``state`` (a worker warming up for a new version)."""
+    """Nothing but having built ``state`` (a worker warming up for a new version), with
+    what dispatch and live coverage read from the database on first use — the patrol
+    units, the stations and posts as origins — so they answer through an outage."""
+    if state.roads_snapshot is not None:
+        state.patrol_units()
+        model = state.coverage()
+        model.origins("stations")
+        model.origins("posts")
     return _json({"dataset_version": state.version, "built_s": state.built_s})
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,8 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 # one worker process per test server is plenty (two cores run the whole suite)
 os.environ.setdefault("GEOSERVICE_ANALYSIS_WORKERS", "1")
+# the position journal of every server the tests start: a directory of this session's own
+os.environ.setdefault("GEOSERVICE_JOURNAL_DIR", tempfile.mkdtemp(prefix="geoservice-journal-"))
 
 TEST_KEYS = {role: f"gs_{secrets.token_hex(4)}_{secrets.token_urlsafe(32)}" for role in ROLES}
 """One key per role, in every test database (only their hashes are stored)."""

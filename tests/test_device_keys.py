@@ -101,6 +101,25 @@ def test_a_dispatch_key_without_units_posts_no_positions(client, keys_settings) 
     assert _stored(keys_settings, "XD02-1") == before
 
 
+def test_the_unit_is_checked_before_the_age(client, keys_settings) -> None:
+    """A key may not post a unit's position however old: an old one is a 403 too, not an
+    ``ignored_too_old`` 200 (which would tell it what the server keeps)."""
+    old = _at(3600)
+    for key in ("dispatch", "tracker"):
+        refused = client.post(
+            "/v1/patrols/positions", json=_body(("XD09-1", A, old)), headers=auth(key)
+        )
+        assert refused.status_code == 403, (key, refused.text)
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert "'XD09-1'" in refused.json()["detail"]
+    # its own unit's old position is still ignored, and counted
+    ignored = client.post(
+        "/v1/patrols/positions", json=_body(("XD01-1", A, old)), headers=auth("tracker")
+    )
+    assert ignored.status_code == 200, ignored.text
+    assert (ignored.json()["recorded"], ignored.json()["ignored_too_old"]) == (0, 1)
+
+
 def _wait_for_key(client: TestClient, key: str) -> None:
     for _ in range(100):  # NOTIFY reaches the server within moments
         if client.get("/v1/whoami", headers={"X-API-Key": key}).status_code == 200:

@@ -25,7 +25,7 @@ from geoservice.api.params import body_crs
 from geoservice.errors import Forbidden, InvalidInput
 from geoservice.locate import parse_point
 from geoservice.metrics import POSITIONS_REFUSED
-from geoservice.patrols import Refused, parse_positions, refuse_jumps
+from geoservice.patrols import Refused, check_positions, refuse_jumps, split_by_age
 from geoservice.responders import MAX_K
 from geoservice.tasks import parse_json
 from geoservice.workers import Lane, Task
@@ -37,7 +37,7 @@ MAX_POSITIONS_BYTES = 2 * 1024 * 1024
 
 def positions_payload(body: bytes) -> Any:
     """The positions body parsed, its ``crs`` and each position's ``unit`` checked to be texts
-    (the rest is checked by ``parse_positions``)."""
+    (the rest is checked by ``check_positions``)."""
     payload = parse_json(body)
     if isinstance(payload, dict):
         body_crs(payload)
@@ -91,21 +91,21 @@ async def record_positions(
     another unit is a 403, nothing kept): all checked (known units, inside the district,
     sane times) before any is kept; positions older than the kept age are ignored; a
     position implying more than ``GEOSERVICE_MAX_SPEED_KMH`` from the unit's last one is
-    refused (listed in ``refused``, counted in ``/metrics``)."""
+    refused (listed in ``refused``, counted in ``/metrics``). While PostgreSQL is away they
+    go to the server's durable journal and are written when it is back (a 503 "journal
+    full" only when neither takes them)."""
     service = service_of(request)
     identity = identity_of(request)
     state = await current_state(request)
     max_speed_kmh = service.settings.max_speed_kmh
 
     def record() -> tuple[int, int, list[Refused]]:
-        positions, too_old = parse_positions(
-            positions_payload(body),
-            set(state.patrol_units()),
-            state.index,
-            now=datetime.now(UTC),
-            max_age_s=service.settings.position_max_age_s,
+        now = datetime.now(UTC)
+        checked = check_positions(
+            positions_payload(body), set(state.patrol_units()), state.index, now=now
         )
-        foreign = sorted({p.unit for p in positions if not identity.may_post_for(p.unit)})
+        # whose positions first, however old: a key never learns more about other units
+        foreign = sorted({p.unit for p in checked if not identity.may_post_for(p.unit)})
         if foreign:
             POSITIONS_REFUSED.labels("unit").inc()
             bound = ", ".join(sorted(identity.units)) or "no unit"
@@ -115,12 +115,12 @@ async def record_positions(
                 f"it is bound to {bound}"
             )
             raise Forbidden(msg)
+        positions, too_old = split_by_age(checked, now, service.settings.position_max_age_s)
         last = {p.unit: p for p in service.live.current()}
         kept, refused = refuse_jumps(positions, last, max_speed_kmh)
         if refused:
             POSITIONS_REFUSED.labels("speed").inc(len(refused))
-        service.positions.record(kept)
-        service.live.update(kept)
+        service.positions.record(kept)  # PostGIS, or the journal while it is away
         return len(kept), too_old, refused
 
     recorded, too_old, refused = await run_in_threadpool(record)

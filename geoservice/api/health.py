@@ -16,7 +16,9 @@ router = APIRouter(tags=["health"])
 
 @router.get("/health", response_model=Health, operation_id="health")
 def health(request: Request) -> Health:
-    """``ok`` when PostGIS answers; ``degraded`` (never an error) when it does not."""
+    """``ok`` when PostGIS answers; ``degraded`` (never an error) when it does not, or
+    when patrol positions this server received still wait in its journal (dispatch and
+    live coverage answer from the positions in memory meanwhile)."""
     service = service_of(request)
     try:
         with service.engine.connect() as conn:
@@ -24,6 +26,8 @@ def health(request: Request) -> Health:
     except sa.exc.SQLAlchemyError:
         return Health(status="degraded", database="down", dataset_version=service.last_version)
     service.last_version = version
+    if service.positions.degraded:
+        return Health(status="degraded", database="up", dataset_version=version)
     return Health(status="ok", database="up", dataset_version=version)
 
 
