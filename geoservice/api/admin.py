@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from geoservice import audit, keys, metrics
 from geoservice.api.deps import identity_of, requires, service_of
+from geoservice.api.documents import TEXT
 from geoservice.api.models import AuditEntry, Identity, KeyListing, errors
 from geoservice.api.params import OptionalText
 
@@ -20,7 +21,7 @@ router = APIRouter(tags=["operations"])
 @router.get(
     "/metrics",
     dependencies=[requires("admin")],
-    responses={200: {"content": {metrics.CONTENT_TYPE: {}}}, **errors(401, 403, 429)},
+    responses={200: {"content": {metrics.CONTENT_TYPE: TEXT}}, **errors(401, 403, 429)},
     response_class=Response,
     operation_id="metrics",
 )

@@ -17,6 +17,7 @@ from geoservice.api import (
     coverage,
     datasets,
     dispatch,
+    documents,
     drafts,
     events,
     grids,
@@ -40,6 +41,7 @@ SCHEMA_MODELS = (
     models.PositionsRequest,
     models.EventsRequest,
     models.Problem,
+    documents.DiffFeatures,
 )
 """Models the routes do not declare to FastAPI — bodies they read themselves (under a size
 limit), the problem+json errors — added to the schema's components."""
@@ -145,6 +147,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             if path in PUBLIC_PATHS:
                 for operation in operations.values():
                     operation["security"] = []
+        problems.declare_version_reads(schema)
         problems.declare_problems(schema)
         app.openapi_schema = schema
     return app.openapi_schema

@@ -10,10 +10,12 @@ from starlette.concurrency import run_in_threadpool
 
 from geoservice import datasets, drafts, tasks
 from geoservice.api.deps import ask, identity_of, requires, service_of
+from geoservice.api.documents import BINARY, DiffFeatures, alternatives
 from geoservice.api.models import DatasetDiff, DatasetVersion, DraftOpened, errors
 from geoservice.api.params import MAX_ID, Text
 from geoservice.audit import Actor
 from geoservice.export import MEDIA_TYPE
+from geoservice.tasks import GEOJSON
 from geoservice.workers import Lane, Task
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"], dependencies=[requires("planner")])
@@ -62,7 +64,10 @@ async def open_draft(
 @router.get(
     "/{a}/diff/{b}",
     response_model=DatasetDiff,
-    responses=errors(401, 403, 404, 422, 429, 503),
+    responses={
+        200: alternatives((GEOJSON, DiffFeatures)),
+        **errors(401, 403, 404, 422, 429, 503),
+    },
     operation_id="dataset_diff",
 )
 async def dataset_diff(
@@ -84,7 +89,7 @@ async def dataset_diff(
     "/{n}/export.gpkg",
     response_class=Response,
     responses={
-        200: {"content": {MEDIA_TYPE: {}}, "description": "The version as a GeoPackage."},
+        200: {"content": {MEDIA_TYPE: BINARY}, "description": "The version as a GeoPackage."},
         **errors(401, 403, 404, 422, 429, 503),
     },
     operation_id="dataset_export",

@@ -24,7 +24,9 @@ from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
 from geoservice import drafts, ogc
+from geoservice.api import documents
 from geoservice.api.deps import identity_of, limited_body, public_base, requires, service_of
+from geoservice.api.documents import HTML
 from geoservice.api.models import errors
 from geoservice.api.params import OptionalText, Text
 from geoservice.audit import Actor
@@ -94,7 +96,12 @@ async def _read(request: Request, n: int, read: Callable[[Connection], T]) -> T:
     return await run_in_threadpool(run)
 
 
-@router.get("", operation_id="draft_landing", responses=errors(401, 403, 404, 409, 429))
+@router.get(
+    "",
+    operation_id="draft_landing",
+    response_model=documents.Landing,
+    responses={200: {"content": HTML}, **errors(401, 403, 404, 409, 429)},
+)
 async def landing(request: Request, n: Draft, f: str | None = None) -> Response:
     """The landing page of a draft's OGC API."""
     await _read(request, n, lambda conn: None)
@@ -104,14 +111,22 @@ async def landing(request: Request, n: Draft, f: str | None = None) -> Response:
     return _json(document)
 
 
-@router.get("/conformance", operation_id="draft_conformance", responses=errors(401, 403))
+@router.get(
+    "/conformance",
+    operation_id="draft_conformance",
+    response_model=documents.Conformance,
+    responses=errors(401, 403),
+)
 def conformance(n: Draft) -> Response:
     """Features Part 1 (core, GeoJSON) and Part 4 (create, replace, update, delete)."""
     return _json({"conformsTo": ogc.DRAFT_CONFORMANCE})
 
 
 @router.get(
-    "/collections", operation_id="draft_collections", responses=errors(401, 403, 404, 409, 429)
+    "/collections",
+    operation_id="draft_collections",
+    response_model=documents.CollectionList,
+    responses=errors(401, 403, 404, 409, 429),
 )
 async def collections(request: Request, n: Draft) -> Response:
     """The draft's editable collections, with their extents."""
@@ -135,6 +150,7 @@ async def collections(request: Request, n: Draft) -> Response:
 @router.get(
     "/collections/{collection_id}",
     operation_id="draft_collection",
+    response_model=documents.CollectionInfo,
     responses=errors(401, 403, 404, 409, 429),
 )
 async def one_collection(request: Request, n: Draft, collection_id: str) -> Response:
@@ -147,6 +163,8 @@ async def one_collection(request: Request, n: Draft, collection_id: str) -> Resp
 @router.get(
     "/collections/{collection_id}/items",
     operation_id="draft_items",
+    response_model=documents.FeaturePage,
+    response_class=documents.GeoJSONResponse,
     responses=errors(401, 403, 404, 409, 422, 429),
 )
 async def items(
@@ -183,7 +201,9 @@ async def items(
 @router.options(
     "/collections/{collection_id}/items",
     operation_id="draft_items_options",
-    responses=errors(401, 403, 404),
+    status_code=204,
+    response_class=Response,
+    responses={204: {"description": "``Allow`` names the methods."}, **errors(401, 403, 404)},
 )
 def items_options(request: Request, n: Draft, collection_id: str) -> Response:
     """What this key may do with the collection (QGIS reads ``Allow``)."""
@@ -195,7 +215,9 @@ def items_options(request: Request, n: Draft, collection_id: str) -> Response:
 @router.options(
     "/collections/{collection_id}/items/{feature_id}",
     operation_id="draft_item_options",
-    responses=errors(401, 403, 404),
+    status_code=204,
+    response_class=Response,
+    responses={204: {"description": "``Allow`` names the methods."}, **errors(401, 403, 404)},
 )
 def item_options(request: Request, n: Draft, collection_id: str, feature_id: FeatureId) -> Response:
     """What this key may do with one feature (any id: QGIS asks with an unknown one)."""
@@ -207,6 +229,8 @@ def item_options(request: Request, n: Draft, collection_id: str, feature_id: Fea
 @router.get(
     "/collections/{collection_id}/items/{feature_id}",
     operation_id="draft_item",
+    response_model=documents.Item,
+    response_class=documents.GeoJSONResponse,
     responses=errors(401, 403, 404, 409, 429),
 )
 async def item(request: Request, n: Draft, collection_id: str, feature_id: FeatureId) -> Response:
@@ -227,6 +251,7 @@ async def item(request: Request, n: Draft, collection_id: str, feature_id: Featu
 @router.post(
     "/collections/{collection_id}/items",
     status_code=201,
+    response_class=Response,
     operation_id="draft_create",
     dependencies=[requires("gis")],
     responses=errors(401, 403, 404, 409, 413, 415, 422, 429),

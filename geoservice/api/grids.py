@@ -10,6 +10,7 @@ from pydantic import Field
 
 from geoservice import grid_design, tasks
 from geoservice.api.deps import ask, requires
+from geoservice.api.documents import GeoJSONResponse, GridProposal
 from geoservice.api.models import Strict, errors
 from geoservice.errors import InvalidInput
 from geoservice.workers import Lane, Task
@@ -36,9 +37,10 @@ class ProposeRequest(Strict):
 @router.post(
     "/propose",
     operation_id="grids_propose",
+    response_model=GridProposal,
+    response_class=GeoJSONResponse,
     responses={
         200: {
-            "content": {"application/geo+json": {}},
             "description": "``report`` (as report.json) and ``proposal``: the grids of the "
             "large grids in scope as a GeoJSON FeatureCollection.",
         },

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from geoservice.api.deps import service_of
+from geoservice.api.documents import Ready
 from geoservice.api.models import Health, errors
 from geoservice.api.problems import problem
 from geoservice.datasets import current_version_id
@@ -31,7 +32,7 @@ def health(request: Request) -> Health:
     return Health(status="ok", database="up", dataset_version=version)
 
 
-@router.get("/ready", responses=errors(503), operation_id="ready")
+@router.get("/ready", response_model=Ready, responses=errors(503), operation_id="ready")
 def ready(request: Request) -> JSONResponse:
     """200 once a dataset version is loaded and its in-memory state built, else 503."""
     state = service_of(request).current

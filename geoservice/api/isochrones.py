@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from geoservice import tasks
 from geoservice.api.deps import Version, ask, lane_of, requires
+from geoservice.api.documents import GeoJSONResponse
 from geoservice.api.locate import Crs, Lat, Lon
 from geoservice.api.models import Isochrones, errors
 from geoservice.isochrones import DEFAULT_BUFFER_M, check_buffer, parse_minutes
@@ -26,6 +27,7 @@ Minutes = Annotated[
 @router.get(
     "/isochrones",
     response_model=Isochrones,
+    response_class=GeoJSONResponse,
     responses=errors(401, 403, 404, 422, 429, 503),
     operation_id="isochrones",
 )

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from geoservice import tasks
 from geoservice.api.deps import Version, ask, requires
+from geoservice.api.documents import GeoJSONResponse
 from geoservice.api.models import Layer, errors
 from geoservice.layers import check_layer, parse_bbox
 from geoservice.workers import Lane, Task
@@ -18,6 +19,7 @@ router = APIRouter(prefix="/v1", tags=["layers"], dependencies=[requires("planne
 @router.get(
     "/layers/{layer}",
     response_model=Layer,
+    response_class=GeoJSONResponse,
     responses=errors(401, 403, 404, 422, 429, 503),
     operation_id="layer",
 )

@@ -8,9 +8,11 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
+from morecantile.models import TileMatrixSet
 from starlette.concurrency import run_in_threadpool
 
 from geoservice import ogc, tasks
+from geoservice.api import documents
 from geoservice.api.deps import (
     Version,
     ask,
@@ -22,6 +24,7 @@ from geoservice.api.deps import (
     run,
     service_of,
 )
+from geoservice.api.documents import BINARY, HTML, GeoJSONResponse
 from geoservice.api.models import errors
 from geoservice.api.params import OptionalText, Text
 from geoservice.collections import COLLECTIONS, collection, extent, parse_bbox
@@ -57,7 +60,12 @@ def _json(document: Any, media_type: str = JSON) -> Response:
     return Response(orjson.dumps(document), media_type=media_type)
 
 
-@router.get("", operation_id="ogc_landing", responses=errors(401, 403, 429))
+@router.get(
+    "",
+    operation_id="ogc_landing",
+    response_model=documents.Landing,
+    responses={200: {"content": HTML}, **errors(401, 403, 429)},
+)
 def landing(request: Request, f: Format = None) -> Response:
     """The landing page of the OGC API."""
     document = ogc.landing(_base(request))
@@ -66,7 +74,12 @@ def landing(request: Request, f: Format = None) -> Response:
     return _json(document)
 
 
-@router.get("/conformance", operation_id="ogc_conformance", responses=errors(401, 403, 429))
+@router.get(
+    "/conformance",
+    operation_id="ogc_conformance",
+    response_model=documents.Conformance,
+    responses={200: {"content": HTML}, **errors(401, 403, 429)},
+)
 def conformance(request: Request, f: Format = None) -> Response:
     """The conformance classes this API implements."""
     if _wants_html(request, f):
@@ -75,7 +88,12 @@ def conformance(request: Request, f: Format = None) -> Response:
     return _json({"conformsTo": ogc.CONFORMANCE})
 
 
-@router.get("/collections", operation_id="ogc_collections", responses=errors(401, 403, 429, 503))
+@router.get(
+    "/collections",
+    operation_id="ogc_collections",
+    response_model=documents.CollectionList,
+    responses={200: {"content": HTML}, **errors(401, 403, 429, 503)},
+)
 async def collections(request: Request, version: Version, f: Format = None) -> Response:
     """The collections, with their extents (CRS84) at the version read."""
     base = _base(request)
@@ -91,7 +109,8 @@ async def collections(request: Request, version: Version, f: Format = None) -> R
 @router.get(
     "/collections/{collection_id}",
     operation_id="ogc_collection",
-    responses=errors(401, 403, 404, 429, 503),
+    response_model=documents.CollectionInfo,
+    responses={200: {"content": HTML}, **errors(401, 403, 404, 429, 503)},
 )
 async def one_collection(
     request: Request, collection_id: str, version: Version, f: Format = None
@@ -112,7 +131,9 @@ async def one_collection(
 @router.get(
     "/collections/{collection_id}/items",
     operation_id="ogc_items",
-    responses=errors(401, 403, 404, 422, 429, 503),
+    response_model=documents.FeaturePage,
+    response_class=GeoJSONResponse,
+    responses={200: {"content": HTML}, **errors(401, 403, 404, 422, 429, 503)},
 )
 async def items(
     request: Request,
@@ -147,6 +168,8 @@ async def items(
 @router.get(
     "/collections/{collection_id}/items/{feature_id}",
     operation_id="ogc_item",
+    response_model=documents.Item,
+    response_class=GeoJSONResponse,
     responses=errors(401, 403, 404, 429, 503),
 )
 async def item(
@@ -158,7 +181,12 @@ async def item(
     return await ask(request, Lane.ANALYSIS, task)
 
 
-@router.get("/tileMatrixSets", operation_id="ogc_tile_matrix_sets", responses=errors(401, 403))
+@router.get(
+    "/tileMatrixSets",
+    operation_id="ogc_tile_matrix_sets",
+    response_model=documents.TileMatrixSets,
+    responses=errors(401, 403),
+)
 def tile_matrix_sets(request: Request) -> Response:
     href = f"{_base(request)}/ogc/tileMatrixSets/WebMercatorQuad"
     return _json(
@@ -173,6 +201,7 @@ def tile_matrix_sets(request: Request) -> Response:
 @router.get(
     "/tileMatrixSets/WebMercatorQuad",
     operation_id="ogc_tile_matrix_set",
+    response_model=TileMatrixSet,
     responses=errors(401, 403),
 )
 def tile_matrix_set() -> Response:
@@ -183,6 +212,7 @@ def tile_matrix_set() -> Response:
 @router.get(
     "/collections/{collection_id}/tiles",
     operation_id="ogc_tilesets",
+    response_model=documents.Tilesets,
     responses=errors(401, 403, 404),
 )
 def collection_tilesets(request: Request, collection_id: str) -> Response:
@@ -192,6 +222,7 @@ def collection_tilesets(request: Request, collection_id: str) -> Response:
 @router.get(
     "/collections/{collection_id}/tiles/WebMercatorQuad",
     operation_id="ogc_tileset",
+    response_model=documents.Tileset,
     responses=errors(401, 403, 404),
 )
 def collection_tileset(request: Request, collection_id: str) -> Response:
@@ -201,6 +232,7 @@ def collection_tileset(request: Request, collection_id: str) -> Response:
 @router.get(
     "/collections/{collection_id}/tiles/WebMercatorQuad/tilejson.json",
     operation_id="ogc_tilejson",
+    response_model=documents.TileJSON,
     responses=errors(401, 403, 404, 429, 503),
 )
 async def collection_tilejson(request: Request, collection_id: str, version: Version) -> Response:
@@ -217,7 +249,7 @@ async def collection_tilejson(request: Request, collection_id: str, version: Ver
     "/collections/{collection_id}/tiles/WebMercatorQuad/{z}/{y}/{x}",
     operation_id="ogc_tile",
     responses={
-        200: {"content": {ogc.MVT: {}}, "description": "A Mapbox vector tile."},
+        200: {"content": {ogc.MVT: BINARY}, "description": "A Mapbox vector tile."},
         304: {"description": "Not modified (ETag)."},
         **errors(401, 403, 404, 422, 429, 503),
     },
@@ -236,7 +268,12 @@ async def collection_tile(
     return await _tile(request, f"ogc-{source.id}", [source.id], version, TileId.checked(z, x, y))
 
 
-@basemap.get("/tilejson.json", operation_id="basemap_tilejson", responses=errors(401, 403, 429))
+@basemap.get(
+    "/tilejson.json",
+    operation_id="basemap_tilejson",
+    response_model=documents.TileJSON,
+    responses=errors(401, 403, 429),
+)
 async def basemap_tilejson(request: Request, version: Version) -> Response:
     """TileJSON of the map page's basemap: every collection's layer, current version. Its
     tile URLs are ones the asking key may fetch: pinned to the version (``version=``) for
@@ -250,7 +287,7 @@ async def basemap_tilejson(request: Request, version: Version) -> Response:
 @basemap.get(
     "/{z}/{x}/{y}",
     operation_id="basemap_tile",
-    responses={200: {"content": {ogc.MVT: {}}}, **errors(401, 403, 422, 429, 503)},
+    responses={200: {"content": {ogc.MVT: BINARY}}, **errors(401, 403, 422, 429, 503)},
     response_class=Response,
 )
 async def basemap_tile(request: Request, version: Version, z: int, x: int, y: int) -> Response:

@@ -108,6 +108,21 @@ def _describe_validation(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def declare_version_reads(schema: dict[str, Any]) -> None:
+    """Every operation reading ``version=`` or ``at=`` may answer 404 (no such version; no
+    version current at that time) and 403 (a key below planner)."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            names = {p.get("name") for p in operation.get("parameters", [])}
+            if names & {"version", "at"}:
+                responses = operation.setdefault("responses", {})
+                for status, meaning in (
+                    ("403", "The key's role may not do this (version= and at= need planner)."),
+                    ("404", "No such resource, or no dataset version at that version or time."),
+                ):
+                    responses.setdefault(status, {"description": meaning})
+
+
 def declare_problems(schema: dict[str, Any]) -> None:
     """Make ``schema`` say what is sent: every error response of every operation is
     problem+json (FastAPI declares its own ``HTTPValidationError`` for the 422s it adds)."""

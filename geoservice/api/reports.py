@@ -13,6 +13,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from geoservice.api.deps import ask, current_state, requires
+from geoservice.api.documents import BINARY
 from geoservice.api.models import errors
 from geoservice.reports import (
     MEDIA_TYPES,
@@ -51,7 +52,7 @@ def report_answer(
     response_class=Response,
     responses={
         200: {
-            "content": {media: {} for media in MEDIA_TYPES.values()},
+            "content": {media: BINARY for media in MEDIA_TYPES.values()},
             "description": "The bulletin: PDF (Noto Sans CJK embedded), an Excel workbook "
             "with one sheet per table, or CSV (UTF-8 with BOM).",
         },
