@@ -7,8 +7,6 @@ import time
 from pathlib import Path
 
 import sqlalchemy as sa
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sqlalchemy.engine import Engine
 
 from etl.bundle import bundle_steps
@@ -19,23 +17,12 @@ from etl.problems import write_problems
 from etl.references import check_bundle
 from etl.report import Report
 from geoservice.audit import Actor
+from geoservice.console import console, progress
 from geoservice.crs import DEFAULT_TOLERANCE_M
 from geoservice.datasets import current_version_id, resolve_version
 from geoservice.errors import ValidationFailed
 from geoservice.export import export_version
 from geoservice.models import dataset_version
-
-console = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def progress() -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
 
 
 def show(load: LayerLoad, *, with_diff: bool) -> None:

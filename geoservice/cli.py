@@ -637,7 +637,7 @@ def etl_events(
     current at its time; all or none stored. An id already stored is replaced."""
     from collections import Counter
 
-    from etl.commands import console, progress
+    from geoservice.console import console, progress
     from geoservice.events import load_events_file, store_events
 
     engine = open_engine(Settings(), "writer")
@@ -822,7 +822,7 @@ def demo(
     grid events), then load it through the ETL."""
     if ctx.invoked_subcommand is not None:
         return
-    from etl.commands import console, progress
+    from geoservice.console import console, progress
     from geoservice.demo import demo_steps
     from geoservice.synthetic import write_demo
 
@@ -886,7 +886,7 @@ def simulate_patrols(
     """Drive the patrol units along their segments, recording a position for each every
     few seconds (as their GPS feed would); the service's live coverage and dispatch
     follow them."""
-    from etl.commands import console
+    from geoservice.console import console
     from geoservice.locate import build_index
     from geoservice.patrols import PositionStore, patrol_units
     from geoservice.synthetic.patrols import PatrolSimulator, drive
