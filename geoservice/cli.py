@@ -946,6 +946,13 @@ def grids_propose(
     version: Annotated[
         int | None, typer.Option(min=1, help="The dataset version [the current one].")
     ] = None,
+    rivers: Annotated[
+        Path | None,
+        typer.Option(
+            help="Rivers that cut blocks too: an OSM file (its waterway ways) or any "
+            "line/polygon file GDAL reads [none: the database holds no water layer]."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Propose base grids whose size lies in the band, nested in their large grids, the
@@ -966,8 +973,9 @@ def grids_propose(
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
         chosen = resolve_version(conn, version)
         proposal = grid_design.propose(
-            conn, chosen, scope, band, keep_fitting=keep_fitting, weight=weight
-        )
+            conn, chosen, scope, band, keep_fitting=keep_fitting, weight=weight,
+            rivers=grid_design.read_rivers(rivers) if rivers is not None else (),
+        )  # fmt: skip
         grid_design.write_bundle(conn, proposal, out)
     report = proposal.report()
     if as_json:

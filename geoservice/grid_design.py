@@ -1,26 +1,47 @@
 """Grid design: base grids of the right size that nest in their large grids, keep the
-grids that already fit, and follow roads where a cut is needed.
+grids that already fit, and follow roads and rivers.
 
 "按照规模适度、方便管理和相对稳定的原则" — moderate size, easy to manage, stable. For each
 large grid in scope, every base grid is sized by the population layer (households or
 residents of the places inside it; with ``weight="events"`` each grid event in the register
 counts as one more). Grids within the band stay exactly as they are (``keep_fitting``);
-the others are redrawn from their own area, in two steps:
+the others are redrawn from the area they cover together (the *free area*):
 
-1. **Split** a grid over the ceiling along a chord between two of its own vertices — the
-   chord inside the grid that best balances the two halves, preferring one that runs
-   along a road and is short. Cutting between existing vertices adds no vertex to any
-   neighbour, so the grids stay an exact coverage (shared edges identical).
-2. **Merge** grids under the floor, smallest first, into the neighbour (redrawn, same large
-   grid, sharing an edge) that gives the smallest result within the ceiling, preferring to
-   dissolve edges that do not follow a road. Merging is a coverage union: exact.
+1. **Blocks.** The free area is cut by the roads of ``ROAD_CLASSES`` (residential and up:
+   every class a car uses, not service ways, footways or paths) and by rivers (lines, or
+   the outlines of water polygons), clipped to it, and polygonized with its own edge
+   (``shapely.polygonize``). A road that meets the free area's edge is led to the edge's
+   nearest vertex when that lies within ``SNAP_M``, else it stops at its last junction
+   inside: a cut never adds a vertex to the edge, so the neighbours outside (kept grids,
+   other large grids) stay as they are and the layer stays an exact coverage. Blocks
+   under ``SLIVER_M2`` or narrower than ``SLIVER_WIDTH_M`` on average are merged into the
+   neighbour they share the longest edge with. Each block holds the places inside it.
+2. **Blocks over the ceiling** are split along a chord between two of their own vertices
+   (the chord inside that best balances the halves, preferring one along a road and
+   short) — the fallback where the roads leave a block too big (a free area without
+   roads is one block). A block that no chord divides stays whole and says so.
+3. **Grouping** (a max-p regionalisation with a floor and a ceiling, our own): each
+   connected part of the free area gets the number of grids ``p`` nearest its total over
+   the band's middle among the counts the floor and the ceiling allow, and is bisected
+   recursively: blocks are taken in order along the longer axis of the part, through
+   shared edges (a sweep that keeps the taken blocks connected), until they hold the
+   share of the first ``p // 2`` grids; pieces the sweep cut off join the taken side, so
+   both sides stay contiguous. Every boundary between two new grids is a block edge, so
+   it runs along a road or river (or a chord of step 2). spopt's ``MaxPHeuristic`` has a
+   floor only — no ceiling, no kept regions, no nesting — and is much slower on the same
+   blocks (``benchmarks/grid_design.py`` sets the two side by side); its ``p`` is the
+   largest the floor allows, which puts every region at the floor's edge. Ours aims at the
+   band's middle so a block more or less keeps a grid in the band.
+4. **Merge** grids still under the floor, smallest first, into the neighbour (redrawn, same
+   large grid, sharing an edge) that gives the smallest result within the ceiling,
+   preferring to dissolve edges that do not follow a road. Merging is a coverage union:
+   exact.
 
-This is a greedy max-p regionalisation with a floor and a ceiling on the existing grids
-as building blocks. PySAL spopt's ``MaxPHeuristic`` has a floor only (no ceiling, no
-keeping of fitting regions, no nesting), which is why it is not used here; the benchmark
-sets the two side by side. A grid that stays outside the band says why (a large grid
-smaller than the floor, no neighbour to merge with, no cut that brings it under the
-ceiling).
+Every redrawn large grid is checked (an exact coverage of itself, no vertex its outside
+neighbours lack); one that fails is redrawn by the chord split of whole grids (steps 2 and
+4 on the old grids), the method before blocks. A grid that stays outside the band says why
+(one block larger than the ceiling, a large grid smaller than the floor, no neighbour to
+merge with).
 
 Codes: kept grids keep theirs; a redrawn grid takes the code of the old grid it covers
 most, unless another took it; new codes are numbered after the last of the large grid,
@@ -29,10 +50,12 @@ names follow its grids' pattern (``…1-7网格``).
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import json
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -63,7 +86,17 @@ ROAD_CLASSES = (
     "unclassified",
     "residential",
 )
-"""Roads a cut may follow (every class a car uses; footways and paths are not edges)."""
+"""Roads that cut blocks and that a boundary may follow (every class a car uses from
+residential up; service ways, footways and paths do not cut)."""
+WATERWAYS = ("river", "canal", "riverbank")
+"""OSM ``waterway`` values read as rivers (``natural=water`` areas too, by their outline)."""
+SNAP_M = 60.0
+"""A road meeting the free area's edge within this of one of the edge's vertices is led
+to that vertex; farther, it stops at its last junction inside (metres)."""
+SLIVER_M2 = 1_000.0
+"""A block smaller than this (m²) is merged into a neighbour."""
+SLIVER_WIDTH_M = 8.0
+"""A block narrower than this on average (2 × area / perimeter, metres) is merged too."""
 ROAD_NEAR_M = 15.0
 """A boundary within this of a road (metres) counts as following it."""
 MAX_CHORD_VERTICES = 80
@@ -146,11 +179,11 @@ class Proposal:
     weight: str | None
     plans: list[LargeGridPlan]
     grids: list[Grid]
-    """The whole grid layer as proposed (grids outside the scope unchanged)."""
+    """The grids of the large grids in scope as proposed (``write_bundle`` adds the others,
+    as stored)."""
 
     def geojson(self) -> dict[str, Any]:
         """The proposed grids of the large grids in scope, as a FeatureCollection (WGS84)."""
-        in_scope = {p.code for p in self.plans}
         kept = {code for p in self.plans for code in p.kept}
         return {
             "type": "FeatureCollection",
@@ -169,7 +202,6 @@ class Proposal:
                     },
                 }
                 for g in self.grids
-                if g.parent_code in in_scope
             ],
             "dataset_version": self.version,
         }
@@ -250,23 +282,31 @@ def propose(
     *,
     keep_fitting: bool = True,
     weight: str | None = None,
+    rivers: Sequence[BaseGeometry] = (),
 ) -> Proposal:
-    """The proposal for the large grids in ``scope`` at ``version``."""
+    """The proposal for the large grids in ``scope`` at ``version``.
+
+    Reads only the scope's grids, and the places, events and roads that meet its large
+    grids. ``rivers``: lines or polygons (WGS84) that cut blocks besides the roads (the
+    database holds no water layer; see ``read_rivers``).
+    """
     if weight not in (None, "events"):
         msg = f"weight {weight!r}: expected events (or none)"
         raise InvalidInput(msg)
-    chosen = set(large_grids_in(conn, version, scope))
-    grids = _grids(conn, version)
-    points, residents, households = _population(conn, version)
-    if len(points) == 0:
+    chosen = large_grids_in(conn, version, scope)
+    grids = _grids(conn, version, chosen)
+    points, residents, households = _population(conn, version, chosen)
+    if len(points) == 0 and not _has_population(conn, version):
         msg = (
             f"dataset version {version} has no population layer: load one "
             "(`geoservice etl population FILE`) before designing grids"
         )
         raise InvalidInput(msg)
     counts = households if band.measure == "households" else residents
-    events = _events(conn) if weight == "events" else np.empty((0, 2))
-    roads = _roads(conn, version)
+    events = _events(conn, version, chosen) if weight == "events" else np.empty((0, 2))
+    lines = _road_lines(conn, version, chosen)
+    roads = Roads(lines)
+    cuts = Cuts([*lines, *_outlines(rivers)])
     measure = Sizes(points, counts, residents, events)
     by_parent: dict[str, list[tuple[str, str, int | None, MultiPolygon]]] = {}
     for code, name, parent, population, geom in grids:
@@ -274,14 +314,13 @@ def propose(
     plans = []
     proposed: list[Grid] = []
     for parent in sorted(by_parent):
+        geoms = [geom for *_, geom in by_parent[parent]]
+        sizes, _ = measure.of_many(geoms)
         members = [
-            Grid(code, name, parent, geom, measure.of(geom)[0], population)
-            for code, name, population, geom in by_parent[parent]
+            Grid(code, name, parent, geom, int(size), population)
+            for (code, name, population, geom), size in zip(by_parent[parent], sizes, strict=True)
         ]
-        if parent not in chosen:
-            proposed.extend(members)
-            continue
-        plan = plan_large_grid(parent, members, band, keep_fitting, measure, roads)
+        plan = plan_large_grid(parent, members, band, keep_fitting, measure, roads, cuts)
         plans.append(plan)
         proposed.extend(plan.after)
     return Proposal(version, band, keep_fitting, weight, plans, sorted(proposed, key=_code))
@@ -309,6 +348,42 @@ class Sizes:
             size += len(self.event_tree.query(geometry, predicate="contains"))
         return size, int(self.residents[inside].sum())
 
+    def of_many(self, geometries: Sequence[BaseGeometry]) -> tuple[np.ndarray, np.ndarray]:
+        """(sizes, residents) of the places inside each of ``geometries``, in one query."""
+        n = len(geometries)
+        if n == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        which, inside = self.tree.query(np.asarray(geometries, dtype=object), "contains")
+        sizes = np.bincount(which, self.counts[inside], minlength=n).astype(np.int64)
+        people = np.bincount(which, self.residents[inside], minlength=n).astype(np.int64)
+        if self.event_tree is not None:
+            hit, _ = self.event_tree.query(np.asarray(geometries, dtype=object), "contains")
+            sizes += np.bincount(hit, minlength=n)
+        return sizes, people
+
+
+class Cuts:
+    """The lines that cut blocks (roads of ``ROAD_CLASSES``, rivers), WGS84."""
+
+    def __init__(self, lines: Sequence[BaseGeometry]) -> None:
+        self.lines = np.asarray(lines, dtype=object).reshape(-1)
+        self.tree = shapely.STRtree(self.lines)
+
+    def near(self, area: BaseGeometry) -> np.ndarray:
+        return self.lines[self.tree.query(area, predicate="intersects")]
+
+
+def _outlines(rivers: Iterable[BaseGeometry]) -> list[BaseGeometry]:
+    """Rivers as lines: polygons (water areas) by their outline."""
+    out: list[BaseGeometry] = []
+    for geometry in rivers:
+        for part in shapely.get_parts(geometry):
+            if isinstance(part, Polygon):
+                out.extend(shapely.get_parts(part.boundary))
+            elif part.geom_type in ("LineString", "LinearRing") and not part.is_empty:
+                out.append(LineString(part.coords))
+    return out
+
 
 def plan_large_grid(
     parent: str,
@@ -317,18 +392,27 @@ def plan_large_grid(
     keep_fitting: bool,
     measure: Sizes,
     roads: Roads,
+    cuts: Cuts | None = None,
 ) -> LargeGridPlan:
+    """The plan of one large grid: ``members`` are its grids; with ``cuts``, redrawn grids
+    are grouped from blocks (falling back to the chord split of whole grids when the
+    blocks would not give an exact coverage), without, by the chord split alone."""
     kept = [g for g in members if keep_fitting and band.low <= g.size <= band.high]
     kept_codes = {g.code for g in kept}
-    pieces: list[Piece] = []
-    for grid in members:
-        if grid.code in kept_codes:
-            continue
-        for part in grid.geometry.geoms:  # each part is its own piece: grids are contiguous
-            size, residents = measure.of(part)
-            pieces.append(Piece(part, size, residents, {grid.code}))
+    redrawn = [g for g in members if g.code not in kept_codes]
+    pieces: list[Piece] | None = None
     reasons: dict[int, str] = {}
-    pieces = _split_all(pieces, band, measure, roads, reasons)
+    if cuts is not None and redrawn:
+        pieces = _from_blocks(redrawn, band, measure, roads, cuts, reasons)
+        if pieces is not None and not _exact(redrawn, pieces):
+            pieces, reasons = None, {}
+    if pieces is None:
+        pieces = []
+        for grid in redrawn:
+            for part in grid.geometry.geoms:  # each part is its own piece: grids are contiguous
+                size, residents = measure.of(part)
+                pieces.append(Piece(part, size, residents, {grid.code}))
+        pieces = _split_all(pieces, band, measure, roads, reasons)
     pieces = _merge_all(pieces, band, roads, reasons)
     after = _named(parent, members, kept, pieces)
     outside = []
@@ -346,6 +430,295 @@ def plan_large_grid(
             )
         outside.append(Outside(grid.code, grid.size, reason))
     return LargeGridPlan(parent, members, after, sorted(kept_codes), outside)
+
+
+def _exact(redrawn: list[Grid], pieces: list[Piece]) -> bool:
+    """Do ``pieces`` cover exactly the area of ``redrawn``, each one polygon, with no vertex
+    on its edge that the old grids lacked (so every neighbour outside still matches)?"""
+    geoms = np.array([p.geometry for p in pieces], dtype=object)
+    if not all(isinstance(g, Polygon) for g in geoms) or not shapely.coverage_is_valid(geoms):
+        return False
+    old = [g.geometry for g in redrawn]
+    area = shapely.coverage_union_all(old)
+    if abs(sum(shapely.area(geoms)) - area.area) > 1e-9 * max(area.area, 1e-12):
+        return False
+    if shapely.area(shapely.symmetric_difference(shapely.coverage_union_all(geoms), area)) > (
+        1e-9 * area.area
+    ):
+        return False
+    vertices = {tuple(xy) for xy in shapely.get_coordinates(old)}
+    coords = np.unique(shapely.get_coordinates(geoms), axis=0)
+    on_edge = shapely.dwithin(shapely.points(coords), area.boundary, 1e-9)
+    return all(tuple(xy) in vertices for xy in coords[on_edge])
+
+
+def blocks_of(area: Polygon | MultiPolygon, cuts: Cuts) -> list[Polygon] | None:
+    """The blocks ``cuts`` cut out of ``area`` (module docstring, step 1), slivers merged;
+    None when polygonizing does not give back ``area`` exactly."""
+    edge = area.boundary
+    corners = np.unique(shapely.get_coordinates(edge), axis=0)
+    lines = cuts.near(area)
+    parts = shapely.get_parts(shapely.intersection(lines, area)) if len(lines) else []
+    parts = [p for p in parts if p.geom_type == "LineString" and p.length > 0]
+    kept: list[LineString] = []
+    if parts:
+        shapely.prepare(area)
+        along = shapely.covered_by(parts, shapely.buffer(edge, 1e-7))  # a road on the edge
+        corners_m = np.column_stack(to_metric(corners[:, 0], corners[:, 1]))
+        for part, on_edge in zip(parts, along, strict=True):
+            if on_edge:
+                continue
+            line = _led_to_corners(part, edge, corners, corners_m)
+            if line is not None:
+                kept.append(line)
+    if not kept:
+        return [p for p in shapely.get_parts(area)]
+    noded = shapely.unary_union(np.array([edge, *kept], dtype=object))
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+    faces = faces[shapely.contains(area, shapely.point_on_surface(faces))]
+    if abs(float(shapely.area(faces).sum()) - area.area) > 1e-9 * area.area:
+        return None
+    return _without_slivers(list(faces))
+
+
+def _led_to_corners(
+    part: LineString, edge: BaseGeometry, corners: np.ndarray, corners_m: np.ndarray
+) -> LineString | None:
+    """``part`` (a cut clipped to the area) with each end on the edge moved to the edge's
+    nearest vertex within ``SNAP_M``; None when an end is farther, or the moved line would
+    touch the edge anywhere else."""
+    coords = np.array(part.coords)
+    ends = shapely.points(coords[[0, -1]])
+    on_edge = shapely.dwithin(ends, edge, 1e-9)
+    if not on_edge.any():
+        return None if shapely.intersects(part, edge) else part
+    targets = []
+    for k, index in ((0, 0), (1, -1)):
+        if not on_edge[k]:
+            continue
+        x, y = to_metric(coords[[index], 0], coords[[index], 1])
+        distance = np.hypot(corners_m[:, 0] - x[0], corners_m[:, 1] - y[0])
+        nearest = int(np.argmin(distance))
+        if distance[nearest] > SNAP_M:
+            return None
+        coords[index] = corners[nearest]
+        targets.append(tuple(corners[nearest]))
+    if len(targets) == 2 and targets[0] == targets[1]:
+        return None
+    line = LineString(coords)
+    if not line.is_valid or line.length == 0:
+        return None
+    touching = shapely.get_coordinates(shapely.intersection(line, edge))
+    if len(touching) != len(targets) or {tuple(xy) for xy in touching} != set(targets):
+        return None
+    return line
+
+
+def _without_slivers(faces: list[Polygon]) -> list[Polygon]:
+    """``faces`` with each sliver (``SLIVER_M2``, ``SLIVER_WIDTH_M``) merged into the
+    neighbour it shares the longest edge with, smallest first."""
+    metric = [_metric(f) for f in faces]
+    areas = np.array([m.area for m in metric])
+    widths = np.array([2 * m.area / max(m.length, 1e-9) for m in metric])
+    slivers = np.flatnonzero((areas < SLIVER_M2) | (widths < SLIVER_WIDTH_M))
+    if len(slivers) == 0 or len(faces) == 1:
+        return faces
+    group = list(range(len(faces)))
+
+    def root(i: int) -> int:
+        while group[i] != i:
+            group[i] = group[group[i]]
+            i = group[i]
+        return i
+
+    tree = shapely.STRtree(faces)
+    for i in sorted((int(k) for k in slivers), key=lambda k: areas[k]):
+        best, best_length = None, 0.0
+        for j in tree.query(faces[i], predicate="intersects"):
+            if root(int(j)) == root(int(i)):
+                continue
+            length = shapely.length(shapely.intersection(faces[i].boundary, faces[j].boundary))
+            if length > best_length:
+                best, best_length = int(j), float(length)
+        if best is not None:
+            group[root(int(i))] = root(best)
+    members: dict[int, list[Polygon]] = {}
+    for i, face in enumerate(faces):
+        members.setdefault(root(i), []).append(face)
+    out = []
+    for parts in members.values():
+        merged = parts[0] if len(parts) == 1 else shapely.coverage_union_all(parts)
+        out.extend(shapely.get_parts(merged))
+    return out
+
+
+def _from_blocks(
+    redrawn: list[Grid], band: Band, measure: Sizes, roads: Roads, cuts: Cuts, reasons: dict
+) -> list[Piece] | None:
+    """The redrawn grids of a large grid grouped from its blocks (steps 1–3), or None."""
+    area = shapely.coverage_union_all([g.geometry for g in redrawn])
+    blocks = blocks_of(area, cuts)
+    if blocks is None:
+        return None
+    sizes, people = measure.of_many(blocks)
+    # Step 2: a block over the ceiling is cut by chords between its own vertices.
+    stones: list[Piece] = []
+    whole: set[int] = set()
+    for block, size, residents in zip(blocks, sizes, people, strict=True):
+        piece = Piece(block, int(size), int(residents))
+        if size <= band.high:
+            stones.append(piece)
+            continue
+        unsplit: dict[int, str] = {}
+        parts = _split_all([piece], band, measure, roads, unsplit)
+        for part in parts:
+            if id(part) in unsplit:
+                whole.add(len(stones))
+            stones.append(part)
+    geoms = np.array([s.geometry for s in stones], dtype=object)
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="intersects")
+    pair = left < right
+    left, right = left[pair], right[pair]
+    shares_edge = shapely.relate_pattern(geoms[left], geoms[right], "****1****")
+    neighbours: list[list[int]] = [[] for _ in stones]
+    for i, j in zip(left[shares_edge], right[shares_edge], strict=True):
+        neighbours[int(i)].append(int(j))
+        neighbours[int(j)].append(int(i))
+    centres = shapely.get_coordinates(shapely.centroid(geoms))
+    xy = np.column_stack(to_metric(centres[:, 0], centres[:, 1]))
+    weights = np.array([s.size for s in stones], dtype=np.int64)
+    groups = group_blocks(weights, xy, neighbours, band)
+    old = shapely.STRtree([g.geometry for g in redrawn])
+    pieces = []
+    for members in groups:
+        parts = [stones[i].geometry for i in members]
+        geometry = parts[0] if len(parts) == 1 else shapely.coverage_union_all(parts)
+        size, residents = measure.of(geometry)
+        origins = {
+            redrawn[int(k)].code
+            for k in old.query(geometry, predicate="intersects")
+            if shapely.area(shapely.intersection(redrawn[int(k)].geometry, geometry)) > 0
+        }
+        piece = Piece(geometry, size, residents, origins)
+        if len(members) == 1 and members[0] in whole:
+            reasons[id(piece)] = (
+                f"one block of {size} {band.measure}, larger than the ceiling, and no cut "
+                "between its vertices divides it"
+            )
+        elif size > band.high and size < 2 * band.low:
+            reasons[id(piece)] = (
+                f"over the ceiling: its blocks hold {size} {band.measure}, too many for one "
+                f"grid and too few for two (under twice the floor, {2 * band.low})"
+            )
+        elif size > band.high:
+            reasons[id(piece)] = (
+                f"over the ceiling: no division of its {len(members)} blocks "
+                "within the band was found"
+            )
+        pieces.append(piece)
+    return pieces
+
+
+def group_blocks(
+    sizes: np.ndarray, xy: np.ndarray, neighbours: Sequence[Sequence[int]], band: Band
+) -> list[list[int]]:
+    """Blocks (their sizes, centres in metres, and which share an edge) grouped into
+    contiguous regions sized for the band (module docstring, step 3): every block in
+    exactly one region, each region connected through shared edges."""
+    n = len(sizes)
+    seen = np.zeros(n, dtype=bool)
+    out: list[list[int]] = []
+    for start in range(n):
+        if seen[start]:
+            continue
+        component = _connected([start], neighbours, None)
+        seen[component] = True
+        out.extend(_bisect(component, sizes, xy, neighbours, band, depth=0))
+    return out
+
+
+def _connected(
+    starts: Sequence[int], neighbours: Sequence[Sequence[int]], within: set[int] | None
+) -> list[int]:
+    found = set(starts)
+    todo = list(starts)
+    while todo:
+        i = todo.pop()
+        for j in neighbours[i]:
+            if j not in found and (within is None or j in within):
+                found.add(j)
+                todo.append(j)
+    return sorted(found)
+
+
+def regions_for(total: int, band: Band) -> int:
+    """How many grids a contiguous area of ``total`` should become: the count nearest
+    ``total`` over the band's middle among those the floor and the ceiling allow (when no
+    count fits both, the one that misses the band by the smaller share)."""
+    if total <= band.high:
+        return 1
+    fewest, most = math.ceil(total / band.high), max(1, total // band.low)
+    if fewest <= most:
+        return min(max(round(2 * total / (band.low + band.high)), fewest), most)
+
+    def miss(p: int) -> float:
+        each = total / p
+        return max(each - band.high, 0) / band.high + max(band.low - each, 0) / band.low
+
+    return min((most, fewest), key=miss)
+
+
+def _bisect(
+    members: list[int],
+    sizes: np.ndarray,
+    xy: np.ndarray,
+    neighbours: Sequence[Sequence[int]],
+    band: Band,
+    depth: int,
+) -> list[list[int]]:
+    total = int(sizes[members].sum())
+    p = regions_for(total, band)
+    if p == 1 or len(members) == 1 or depth > 64:
+        return [members]
+    inside = set(members)
+    span = xy[members].max(axis=0) - xy[members].min(axis=0)
+    axis = int(np.argmax(span))
+    target = total * (p // 2) / p
+    seed = min(members, key=lambda i: (xy[i, axis], i))
+    heap = [(xy[seed, axis], seed)]
+    queued = {seed}
+    taken: list[int] = []
+    held = 0
+    while heap:
+        _, i = heapq.heappop(heap)
+        if taken and held + sizes[i] > target:
+            if held + sizes[i] - target < target - held:
+                taken.append(i)
+                held += int(sizes[i])
+            break
+        taken.append(i)
+        held += int(sizes[i])
+        for j in neighbours[i]:
+            if j in inside and j not in queued:
+                queued.add(j)
+                heapq.heappush(heap, (xy[j, axis], j))
+    rest = inside - set(taken)
+    if not rest:
+        return [members]
+    # The sweep may cut pieces off: all but the largest join the taken side.
+    pieces = []
+    left = set(rest)
+    while left:
+        piece = _connected([min(left)], neighbours, left)
+        left -= set(piece)
+        pieces.append(piece)
+    pieces.sort(key=lambda c: (-int(sizes[c].sum()), -len(c), c[0]))
+    first = sorted(set(taken).union(*pieces[1:]))
+    second = pieces[0]
+    return _bisect(first, sizes, xy, neighbours, band, depth + 1) + _bisect(
+        second, sizes, xy, neighbours, band, depth + 1
+    )
 
 
 def _split_all(
@@ -529,45 +902,113 @@ def _lines_of(geometry: BaseGeometry) -> np.ndarray:
     return parts[:1] if len(parts) else np.array([LineString()])
 
 
-def _grids(conn: Connection, version: int) -> list[tuple[str, str, str, int | None, MultiPolygon]]:
+SCOPE = (
+    "(SELECT geom FROM geoservice.boundary WHERE snapshot_id = "
+    "geoservice.snapshot_of(:v, 'large_grid') AND code = ANY(:scope)) l"
+)
+"""The large grids in scope, to join rows whose ``geom`` meets one (GiST index scans)."""
+
+
+def _grids(
+    conn: Connection, version: int, parents: Sequence[str], *, outside: bool = False
+) -> list[tuple[str, str, str, int | None, MultiPolygon]]:
+    """The grids of the large grids ``parents`` (``outside``: of every other one)."""
     rows = conn.execute(
         sa.text(
             "SELECT code, name, parent_code, population, ST_AsBinary(geom) "
             "FROM geoservice.boundary "
-            "WHERE snapshot_id = geoservice.snapshot_of(:v, 'grid') ORDER BY code"
+            "WHERE snapshot_id = geoservice.snapshot_of(:v, 'grid') "
+            f"AND {'NOT ' if outside else ''}parent_code = ANY(:scope) ORDER BY code"
         ),
-        {"v": version},
+        {"v": version, "scope": list(parents)},
     ).all()
     return [(r[0], r[1], r[2], r[3], shapely.from_wkb(bytes(r[4]))) for r in rows]
 
 
-def _population(conn: Connection, version: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _population(
+    conn: Connection, version: int, parents: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rows = conn.execute(
         sa.text(
             "SELECT ST_X(p), ST_Y(p), residents, households FROM ("
-            "SELECT ST_PointOnSurface(geom) AS p, residents, households FROM geoservice.population "
-            "WHERE snapshot_id = geoservice.snapshot_of(:v, 'population')) q"
+            "SELECT DISTINCT ON (x.code) ST_PointOnSurface(x.geom) AS p, x.residents, "
+            f"x.households FROM {SCOPE} JOIN geoservice.population x ON ST_Intersects(l.geom, "
+            "x.geom) WHERE x.snapshot_id = geoservice.snapshot_of(:v, 'population')) q"
         ),
-        {"v": version},
+        {"v": version, "scope": list(parents)},
     ).all()
     table = np.array(rows, dtype=float).reshape(-1, 4)
     return table[:, :2], table[:, 2].astype(np.int64), table[:, 3].astype(np.int64)
 
 
-def _events(conn: Connection) -> np.ndarray:
-    rows = conn.execute(sa.text("SELECT ST_X(geom), ST_Y(geom) FROM geoservice.event")).all()
+def _has_population(conn: Connection, version: int) -> bool:
+    return bool(
+        conn.execute(
+            sa.text(
+                "SELECT EXISTS (SELECT 1 FROM geoservice.population "
+                "WHERE snapshot_id = geoservice.snapshot_of(:v, 'population'))"
+            ),
+            {"v": version},
+        ).scalar()
+    )
+
+
+def _events(conn: Connection, version: int, parents: Sequence[str]) -> np.ndarray:
+    rows = conn.execute(
+        sa.text(
+            "SELECT DISTINCT ON (x.id) ST_X(x.geom), ST_Y(x.geom) "
+            f"FROM {SCOPE} JOIN geoservice.event x ON ST_Intersects(l.geom, x.geom)"
+        ),
+        {"v": version, "scope": list(parents)},
+    ).all()
     return np.array(rows, dtype=float).reshape(-1, 2)
 
 
-def _roads(conn: Connection, version: int) -> Roads:
+def _road_lines(conn: Connection, version: int, parents: Sequence[str]) -> list[BaseGeometry]:
     rows = conn.execute(
         sa.text(
-            "SELECT ST_AsBinary(geom) FROM geoservice.road_edge "
-            "WHERE snapshot_id = geoservice.snapshot_of(:v, 'roads') AND highway = ANY(:classes)"
+            "SELECT DISTINCT ON (x.id) ST_AsBinary(x.geom) "
+            f"FROM {SCOPE} JOIN geoservice.road_edge x ON ST_Intersects(l.geom, x.geom) "
+            "WHERE x.snapshot_id = geoservice.snapshot_of(:v, 'roads') "
+            "AND x.highway = ANY(:classes)"
         ),
-        {"v": version, "classes": list(ROAD_CLASSES)},
+        {"v": version, "classes": list(ROAD_CLASSES), "scope": list(parents)},
     ).scalars()
-    return Roads(shapely.from_wkb([bytes(w) for w in rows]))
+    return list(shapely.from_wkb([bytes(w) for w in rows]))
+
+
+def read_rivers(path: Path) -> list[BaseGeometry]:
+    """Rivers from a file, WGS84: an OSM file's ways tagged ``waterway`` in ``WATERWAYS``
+    or ``natural=water`` (as lines: their outline cuts), or every line and polygon of a
+    file GDAL reads (reprojected from its CRS)."""
+    if not path.is_file():
+        msg = f"--rivers {path}: no such file"
+        raise InvalidInput(msg)
+    name = path.name.lower()
+    if name.endswith((".osm", ".osm.bz2", ".osm.pbf", ".pbf")):
+        import osmium
+
+        lines: list[BaseGeometry] = []
+
+        class Handler(osmium.SimpleHandler):
+            def way(self, w: Any) -> None:
+                tags = w.tags
+                if tags.get("waterway") in WATERWAYS or tags.get("natural") == "water":
+                    coords = [(n.lon, n.lat) for n in w.nodes if n.location.valid()]
+                    if len(coords) >= 2:
+                        lines.append(LineString(coords))
+
+        Handler().apply_file(str(path), locations=True)
+        return lines
+    try:
+        frame = pyogrio.read_dataframe(path)
+    except Exception as error:  # GDAL's errors name the file
+        msg = f"--rivers {path}: {error}"
+        raise InvalidInput(msg) from error
+    if frame.crs is not None:
+        frame = frame.to_crs(4326)
+    geoms = [g for g in frame.geometry if g is not None and not g.is_empty]
+    return [g for g in geoms if g.geom_type != "Point" and g.geom_type != "MultiPoint"]
 
 
 BUNDLE_FILES = ("grid.gpkg", "population.gpkg", "report.json")
@@ -589,14 +1030,21 @@ def write_bundle(conn: Connection, proposal: Proposal, out: Path) -> None:
         raise InvalidInput(msg)
     out.mkdir(parents=True, exist_ok=True)
     metadata = {BASE_KEY: str(proposal.version), "made_by": "geoservice grids propose"}
+    rest = [
+        Grid(code, name, parent, geom, 0, population)
+        for code, name, parent, population, geom in _grids(
+            conn, proposal.version, [p.code for p in proposal.plans], outside=True
+        )
+    ]  # the grids of every other large grid, as stored
+    layer = sorted([*rest, *proposal.grids], key=_code)
     grids = gpd.GeoDataFrame(
         {
-            "code": [g.code for g in proposal.grids],
-            "name": [g.name for g in proposal.grids],
-            "parent_code": [g.parent_code for g in proposal.grids],
-            "population": pd.array([g.population for g in proposal.grids], dtype="Int64"),
+            "code": [g.code for g in layer],
+            "name": [g.name for g in layer],
+            "parent_code": [g.parent_code for g in layer],
+            "population": pd.array([g.population for g in layer], dtype="Int64"),
         },
-        geometry=[g.geometry for g in proposal.grids],
+        geometry=[g.geometry for g in layer],
         crs="EPSG:4326",
     )
     for name in BUNDLE_FILES:

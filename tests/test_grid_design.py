@@ -2,8 +2,10 @@
 the grids already in the band bit for bit, and either fit the band or say why.
 
 Random large grids (hypothesis): a lattice of rectangular grids with uneven row and column
-widths and households placed at random; every property is checked against GEOS
-(coverage validity, union, areas). On the demo: the whole district, loaded back as a draft.
+widths, households placed at random, and random straight roads and a river through it that
+cut it into blocks; every property is checked against GEOS (coverage validity, union,
+areas, no vertex added to the large grid's edge). On the demo: the whole district, loaded
+back as a draft, and one town read alone as it is read with the district.
 """
 
 from __future__ import annotations
@@ -16,9 +18,19 @@ import pytest
 import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from shapely.geometry import MultiPolygon, box
+from shapely.geometry import LineString, MultiPolygon, Polygon, box
 
-from geoservice.grid_design import Band, Grid, Roads, Sizes, plan_large_grid
+from geoservice import grid_design
+from geoservice.grid_design import (
+    Band,
+    Cuts,
+    Grid,
+    Roads,
+    Sizes,
+    blocks_of,
+    group_blocks,
+    plan_large_grid,
+)
 from tests.cli import run_cli
 from tests.conftest import auth
 
@@ -44,26 +56,48 @@ def large_grids(draw):
     households = rng.integers(1, 30, count)
     low = draw(st.integers(20, 300))
     high = low + draw(st.integers(0, 300))
-    return cells, points, households, Band("households", low, high)
+    # roads: straight lines across the lattice (some ending inside), and one winding river
+    x0, x1, y0, y1 = xs[0], xs[-1], ys[0], ys[-1]
+    roads = []
+    for _ in range(draw(st.integers(0, 12))):
+        ax, bx = rng.uniform(x0 - 1e-3, x1 + 1e-3, 2)
+        ay, by = rng.uniform(y0 - 1e-3, y1 + 1e-3, 2)
+        if draw(st.booleans()):  # mostly along the lattice's axes, as streets run
+            by = ay if draw(st.booleans()) else by
+            bx = ax if by != ay else bx
+        roads.append(LineString([(ax, ay), (bx, by)]))
+    if draw(st.booleans()):
+        t = np.linspace(0, 1, 9)
+        river_y = y0 + (y1 - y0) * (0.3 + 0.4 * t + 0.1 * np.sin(7 * t + seed % 5))
+        roads.append(LineString(np.column_stack([x0 - 1e-3 + (x1 - x0 + 2e-3) * t, river_y])))
+    return cells, points, households, Band("households", low, high), roads
 
 
-def _plan(cells, points, households, band, keep_fitting):
+def _plan(cells, points, households, band, keep_fitting, roads=()):
     sizes = Sizes(points, households, households * 3, np.empty((0, 2)))
     members = [
         Grid(f"{PARENT}{i + 1:02d}", f"测试-{i + 1}网格", PARENT, MultiPolygon([c]),
              sizes.of(c)[0], sizes.of(c)[1])
         for i, c in enumerate(cells)
     ]  # fmt: skip
-    return members, plan_large_grid(PARENT, members, band, keep_fitting, sizes, Roads([]))
+    cuts = Cuts(list(roads))
+    return members, plan_large_grid(
+        PARENT, members, band, keep_fitting, sizes, Roads(list(roads)), cuts
+    )
 
 
 @settings(max_examples=60, deadline=None)
 @given(large_grids(), st.booleans())
 def test_proposals_nest_cover_exactly_are_contiguous_and_fit_or_say_why(case, keep_fitting):
-    cells, points, households, band = case
-    members, plan = _plan(cells, points, households, band, keep_fitting)
+    cells, points, households, band, roads = case
+    members, plan = _plan(cells, points, households, band, keep_fitting, roads)
     after = [g.geometry for g in plan.after]
     whole = shapely.union_all(cells)
+    # no vertex on the large grid's edge that it lacked: the grids outside still match
+    edge_vertices = {tuple(p) for p in shapely.get_coordinates(cells)}
+    coords = shapely.get_coordinates(after)
+    on_edge = shapely.dwithin(shapely.points(coords), whole.boundary, 1e-9)
+    assert {tuple(p) for p in coords[on_edge]} <= edge_vertices
     # an exact coverage of the large grid: no gap, no overlap, shared edges identical
     assert shapely.coverage_is_valid(np.array(after, dtype=object))
     assert shapely.symmetric_difference(shapely.union_all(after), whole).area < 1e-12
@@ -95,6 +129,78 @@ def test_proposals_nest_cover_exactly_are_contiguous_and_fit_or_say_why(case, ke
         assert plan.kept == []
 
 
+@settings(max_examples=40, deadline=None)
+@given(large_grids())
+def test_blocks_cover_their_area_exactly_and_follow_the_roads(case):
+    cells, _points, _households, _band, roads = case
+    area = shapely.coverage_union_all(cells)
+    blocks = blocks_of(area, Cuts(roads))
+    assert blocks is not None
+    assert shapely.coverage_is_valid(np.array(blocks, dtype=object))
+    assert sum(b.area for b in blocks) == pytest.approx(area.area, rel=1e-9)
+    assert shapely.symmetric_difference(shapely.union_all(blocks), area).area < 1e-12
+    edge_vertices = {tuple(p) for p in shapely.get_coordinates(area)}
+    for block in blocks:
+        assert isinstance(block, Polygon) and block.is_valid
+        coords = shapely.get_coordinates(block)
+        on_edge = shapely.dwithin(shapely.points(coords), area.boundary, 1e-9)
+        assert {tuple(p) for p in coords[on_edge]} <= edge_vertices
+        metric = grid_design._metric(block)
+        if len(blocks) > 1:  # slivers merged away
+            assert metric.area >= grid_design.SLIVER_M2 or 2 * metric.area / metric.length >= (
+                grid_design.SLIVER_WIDTH_M
+            )
+
+
+def test_a_road_and_a_river_cut_blocks_and_a_road_far_from_any_vertex_does_not():
+    # a 1 km x 0.5 km large grid with vertices every 100 m along its long sides
+    xs = np.linspace(114.4, 114.41, 11)
+    ring = [(x, 23.0) for x in xs] + [(x, 23.005) for x in xs[::-1]]
+    area = Polygon(ring)
+    road = LineString([(114.4031, 22.999), (114.4029, 23.006)])  # 10-20 m from vertices
+    river = LineString([(114.4071, 22.999), (114.4069, 23.006)])
+    far = LineString([(114.399, 23.0025), (114.411, 23.0025)])  # meets the short sides only
+    blocks = blocks_of(area, Cuts([road, river, far]))
+    assert len(blocks) == 3
+    assert sorted(round(b.bounds[0], 4) for b in blocks) == [114.4, 114.403, 114.407]
+    assert shapely.coverage_is_valid(np.array(blocks, dtype=object))
+
+
+def test_grouping_keeps_regions_contiguous_and_in_the_band():
+    # a 12 x 12 lattice of blocks of 10 households: 1,440 households into 300-500
+    side = 12
+    sizes = np.full(side * side, 10)
+    xy = np.array([(100.0 * (i % side), 100.0 * (i // side)) for i in range(side * side)])
+    neighbours = [
+        [j for j in (i - 1, i + 1, i - side, i + side)
+         if 0 <= j < side * side and (abs(j - i) == side or j // side == i // side)]
+        for i in range(side * side)
+    ]  # fmt: skip
+    regions = group_blocks(sizes, xy, neighbours, Band("households", 300, 500))
+    assert sorted(i for r in regions for i in r) == list(range(side * side))
+    assert len(regions) == 4 and all(300 <= sizes[r].sum() <= 500 for r in regions)
+    for region in regions:
+        inside = set(region)
+        reached, todo = {region[0]}, [region[0]]
+        while todo:
+            for j in neighbours[todo.pop()]:
+                if j in inside and j not in reached:
+                    reached.add(j)
+                    todo.append(j)
+        assert reached == inside
+
+
+def test_a_block_over_the_ceiling_that_no_chord_divides_says_so():
+    triangle = Polygon([(114.4, 23.0), (114.402, 23.0), (114.401, 23.002)])
+    points = np.array([[114.401, 23.0005]])
+    _members, plan = _plan(
+        [triangle], points, np.array([900]), Band("households", 300, 500), True, [
+            LineString([(114.39, 23.01), (114.391, 23.011)])]
+    )  # fmt: skip
+    assert len(plan.after) == 1 and plan.after[0].size == 900
+    assert plan.outside[0].reason.startswith("one block of 900 households, larger than the ceiling")
+
+
 def test_a_large_grid_under_the_floor_says_so():
     cells = [box(114.4, 23.0, 114.401, 23.001), box(114.401, 23.0, 114.402, 23.001)]
     points = np.array([[114.4005, 23.0005], [114.4015, 23.0005]])
@@ -122,11 +228,25 @@ def demo(make_database, demo_template):
     return make_database(template=demo_template)
 
 
+def _demo_rivers(path):
+    """The demo's Dongjiang and Xizhijiang (synthetic courses) as a GeoJSON file."""
+    from geoservice.synthetic.roads import DONGJIANG, XIZHIJIANG
+
+    features = [
+        {"type": "Feature", "properties": {"waterway": "river"},
+         "geometry": {"type": "LineString", "coordinates": [list(p) for p in course]}}
+        for course in (DONGJIANG, XIZHIJIANG)
+    ]  # fmt: skip
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
 def test_the_district_in_300_to_500_households_loads_as_a_draft(demo, tmp_path):
     out = tmp_path / "proposal"
+    rivers = _demo_rivers(tmp_path / "rivers.geojson")
     made = run_cli(
         "grids", "propose", "--all", "--households", "300-500", "--out", str(out), "--json",
-        settings=demo, timeout=900,
+        "--rivers", str(rivers), settings=demo, timeout=900,
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
     report = json.loads(made.stdout)
@@ -152,6 +272,33 @@ def test_the_district_in_300_to_500_households_loads_as_a_draft(demo, tmp_path):
     untouched = set(changed["removed"]) | set(changed["geometry"]) | set(changed["attributes"])
     kept = report["kept"]
     assert kept == 258 and len(untouched) <= report["grids_before"] - kept
+    # most grids in the band; those outside say why (blocks, floor, ceiling)
+    assert report["in_band"] >= 0.8 * report["grids_after"]
+
+
+def test_a_scope_reads_only_its_own_and_plans_as_the_wider_scope_does(demo):
+    from geoservice.datasets import current_version_id
+    from geoservice.db import create_engine
+    from geoservice.grid_design import Scope, propose
+
+    band = Band("households", 300, 500)
+    engine = create_engine(demo)
+    try:
+        with engine.connect() as conn:
+            version = current_version_id(conn)
+            town = propose(conn, version, Scope(towns=("441302003",)), band)
+            unit = town.plans[0].code[:12]
+            alone = propose(conn, version, Scope(units=(unit,)), band)
+    finally:
+        engine.dispose()
+    assert {g.parent_code for g in town.grids} == {p.code for p in town.plans}
+    assert alone.plans and all(p.code.startswith(unit) for p in alone.plans)
+    wider = {p.code: p for p in town.plans}
+    for plan in alone.plans:  # the same plan whatever else was read
+        same = wider[plan.code]
+        assert plan.to_json() == same.to_json()
+        for a, b in zip(plan.after, same.after, strict=True):
+            assert a.code == b.code and shapely.equals_exact(a.geometry, b.geometry, 0)
 
 
 def test_the_api_answers_the_report_and_the_proposal(demo):
