@@ -27,7 +27,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from geoservice.collections import COLLECTIONS
+from geoservice.collections import COLLECTIONS, LAYERS
 from geoservice.drafts import EDITABLE
 from tests.conftest import auth
 
@@ -56,22 +56,28 @@ schema = schemathesis.openapi.from_dict(_schema())
 class Site:
     """The app's client and the ids valid requests name."""
 
-    def __init__(self, client: Any, draft: int) -> None:
+    def __init__(self, client: Any, draft: int, codes: dict[str, str]) -> None:
         self.client = client
         self.draft = draft
+        self.codes = codes
+        """The first feature's id of each collection."""
 
     def aim(self, case: Any) -> None:
-        """Point the case at what exists, so that answers past the 404 are checked too: a
-        collection the path names (chosen by the generated text), and the draft."""
+        """Point the case at what exists, so that answers past the 404 are checked too: the
+        collection or layer the path names (chosen by the generated text), every other
+        feature id one that exists, and the draft."""
         path = case.path_parameters
         if path is None:
             return
         drafts = case.path.startswith("/ogc/drafts/")
-        if "collection_id" in path:
-            known = EDITABLE if drafts else tuple(COLLECTIONS)
-            if path["collection_id"] not in known:
-                text = str(path["collection_id"]).encode()
-                path["collection_id"] = known[zlib.crc32(text) % len(known)]
+        for name, known in (
+            ("collection_id", EDITABLE if drafts else tuple(COLLECTIONS)),
+            ("layer", LAYERS),
+        ):
+            if name in path and path[name] not in known:
+                path[name] = known[_pick(path[name], len(known))]
+        if "feature_id" in path and "collection_id" in path and _pick(path["feature_id"], 2):
+            path["feature_id"] = self.codes[path["collection_id"]]
         if drafts and "n" in path:
             path["n"] = self.draft
 
@@ -99,6 +105,11 @@ class Site:
         )
 
 
+def _pick(generated: Any, n: int) -> int:
+    """An index below ``n`` chosen by a generated value (the same value, the same one)."""
+    return zlib.crc32(str(generated).encode()) % n
+
+
 @pytest.fixture(scope="module")
 def site(demo_template, make_database) -> Iterator[Site]:
     from fastapi.testclient import TestClient
@@ -112,7 +123,13 @@ def site(demo_template, make_database) -> Iterator[Site]:
             assert time.monotonic() < deadline, "the app was not ready within 2 minutes"
             time.sleep(0.2)
         opened = client.post("/v1/datasets/drafts", params={"note": "contract"}, headers=auth())
-        yield Site(client, opened.json()["draft"])
+        codes = {
+            name: client.get(
+                f"/ogc/collections/{name}/items", params={"limit": 1}, headers=auth()
+            ).json()["features"][0]["id"]
+            for name in COLLECTIONS
+        }
+        yield Site(client, opened.json()["draft"], codes)
 
 
 @schema.parametrize()

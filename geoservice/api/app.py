@@ -42,6 +42,8 @@ SCHEMA_MODELS = (
     models.EventsRequest,
     models.Problem,
     documents.DiffFeatures,
+    documents.FeatureIn,
+    documents.FeaturePatch,
 )
 """Models the routes do not declare to FastAPI — bodies they read themselves (under a size
 limit), the problem+json errors — added to the schema's components."""

@@ -241,3 +241,26 @@ class GridProposal(Document):
 
     report: GridReport
     proposal: ProposedGrids
+
+
+class FeatureIn(BaseModel):
+    """A draft feature to create or replace: a GeoJSON Feature of the layer, its
+    ``properties`` holding ``code``, ``name`` and ``parent_code`` (and the layer's others)."""
+
+    type: Literal["Feature"]
+    geometry: Geometry
+    properties: dict[str, Any]
+
+
+class FeaturePatch(BaseModel):
+    """A JSON Merge Patch (RFC 7396) of a draft feature's GeoJSON."""
+
+    geometry: Geometry | None = None
+    properties: dict[str, Any] | None = None
+
+
+def body(model: type[BaseModel], *media_types: str) -> dict[str, Any]:
+    """``openapi_extra`` documenting a body a route reads itself, in ``media_types``."""
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    content = {media: {"schema": schema} for media in media_types}
+    return {"requestBody": {"required": True, "content": content}}

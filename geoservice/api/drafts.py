@@ -254,6 +254,7 @@ async def item(request: Request, n: Draft, collection_id: str, feature_id: Featu
     response_class=Response,
     operation_id="draft_create",
     dependencies=[requires("gis")],
+    openapi_extra=documents.body(documents.FeatureIn, GEOJSON, "application/json"),
     responses=errors(401, 403, 404, 409, 413, 415, 422, 429),
 )
 async def create(request: Request, n: Draft, collection_id: str, body: FeatureBody) -> Response:
@@ -278,6 +279,7 @@ async def create(request: Request, n: Draft, collection_id: str, body: FeatureBo
     status_code=204,
     operation_id="draft_replace",
     dependencies=[requires("gis")],
+    openapi_extra=documents.body(documents.FeatureIn, GEOJSON, "application/json"),
     responses=errors(401, 403, 404, 409, 412, 413, 415, 422, 429),
 )
 async def replace(
@@ -306,6 +308,9 @@ async def replace(
     status_code=204,
     operation_id="draft_update",
     dependencies=[requires("gis")],
+    openapi_extra=documents.body(
+        documents.FeaturePatch, "application/merge-patch+json", "application/json"
+    ),
     responses=errors(401, 403, 404, 409, 412, 413, 415, 422, 429),
 )
 async def update(
