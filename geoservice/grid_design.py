@@ -634,8 +634,86 @@ def group_blocks(
             continue
         component = _connected([start], neighbours, None)
         seen[component] = True
-        out.extend(_bisect(component, sizes, xy, neighbours, band, depth=0))
+        regions = _bisect(component, sizes, xy, neighbours, band, depth=0)
+        out.extend(_rebalanced(regions, sizes, neighbours, band))
     return out
+
+
+def _miss(size: int, band: Band) -> int:
+    """How far ``size`` lies outside the band."""
+    return max(band.low - size, 0) + max(size - band.high, 0)
+
+
+def _rebalanced(
+    regions: list[list[int]], sizes: np.ndarray, neighbours: Sequence[Sequence[int]], band: Band
+) -> list[list[int]]:
+    """``regions`` with blocks on their edges moved to a neighbouring region while that
+    brings a region outside the band closer to it and leaves no other outside (each move
+    lowers the total miss; both regions stay contiguous)."""
+    if len(regions) < 2:
+        return regions
+    label = {i: r for r, members in enumerate(regions) for i in members}
+    members = [set(m) for m in regions]
+    totals = [int(sizes[m].sum()) for m in regions]
+    for _ in range(200):  # moves; each lowers the total miss, so this ends
+        moved = False
+        for r in sorted(range(len(members)), key=lambda k: -_miss(totals[k], band)):
+            if _miss(totals[r], band) == 0:
+                break
+            move = _best_move(r, members, totals, label, sizes, neighbours, band)
+            if move is None:
+                continue
+            block, source, target = move
+            members[source].discard(block)
+            members[target].add(block)
+            totals[source] -= int(sizes[block])
+            totals[target] += int(sizes[block])
+            label[block] = target
+            moved = True
+            break
+        if not moved:
+            break
+    return [sorted(m) for m in members if m]
+
+
+def _best_move(
+    r: int,
+    members: list[set[int]],
+    totals: list[int],
+    label: dict[int, int],
+    sizes: np.ndarray,
+    neighbours: Sequence[Sequence[int]],
+    band: Band,
+) -> tuple[int, int, int] | None:
+    """The move of one edge block into or out of region ``r`` that lowers the two
+    regions' miss most, or None."""
+    best: tuple[int, int, int, int] | None = None
+    over = totals[r] > band.high
+    for i in members[r] if over else {j for k in members[r] for j in neighbours[k]}:
+        source = label[i]
+        if source != r and over:
+            continue
+        if source == r and not over:
+            continue
+        targets = {label[j] for j in neighbours[i]} - {source}
+        if over:
+            candidates = [(i, source, t) for t in targets]
+        else:
+            candidates = [(i, source, r)] if r in targets else []
+        for block, a, b in candidates:
+            if len(members[a]) == 1:
+                continue
+            size = int(sizes[block])
+            before = _miss(totals[a], band) + _miss(totals[b], band)
+            after = _miss(totals[a] - size, band) + _miss(totals[b] + size, band)
+            if after >= before:
+                continue
+            rest = members[a] - {block}
+            if len(_connected([min(rest)], neighbours, rest)) != len(rest):
+                continue
+            if best is None or after - before < best[0]:
+                best = (after - before, block, a, b)
+    return None if best is None else best[1:]
 
 
 def _connected(
