@@ -225,6 +225,16 @@ class Coverage:
 
         return gpd.GeoDataFrame(self.table(), geometry=list(self.grids.polygons), crs=4326)
 
+    def plot(self, basemap: Any = None, **options: Any) -> Any:
+        """A map of this coverage in its minute classes (``geoservice.plots.coverage_map``),
+        or, for a scenario's answer, of the grids it gains and loses
+        (``plots.scenario_map``); a matplotlib Figure."""
+        from geoservice import plots
+
+        if "changed_grids" in self.extra:
+            return plots.scenario_map(self, basemap, **options)
+        return plots.coverage_map(self, basemap, **options)
+
     def to_json(self) -> dict[str, Any]:
         """The answer of ``GET /v1/coverage/response``."""
         largest = self.minutes[-1]

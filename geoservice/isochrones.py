@@ -80,6 +80,13 @@ class Isochrones:
         """The exact answer: reached edge parts within ``minutes`` (a DataFrame)."""
         return self.reach.reached_edges(minutes * 60.0)
 
+    def plot(self, basemap: Any = None, **options: Any) -> Any:
+        """The bands on a map with a band legend (``geoservice.plots.isochrone_map``); a
+        matplotlib Figure."""
+        from geoservice import plots
+
+        return plots.isochrone_map(self, basemap, **options)
+
     def to_geojson(self) -> dict[str, Any]:
         """A FeatureCollection as ``GET /v1/isochrones`` answers it."""
         return {

@@ -52,3 +52,12 @@ def test_notebook_executes(path, demo_readonly, monkeypatch, tmp_path) -> None:
         if o.output_type == "error"
     ]
     assert errors == []
+    # no warning printed by the kernel: a glyph missing from the font, an empty layer plotted
+    warned = [
+        o["text"]
+        for c in book.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "stream" and o["name"] == "stderr" and "Warning" in o["text"]
+    ]
+    assert warned == []

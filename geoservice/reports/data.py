@@ -50,6 +50,7 @@ from geoservice.events import (
     routing,
 )
 from geoservice.patrols import CHINA
+from geoservice.plots import class_names, minute_classes
 from geoservice.reports.periods import Period
 
 MINUTES = (1.0, 3.0, 5.0)
@@ -78,7 +79,7 @@ HOT_CLASSES = (
 )
 Z_LIMITS = ((2.576, 3), (1.960, 2), (1.645, 1))
 """Two-sided normal critical values for 99%, 95% and 90% confidence."""
-COVERAGE_CLASSES = ("1分钟内", "1—3分钟", "3—5分钟", "超过5分钟")
+COVERAGE_CLASSES = class_names(MINUTES)  # ("1分钟内", "1—3分钟", "3—5分钟", "超过5分钟")
 MAX_LISTED = 200
 """Overdue events and uncovered grids listed in a bulletin (the workbook lists all)."""
 
@@ -480,7 +481,4 @@ def gather(
 
 def coverage_classes(minutes: np.ndarray) -> np.ndarray:
     """0: within 1 minute, 1: within 3, 2: within 5, 3: beyond 5 (or unreached)."""
-    out = np.full(len(minutes), 3, dtype=int)
-    for i, limit in reversed(list(enumerate(MINUTES))):
-        out[minutes <= limit] = i
-    return out
+    return minute_classes(minutes, MINUTES)

@@ -1,22 +1,21 @@
 """The bulletin's figures (matplotlib, object API, Agg: safe in worker threads), as PNG
 bytes: categories and towns compared with the previous period, the hot-spot map and the
 coverage map (EPSG:4547, a scale bar, a north arrow, town outlines, Chinese labels in
-Noto Sans CJK SC)."""
+Noto Sans CJK SC). The font, the style, the 1/3/5-minute class colours, the scale bar and
+the north arrow are the notebooks' too (``geoservice.plots``)."""
 
 from __future__ import annotations
 
 import io
-import math
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch, Rectangle
+from matplotlib.patches import Patch
 
-from geoservice.errors import ConfigurationError
 from geoservice.events import routing
+from geoservice.plots import METRIC_CRS, MINUTE_COLOURS, north_arrow, scale_bar, style
 from geoservice.reports.data import (
     COVERAGE_CLASSES,
     HOT_CLASSES,
@@ -29,9 +28,6 @@ if TYPE_CHECKING:
 
     from geoservice.reports.data import Report
 
-FONT_FILE = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
-FONT_FAMILY = "Noto Sans CJK SC"
-METRIC_CRS = "EPSG:4547"
 DPI = 200
 HOT_COLOURS = {
     3: "#b2182b",
@@ -42,31 +38,9 @@ HOT_COLOURS = {
     -2: "#67a9cf",
     -3: "#2166ac",
 }
-COVERAGE_COLOURS = ("#1a9850", "#91cf60", "#fee08b", "#d73027")
+COVERAGE_COLOURS = MINUTE_COLOURS
 NOW, BEFORE = "#2b6cb0", "#a0aec0"
-
-
-@cache
-def font() -> str:
-    """Register Debian's Noto Sans CJK with matplotlib once; the family name."""
-    from matplotlib import font_manager
-
-    try:
-        font_manager.fontManager.addfont(FONT_FILE)
-    except OSError:
-        msg = f"the CJK font {FONT_FILE} is missing: install fonts-noto-cjk (`make tools`)"
-        raise ConfigurationError(msg) from None
-    return FONT_FAMILY
-
-
-def _style() -> Any:
-    return {
-        "font.family": [font()],
-        "font.size": 9,
-        "axes.unicode_minus": False,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-    }
+_style = style
 
 
 def _png(fig: Figure) -> bytes:
@@ -194,37 +168,8 @@ def _decorate(ax: Axes, towns: Any) -> None:
             color="#1a202c",
             bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.6},
         )
-    x0, x1 = ax.get_xlim()
-    y0, y1 = ax.get_ylim()
-    width = x1 - x0
-    raw = width / 5
-    step = 10 ** math.floor(math.log10(raw))
-    length = max(m * step for m in (1, 2, 5) if m * step <= raw)
-    bx, by = x0 + 0.04 * width, y0 + 0.04 * (y1 - y0)
-    height = 0.012 * (y1 - y0)
-    for i in range(2):
-        ax.add_patch(
-            Rectangle(
-                (bx + i * length / 2, by),
-                length / 2,
-                height,
-                facecolor="black" if i == 0 else "white",
-                edgecolor="black",
-                linewidth=0.6,
-            )
-        )
-    label = f"{length / 1000:g} 公里" if length >= 1000 else f"{length:g} 米"
-    ax.text(bx + length / 2, by + 1.8 * height, label, ha="center", va="bottom", fontsize=7)
-    ax.text(bx, by - 0.6 * height, "0", ha="center", va="top", fontsize=6)
-    ax.annotate(
-        "北",
-        xy=(x1 - 0.05 * width, y1 - 0.04 * (y1 - y0)),
-        xytext=(x1 - 0.05 * width, y1 - 0.13 * (y1 - y0)),
-        ha="center",
-        va="top",
-        fontsize=8,
-        arrowprops={"arrowstyle": "-|>", "color": "black", "linewidth": 1.0},
-    )
+    scale_bar(ax)
+    north_arrow(ax)
 
 
 def _inset(ax: Axes, grids: Any, colours: list[str], towns: Any, bounds: Any) -> None:
