@@ -36,6 +36,7 @@ from geoservice.crs import METRIC_EPSG, InputCRS, parse_crs
 from geoservice.datasets import resolve_version
 from geoservice.errors import GeoserviceError, InvalidCoordinates, PayloadTooLarge
 from geoservice.outside import OuterEdges
+from geoservice.state_files import MappedPart, Part
 
 CELL_DEG = 0.00025
 """Cell size of the lookup table, in degrees (about 28 m by 26 m at 23°N)."""
@@ -95,7 +96,11 @@ class LocateIndex:
         grids: list[Grid],
         polygons: NDArray[np.object_],
         district: dict[str, str],
+        *,
+        built: MappedPart | None = None,
     ) -> None:
+        """``built``: the tables of this index as ``to_part`` wrote them (mapped from the state
+        directory), instead of building them here."""
         self.version = version
         self.grids = grids
         self.codes = np.array([g.code for g in grids])
@@ -107,18 +112,68 @@ class LocateIndex:
         self.district = district
         to_metric = pyproj.Transformer.from_crs(4326, METRIC_EPSG, always_xy=True)
         self._to_metric = to_metric
-        self._metric = shapely.transform(
-            polygons, lambda xy: np.column_stack(to_metric.transform(xy[:, 0], xy[:, 1]))
-        )
+        if built is None:
+            self._metric = shapely.transform(
+                polygons, lambda xy: np.column_stack(to_metric.transform(xy[:, 0], xy[:, 1]))
+            )
+            self._outer = OuterEdges(self._metric)
+            self._build_cells()
+        else:
+            self._metric = shapely.from_wkb(_blobs(built["metric_wkb"], built["metric_at"]))
+            self._outer = OuterEdges.from_arrays(
+                {k.removeprefix("outer_"): v for k, v in built.arrays.items() if k[:6] == "outer_"}
+            )
+            self.x0, self.y0 = float(built.meta["x0"]), float(built.meta["y0"])
+            self.nx, self.ny = int(built.meta["nx"]), int(built.meta["ny"])
+            self.boundary_cell_share = float(built.meta["boundary_cell_share"])
+            self.cells, self._cand = built["cells"], built["cand"]
+            self._cand_start = built["cand_start"]
+        self._built = built  # keeps the mapping (and its shared lock) as long as the index
         self._metric_tree = shapely.STRtree(self._metric)
-        self._outer = OuterEdges(self._metric)
-        self._tree = shapely.STRtree(polygons)
-        self._build_cells()
         self._version_bytes = str(version).encode()
+
+    # --- as files (the state directory) -------------------------------------------------------
+
+    def to_part(self) -> Part:
+        """This index as arrays and metadata, for the state directory; ``from_part`` reads
+        them back into an equal index without building anything."""
+        wkb, at = _joined_blobs(shapely.to_wkb(self.polygons))
+        metric_wkb, metric_at = _joined_blobs(shapely.to_wkb(self._metric))
+        hierarchies = orjson.dumps([g.hierarchy for g in self.grids])
+        arrays = {
+            "cells": self.cells,
+            "cand": self._cand,
+            "cand_start": self._cand_start,
+            "wkb": wkb,
+            "wkb_at": at,
+            "metric_wkb": metric_wkb,
+            "metric_at": metric_at,
+            "hierarchies": np.frombuffer(hierarchies, dtype=np.uint8),
+            **{f"outer_{k}": v for k, v in self._outer.to_arrays().items()},
+        }
+        meta = {
+            "version": self.version,
+            "district": self.district,
+            "x0": self.x0,
+            "y0": self.y0,
+            "nx": self.nx,
+            "ny": self.ny,
+            "boundary_cell_share": self.boundary_cell_share,
+        }
+        return Part(arrays, meta)
+
+    @classmethod
+    def from_part(cls, built: MappedPart) -> LocateIndex:
+        """The index ``to_part`` wrote, its tables mapped rather than copied."""
+        hierarchies = orjson.loads(built["hierarchies"].tobytes())
+        grids = [Grid(h["grid"]["code"], h, orjson.dumps(h)[1:-1]) for h in hierarchies]
+        polygons = shapely.from_wkb(_blobs(built["wkb"], built["wkb_at"]))
+        return cls(int(built.meta["version"]), grids, polygons, built.meta["district"], built=built)
 
     # --- building ---------------------------------------------------------------------------
 
     def _build_cells(self) -> None:
+        tree = shapely.STRtree(self.polygons)
         minx, miny, maxx, maxy = shapely.total_bounds(self.polygons)
         self.x0 = minx - CELL_DEG
         self.y0 = miny - CELL_DEG
@@ -140,7 +195,7 @@ class LocateIndex:
                     self.x0 + (part[:, 0] + size) * CELL_DEG + CELL_MARGIN_DEG,
                     self.y0 + (part[:, 1] + size) * CELL_DEG + CELL_MARGIN_DEG,
                 )
-                box_i, grid_i = self._tree.query(boxes, predicate="intersects")
+                box_i, grid_i = tree.query(boxes, predicate="intersects")
                 hits = np.bincount(box_i, minlength=len(part))
                 first = np.full(len(part), -1)
                 first[box_i[::-1]] = grid_i[::-1]
@@ -389,6 +444,17 @@ _OUTSIDE_MIDDLE = (
     b'},"grid":null,"large_grid":null,"unit":null,"town":null,"district":null,"officers":[],'
     b'"station":null,"post":null,"nearest":{"grid_code":'
 )
+
+
+def _joined_blobs(blobs: NDArray[np.object_]) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
+    """Byte strings as one array of bytes and the offsets where each starts (and the end)."""
+    at = np.concatenate([[0], np.cumsum([len(b) for b in blobs])]).astype(np.int64)
+    return np.frombuffer(b"".join(blobs), dtype=np.uint8), at
+
+
+def _blobs(joined: NDArray[np.uint8], at: NDArray[np.int64]) -> list[bytes]:
+    data = joined.tobytes()
+    return [data[at[k] : at[k + 1]] for k in range(len(at) - 1)]
 
 
 def round_m(metres: NDArray[np.float64] | float) -> Any:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+import orjson
 import pandas as pd
 import shapely
 import sqlalchemy as sa
@@ -40,6 +41,7 @@ from geoservice.datasets import resolve_version
 from geoservice.errors import InvalidInput, NoDataset
 from geoservice.missing import objects
 from geoservice.profiles import Profile, load_profile
+from geoservice.state_files import MappedPart, Part
 
 SNAP_LIMIT_M = 500.0
 """An origin farther than this from every usable road is refused."""
@@ -134,9 +136,12 @@ class Network:
         node_ids: NDArray[np.int64] | None = None,
         highway: NDArray[np.object_] | None = None,
         class_speed: NDArray[np.bool_] | None = None,
+        built: MappedPart | None = None,
     ) -> None:
         """``source``/``target`` are node indices 0..n-1; ``lines`` are LineStrings in
-        WGS84 running from source to target; ``inf`` costs mark forbidden directions."""
+        WGS84 running from source to target; ``inf`` costs mark forbidden directions.
+        ``built``: this network's metric lines and graph as ``to_part`` wrote them (mapped
+        from the state directory), instead of computing them here."""
         self.version = version
         self.snapshot_id = snapshot_id
         self.profile = profile
@@ -155,11 +160,79 @@ class Network:
         self.n_nodes = int(max(source.max(initial=-1), target.max(initial=-1)) + 1)
         self.node_ids = node_ids if node_ids is not None else np.arange(self.n_nodes)
         self.lines = lines
-        self.lines_metric = shapely.transform(lines, _metric_coords)
-        self.length_m = shapely.length(self.lines_metric)
+        self._built = built  # keeps the mapping (and its shared lock) as long as the network
+        if built is None:
+            self.lines_metric = shapely.transform(lines, _metric_coords)
+            self.length_m = shapely.length(self.lines_metric)
+            self.matrix = self._matrix()
+        else:
+            self.lines_metric = _lines(built["metric_xy"], built["line_at"])
+            self.length_m = built["length_m"]
+            self.matrix = csr_matrix(
+                (built["matrix_data"], built["matrix_indices"], built["matrix_indptr"]),
+                shape=(self.n_nodes, self.n_nodes),
+                copy=False,
+            )
+            self.matrix_edge = built["matrix_edge"]
         self.tree = shapely.STRtree(self.lines_metric)
         self.tree.query_nearest(shapely.points(0.0, 0.0))  # build it now, not on first use
-        self.matrix = self._matrix()
+
+    # -- as files (the state directory) ----------------------------------------------------
+
+    def to_part(self) -> Part:
+        """This network as arrays and metadata, for the state directory; ``from_part`` reads
+        them back into an equal network without reading the roads or building the graph."""
+        xy, owner = shapely.get_coordinates(self.lines, return_index=True)
+        metric_xy = shapely.get_coordinates(self.lines_metric)
+        line_at = np.searchsorted(owner, np.arange(self.n_edges + 1)).astype(np.int64)
+        highways, highway_code = np.unique(self.highway.astype(str), return_inverse=True)
+        arrays = {
+            "edge_ids": self.edge_ids,
+            "source": self.source,
+            "target": self.target,
+            "forward_s": self.forward_s,
+            "backward_s": self.backward_s,
+            "node_ids": self.node_ids,
+            "class_speed": self.class_speed,
+            "highway": highway_code.astype(np.int32),
+            "names": np.frombuffer(orjson.dumps(self.names.tolist()), dtype=np.uint8),
+            "xy": xy,
+            "metric_xy": metric_xy,
+            "line_at": line_at,
+            "length_m": self.length_m,
+            "matrix_data": self.matrix.data,
+            "matrix_indices": self.matrix.indices,
+            "matrix_indptr": self.matrix.indptr,
+            "matrix_edge": self.matrix_edge,
+        }
+        meta = {
+            "version": self.version,
+            "snapshot_id": self.snapshot_id,
+            "profile": self.profile,
+            "highways": highways.tolist(),
+        }
+        return Part(arrays, meta)
+
+    @classmethod
+    def from_part(cls, built: MappedPart, version: int) -> Network:
+        """The network ``to_part`` wrote, labelled with ``version`` (same roads snapshot)."""
+        highways = np.array(built.meta["highways"], dtype=object)
+        return cls(
+            version=version,
+            snapshot_id=built.meta["snapshot_id"],
+            profile=built.meta["profile"],
+            edge_ids=built["edge_ids"],
+            source=built["source"],
+            target=built["target"],
+            forward_s=built["forward_s"],
+            backward_s=built["backward_s"],
+            lines=_lines(built["xy"], built["line_at"]),
+            names=np.array(orjson.loads(built["names"].tobytes()) or [], dtype=object),
+            node_ids=built["node_ids"],
+            highway=highways[built["highway"]],
+            class_speed=built["class_speed"],
+            built=built,
+        )
 
     def _matrix(self) -> csr_matrix:
         """The graph as CSR; ``matrix_edge`` says which edge each entry travels."""
@@ -806,6 +879,12 @@ def substring(line: shapely.LineString, start: float, end: float) -> shapely.Lin
     )
     coords = np.vstack([[ends[0][0], ends[1][0]], xy[inner], [ends[0][1], ends[1][1]]])
     return shapely.linestrings(coords)
+
+
+def _lines(xy: Array, line_at: NDArray[np.int64]) -> NDArray[np.object_]:
+    """LineStrings from their coordinates one after another and where each starts."""
+    owner = np.repeat(np.arange(len(line_at) - 1), np.diff(line_at))
+    return shapely.linestrings(np.asarray(xy), indices=owner)
 
 
 def _metric_coords(xy: Array) -> Array:

@@ -89,6 +89,25 @@ class OuterEdges:
         self.b_grid = smallest[_row_lookup(unique_xy, self.b)]
         self._build_table()
 
+    FIELDS = ("a", "b", "grid", "a_grid", "b_grid", "cand", "cand_start")
+
+    def to_arrays(self) -> dict[str, NDArray]:
+        """The segments and the candidate table as named arrays (``from_arrays`` reads them)."""
+        return {
+            **{name: getattr(self, name) for name in self.FIELDS},
+            "table": np.array([self.x0, self.y0, self.nx, self.ny], dtype=np.float64),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, NDArray]) -> OuterEdges:
+        """The edges ``to_arrays`` gave (arrays used as they are, mapped or not)."""
+        edges = cls.__new__(cls)
+        for name in cls.FIELDS:
+            setattr(edges, name, arrays[name])
+        x0, y0, nx, ny = (float(v) for v in arrays["table"])
+        edges.x0, edges.y0, edges.nx, edges.ny = x0, y0, int(nx), int(ny)
+        return edges
+
     def _build_table(self) -> None:
         lo = np.minimum(self.a, self.b).min(axis=0) - MARGIN_M
         hi = np.maximum(self.a, self.b).max(axis=0) + MARGIN_M

@@ -30,6 +30,7 @@ from geoservice.models import NOTIFY_CHANNEL
 from geoservice.patrols import LivePositions, PositionRecorder, PositionStore
 from geoservice.settings import Settings
 from geoservice.state import StateCache, VersionState
+from geoservice.state_files import StateStore
 from geoservice.tiles import TileCache
 from geoservice.workers import START_TIMEOUT_S, Task, WorkerPool
 
@@ -46,7 +47,9 @@ class Service:
         self.settings = settings
         self.engine = create_engine(settings)  # reads: the standby when there is one
         self.primary = create_engine(settings, primary=True)  # which version is current, keys
-        self.cache = StateCache(self.engine, full=False)
+        self.cache = StateCache(
+            self.engine, full=False, store=StateStore(settings.resolved_state_dir)
+        )
         # keys from the primary: a key revoked there is refused at once, not after replay
         self.keys = KeyStore(self.primary, settings.rate_per_s, settings.rate_burst)
         self.pool = WorkerPool(settings, settings.analysis_workers)

@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     journal_max_mb: float = Field(default=256.0, gt=0)
     """The bound on the journal (all its files); past it a position is a 503."""
 
+    state_dir: Path | None = None
+    """Where each dataset version's state (locate tables, road networks) is written once and
+    mapped by every process of this host; default ``<data dir>/state``."""
+
     @field_validator("public_url")
     @classmethod
     def _check_public_url(cls, value: str | None) -> str | None:
@@ -120,6 +124,11 @@ class Settings(BaseSettings):
         if here.exists():
             return here
         return PROJECT_ROOT / self.data_dir
+
+    @property
+    def resolved_state_dir(self) -> Path:
+        """The state directory (``state_dir``, else ``<data dir>/state``)."""
+        return self.state_dir if self.state_dir is not None else self.resolved_data_dir / "state"
 
     @property
     def resolved_journal_dir(self) -> Path:

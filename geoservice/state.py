@@ -9,26 +9,35 @@ same version id.
 ``StateCache`` keeps the current version's state warm and builds others on demand
 (``version=`` and ``at=`` reads), keeping the last ``keep`` of them (LRU); a draft's
 state is built for each read and not kept, since the draft may be edited after.
+
+With a ``StateStore`` (every server and worker has one), the locate index and the road
+networks of a published version are built once per host and mapped from the state
+directory by every process (``geoservice.state_files``); a draft's are built in memory.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import dataclass
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from geoservice.coverage import CoverageModel
+from geoservice.datasets import current_version_id, resolve_version
 from geoservice.locate import LocateIndex, build_index
 from geoservice.models import dataset_version
 from geoservice.network import Network, load_network, roads_snapshot_id
 from geoservice.patrols import PatrolUnit, patrol_units
-from geoservice.profiles import DEFAULT_PROFILE, check_profile
+from geoservice.profiles import DEFAULT_PROFILE, check_profile, load_profile
 from geoservice.responders import Responders, fixed_responders
+from geoservice.state_files import StateStore, state_key
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +54,10 @@ class VersionState:
         index: LocateIndex,
         networks: dict[str, Network] | None = None,
         roads_snapshot: int | None = None,
+        files: StateFiles | None = None,
     ) -> None:
         self.engine = engine
+        self.files = files
         self.index = index
         self.version = index.version
         self.roads_snapshot = roads_snapshot
@@ -65,21 +76,31 @@ class VersionState:
         *,
         full: bool = True,
         reuse: Iterable[VersionState] = (),
+        store: StateStore | None = None,
     ) -> VersionState:
         """The state of ``version`` (default: the current one). ``full`` builds the default
         road network and the coverage model now rather than on first use; networks of
-        ``reuse`` states on the same roads snapshot are shared, not rebuilt."""
+        ``reuse`` states on the same roads snapshot are shared, not rebuilt. With ``store``,
+        a published version's index and networks are mapped from it (built there first if
+        this host has not built them yet)."""
         began = time.perf_counter()
-        index = build_index(engine, version)
         with engine.connect() as conn:
-            snapshot = roads_snapshot_id(conn, index.version)
+            version = resolve_version(conn, version)
+            snapshot = roads_snapshot_id(conn, version)
+            files = StateFiles.of(conn, store, version, snapshot) if store is not None else None
+        if files is None:
+            index = build_index(engine, version)
+        else:
+            index = LocateIndex.from_part(
+                files.store.open(files.locate, lambda: build_index(engine, version).to_part())
+            )
         networks = {
             name: network.at_version(index.version)
             for other in reuse
             if other.roads_snapshot == snapshot and snapshot is not None
             for name, network in other._networks.items()
         }
-        state = cls(engine, index, networks, snapshot)
+        state = cls(engine, index, networks, snapshot, files)
         if full and snapshot is not None:
             state.coverage()
             state.responders()
@@ -93,9 +114,19 @@ class VersionState:
             with self._lock:
                 network = self._networks.get(profile)
                 if network is None:
-                    network = load_network(self.engine, profile, self.version)
+                    network = self._load_network(profile)
                     self._networks[profile] = network
         return network
+
+    def _load_network(self, profile: str) -> Network:
+        files = self.files
+        if files is None:
+            return load_network(self.engine, profile, self.version)
+        built = files.store.open(
+            files.network(profile),
+            lambda: load_network(self.engine, profile, self.version).to_part(),
+        )
+        return Network.from_part(built, self.version)
 
     def coverage(self) -> CoverageModel:
         """This version's coverage model (police car profile)."""
@@ -131,13 +162,62 @@ class VersionState:
         return units
 
 
+@dataclass(frozen=True)
+class StateFiles:
+    """The names of one published version's parts in the state directory.
+
+    Each name carries a digest of what identifies the part's content in this database: the
+    version's (or roads snapshot's) id and creation time, and the database's name — a
+    throw-away test database or a recreated demo never meets another's folders."""
+
+    store: StateStore
+    locate: str
+    roads: str | None  # the roads snapshot's prefix; None without roads
+
+    @classmethod
+    def of(
+        cls, conn: sa.Connection, store: StateStore, version: int, snapshot: int | None
+    ) -> StateFiles | None:
+        """The names of ``version``'s parts (None for a draft, which is never stored)."""
+        row = conn.execute(
+            sa.text(
+                "SELECT v.status, v.created_at, current_database(), s.created_at "
+                "FROM geoservice.dataset_version v "
+                "LEFT JOIN geoservice.snapshot s ON s.id = :s WHERE v.id = :v"
+            ),
+            {"v": version, "s": snapshot},
+        ).one()
+        status, created, database, roads_created = row
+        if status == "draft":
+            return None
+        locate = f"locate-v{version}-{state_key(database, version, created.isoformat())}"
+        roads = None
+        if snapshot is not None:
+            roads = f"roads-s{snapshot}-{state_key(database, snapshot, roads_created.isoformat())}"
+        return cls(store, locate, roads)
+
+    def network(self, profile: str) -> str:
+        """The name of the network of ``profile`` on this version's roads."""
+        definition = dataclasses.asdict(load_profile(profile))
+        digest = state_key(orjson.dumps(definition, option=orjson.OPT_SORT_KEYS).decode())
+        return f"{self.roads}-{profile}-{digest}"
+
+
 class StateCache:
     """The current version's state and the last few others, built on demand."""
 
-    def __init__(self, engine: Engine, *, full: bool, keep: int = KEEP_VERSIONS) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        full: bool,
+        keep: int = KEEP_VERSIONS,
+        store: StateStore | None = None,
+    ) -> None:
         self.engine = engine
         self.full = full
         self.keep = keep
+        self.store = store
         self.current: VersionState | None = None
         self._others: OrderedDict[int, VersionState] = OrderedDict()
         self._lock = threading.Lock()
@@ -154,7 +234,7 @@ class StateCache:
             state = self._lookup(version)
             if state is None:
                 state = VersionState.build(
-                    self.engine, version, full=self.full, reuse=self._states()
+                    self.engine, version, full=self.full, reuse=self._states(), store=self.store
                 )
                 log.info("dataset version %s built in %.1f s", version, state.built_s)
                 if not _is_draft(self.engine, version):  # a draft may be edited after
@@ -170,7 +250,36 @@ class StateCache:
             self._others.pop(version, None)
             if previous is not None and previous is not state:
                 self._remember(previous)
+        if self.store is not None:
+            self.prune_files()
         return state
+
+    def prune_files(self) -> list[str]:
+        """Remove from the state directory the parts of versions that are neither current nor
+        among the last ``keep`` published, unless some process still maps them."""
+        store = self.store
+        assert store is not None
+        with self.engine.connect() as conn:
+            published = (
+                sa.select(dataset_version.c.id)
+                .where(dataset_version.c.status != "draft")
+                .order_by(dataset_version.c.id.desc())
+                .limit(self.keep)
+            )
+            versions = set(conn.execute(published).scalars())
+            current = current_version_id(conn)
+            kept = [
+                StateFiles.of(conn, store, version, roads_snapshot_id(conn, version))
+                for version in versions | ({current} if current is not None else set())
+            ]
+        prefixes = tuple(
+            name
+            for files in kept
+            if files is not None
+            for name in (files.locate, files.roads)
+            if name is not None
+        )
+        return store.prune(name for name in store.names() if name.startswith(prefixes))
 
     def _lookup(self, version: int) -> VersionState | None:
         with self._lock:

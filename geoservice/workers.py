@@ -313,13 +313,14 @@ def main() -> None:
     """Entry point of a worker process (``WORKER_ENTRY``, arguments FD SPILL_DIR)."""
     from geoservice.db import create_engine
     from geoservice.state import StateCache
+    from geoservice.state_files import StateStore
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s")
     os.nice(WORKER_NICE)
     fd, spill_dir = int(sys.argv[1]), sys.argv[2]
     settings = Settings.model_validate_json(os.environ["GEOSERVICE_SETTINGS_JSON"])
     engine = create_engine(settings)
-    cache = StateCache(engine, full=True)
+    cache = StateCache(engine, full=True, store=StateStore(settings.resolved_state_dir))
     conn = Connection(fd)
     while True:
         try:

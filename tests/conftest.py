@@ -25,6 +25,8 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 # one worker process per test server is plenty (two cores run the whole suite)
 os.environ.setdefault("GEOSERVICE_ANALYSIS_WORKERS", "1")
+# the state directory every server and worker the tests start maps versions from
+os.environ.setdefault("GEOSERVICE_STATE_DIR", tempfile.mkdtemp(prefix="geoservice-state-"))
 # the position journal of every server the tests start: a directory of this session's own
 os.environ.setdefault("GEOSERVICE_JOURNAL_DIR", tempfile.mkdtemp(prefix="geoservice-journal-"))
 

@@ -77,7 +77,7 @@ def test_pinned_points_on_shared_vertices_and_edges(demo_index) -> None:
     assert demo_index.locate(*vertex)["status"] == "boundary"
     # midpoint of an edge two grids share
     a, b = demo_index.polygons[0], None
-    neighbours = demo_index._tree.query(a, predicate="touches")
+    neighbours = shapely.STRtree(demo_index.polygons).query(a, predicate="touches")
     b = demo_index.polygons[neighbours[0]]
     shared = shapely.intersection(a.boundary, b.boundary)
     segment = max(shapely.get_parts(shapely.line_merge(shared)), key=lambda g: g.length)

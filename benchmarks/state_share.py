@@ -1,0 +1,116 @@
+"""Workers sharing one version's state: start time and private memory, built in memory
+(each process for itself, as before the state directory) beside mapped from the state
+directory (built once per host).
+
+    .venv/bin/python -m benchmarks.state_share [--workers 3]
+
+Each "worker" is a fresh process doing what a worker does when a version becomes current
+(``StateCache(full=True).make_current``: locate index, car network, coverage model,
+responders), started one after another and kept alive together, so the figures read from
+``/proc/<pid>/smaps_rollup`` show what each adds beside the others. USS (private memory) is
+what a process costs the machine on top of the pages it shares; PSS splits the shared pages
+between their users. The run uses the local cluster's current version (``make setup`` and
+``geoservice demo`` first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+CHILD = textwrap.dedent(
+    """
+    import json, os, sys, time
+    def memory():
+        figures = {}
+        with open(f"/proc/{os.getpid()}/smaps_rollup") as f:
+            for line in f:
+                key, *rest = line.split()
+                if rest and rest[0].isdigit():
+                    figures[key.rstrip(":")] = int(rest[0]) / 1024
+        return figures["Private_Clean"] + figures["Private_Dirty"]
+    import geoservice.workers  # what a worker imports
+    from geoservice.db import create_engine
+    from geoservice.settings import Settings
+    from geoservice.state import StateCache
+    from geoservice.state_files import StateStore
+    settings = Settings()
+    engine = create_engine(settings)
+    with engine.connect() as conn:
+        from geoservice.datasets import current_version_id
+        version = current_version_id(conn)
+    imported = memory()
+    store = StateStore(sys.argv[1]) if sys.argv[1] != "-" else None
+    began = time.perf_counter()
+    cache = StateCache(engine, full=True, store=store)
+    state = cache.make_current(version)
+    print(json.dumps({"serve_s": time.perf_counter() - began, "imports_uss_mb": imported,
+                      "pid": os.getpid()}), flush=True)
+    sys.stdin.readline()
+    """
+)
+
+
+def rollup(pid: int) -> dict[str, float]:
+    figures = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            key, *rest = line.split()
+            if rest and rest[0].isdigit():
+                figures[key.rstrip(":")] = int(rest[0]) / 1024
+    return {
+        "uss_mb": figures["Private_Clean"] + figures["Private_Dirty"],
+        "pss_mb": figures["Pss"],
+        "rss_mb": figures["Rss"],
+    }
+
+
+def run(mode: str, workers: int, state_dir: str) -> list[dict[str, float]]:
+    children, rows = [], []
+    try:
+        for _ in range(workers):
+            child = subprocess.Popen(
+                [sys.executable, "-c", CHILD, state_dir if mode == "files" else "-"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            children.append(child)
+            rows.append(json.loads(child.stdout.readline()))
+        for row in rows:  # read together, while every process maps what it maps
+            row.update(rollup(int(row["pid"])))
+            row["state_uss_mb"] = row["uss_mb"] - row["imports_uss_mb"]
+    finally:
+        for child in children:
+            child.communicate("\n", timeout=60)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="geoservice-state-bench-") as state_dir:
+        results = {mode: run(mode, args.workers, state_dir) for mode in ("memory", "files")}
+    print(f"{'':46}" + "".join(f"{f'worker {k + 1}':>10}" for k in range(args.workers)))
+    for mode, label in (("memory", "each builds (before)"), ("files", "state directory")):
+        rows = results[mode]
+        for key, name in (
+            ("serve_s", "start to serve, s"),
+            ("uss_mb", "USS, MB"),
+            ("state_uss_mb", "  of it the state, MB"),
+            ("pss_mb", "PSS, MB"),
+        ):
+            print(f"{label + ': ' + name:<46}" + "".join(f"{r[key]:>10.2f}" for r in rows))
+        print()
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("GEOSERVICE_ANALYSIS_WORKERS", "1")
+    main()
