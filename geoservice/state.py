@@ -120,7 +120,7 @@ class VersionState:
 
     def _load_network(self, profile: str) -> Network:
         files = self.files
-        if files is None:
+        if files is None or files.roads is None:  # a draft, or no roads (load_network says so)
             return load_network(self.engine, profile, self.version)
         built = files.store.open(
             files.network(profile),
