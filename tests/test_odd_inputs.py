@@ -510,3 +510,15 @@ def test_every_collection_takes_odd_keys(site: Site, collection: str) -> None:
             if wrong is not None:
                 failures.append(f"{url[:120]!r}: {wrong}")
     assert not failures, "\n".join(failures)
+
+
+def test_a_body_that_is_not_utf8_is_a_422(client) -> None:
+    """FastAPI answers 400 "error parsing the body" to bytes that are not UTF-8; we say 422."""
+    response = client.post(
+        "/v1/grids/propose",
+        content=b":j\xff\x06w\xfe\xfd",
+        headers={**auth("admin"), "content-type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "UTF-8" in response.json()["detail"]

@@ -156,6 +156,10 @@ def install(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no resource at {request.url.path}"
+        if exc.status_code == 400 and detail == "There was an error parsing the body":
+            # FastAPI's answer to a body that is not UTF-8 text: bad input, like bad JSON
+            detail = "the body could not be read as JSON (expected UTF-8 JSON text)"
+            return problem(422, detail, "Invalid input")
         return problem(exc.status_code, detail)
 
     @app.exception_handler(sa.exc.SQLAlchemyError)
