@@ -141,7 +141,9 @@ def test_responders_match_a_dijkstra_from_each_responder(case, placed, k) -> Non
         key=lambda arrival: ranking_key(arrival[0], _kind(int(arrival[1][1:])), arrival[1]),
     )[:k]
     assert [r["code"] for r in answer] == [code for _, code in brute]
-    assert [r["eta_s"] for r in answer] == pytest.approx([round(t, 1) for t, _ in brute], abs=0.051)
+    # answers give times to 0.1 s; the search and the brute force add the same costs in other
+    # orders, so a time on a half (0.15 s) may round either way: one step apart at most
+    assert [r["eta_s"] for r in answer] == pytest.approx([t for t, _ in brute], abs=0.05 + 1e-9)
     if all(c > 0 for c in forward + [b for b in backward if np.isfinite(b)]):
         for r in answer:
             place = places[int(r["code"][1:])]
