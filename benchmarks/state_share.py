@@ -22,18 +22,14 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = textwrap.dedent(
     """
     import json, os, sys, time
-    def memory():
-        figures = {}
-        with open(f"/proc/{os.getpid()}/smaps_rollup") as f:
-            for line in f:
-                key, *rest = line.split()
-                if rest and rest[0].isdigit():
-                    figures[key.rstrip(":")] = int(rest[0]) / 1024
-        return figures["Private_Clean"] + figures["Private_Dirty"]
+    from benchmarks.state_share import rollup
     import geoservice.workers  # what a worker imports
     from geoservice.db import create_engine
     from geoservice.settings import Settings
@@ -44,7 +40,7 @@ CHILD = textwrap.dedent(
     with engine.connect() as conn:
         from geoservice.datasets import current_version_id
         version = current_version_id(conn)
-    imported = memory()
+    imported = rollup(os.getpid())["uss_mb"]
     store = StateStore(sys.argv[1]) if sys.argv[1] != "-" else None
     began = time.perf_counter()
     cache = StateCache(engine, full=True, store=store)
@@ -79,6 +75,7 @@ def run(mode: str, workers: int, state_dir: str) -> list[dict[str, float]]:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
+                cwd=ROOT,
             )
             children.append(child)
             rows.append(json.loads(child.stdout.readline()))

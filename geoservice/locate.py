@@ -75,6 +75,11 @@ class Grid:
     hierarchy: dict[str, Any]
     fragment: bytes  # the hierarchy as JSON members, without braces
 
+    @classmethod
+    def of(cls, hierarchy: dict[str, Any]) -> Grid:
+        """The answer of the grid ``hierarchy`` names, its JSON fragment made once."""
+        return cls(hierarchy["grid"]["code"], hierarchy, orjson.dumps(hierarchy)[1:-1])
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -166,7 +171,7 @@ class LocateIndex:
     def from_part(cls, built: MappedPart) -> LocateIndex:
         """The index ``to_part`` wrote, its tables mapped rather than copied."""
         hierarchies = orjson.loads(built["hierarchies"].tobytes())
-        grids = [Grid(h["grid"]["code"], h, orjson.dumps(h)[1:-1]) for h in hierarchies]
+        grids = [Grid.of(h) for h in hierarchies]
         polygons = shapely.from_wkb(_blobs(built["wkb"], built["wkb_at"]))
         return cls(int(built.meta["version"]), grids, polygons, built.meta["district"], built=built)
 
@@ -662,7 +667,7 @@ def build_index(engine: Engine, version: int | None = None) -> LocateIndex:
             "station": stations.get(t_code),
             "post": posts.get(u_code),
         }
-        grids.append(Grid(code, hierarchy, orjson.dumps(hierarchy)[1:-1]))
+        grids.append(Grid.of(hierarchy))
     polygons = shapely.from_wkb([bytes(row[2]) for row in rows])
     district = {"code": rows[0][10], "name": rows[0][11]}
     return LocateIndex(version, grids, polygons, district)

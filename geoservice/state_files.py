@@ -125,17 +125,13 @@ class StateStore:
             if name in wanted:
                 continue
             try:
-                lock = _Lock(self._lock_path(name), exclusive=True, wait=False)
-                lock.__enter__()
+                with _Lock(self._lock_path(name), exclusive=True, wait=False):
+                    doomed = self.root / f".{name}.{os.getpid()}.removed"
+                    (self.root / name).rename(doomed)
+                    shutil.rmtree(doomed)
+                    removed.append(name)
             except BlockingIOError:
                 continue  # mapped somewhere
-            try:
-                doomed = self.root / f".{name}.{os.getpid()}.removed"
-                (self.root / name).rename(doomed)
-                shutil.rmtree(doomed)
-                removed.append(name)
-            finally:
-                lock.__exit__()
         return removed
 
     # -- inside ------------------------------------------------------------------------------
