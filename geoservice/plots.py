@@ -349,7 +349,7 @@ def furnish(ax: Axes, basemap: Basemap | None = None, *, names: bool = True) -> 
         _draw(basemap.towns.boundary, ax=ax, color=TOWN_LINE, linewidth=0.6, zorder=3)
         handles.append(Line2D([], [], color=TOWN_LINE, linewidth=0.8, label="镇街界"))
         if names:
-            _town_names(ax, basemap.towns)
+            town_names(ax, basemap.towns)
         if basemap.roads is not None and len(basemap.roads):
             handles.append(Line2D([], [], color=ROAD, linewidth=0.6, label="主要道路"))
     scale_bar(ax)
@@ -357,7 +357,8 @@ def furnish(ax: Axes, basemap: Basemap | None = None, *, names: bool = True) -> 
     return handles
 
 
-def _town_names(ax: Axes, towns: gpd.GeoDataFrame) -> None:
+def town_names(ax: Axes, towns: gpd.GeoDataFrame) -> None:
+    """Each town's name at a point inside it, where the map shows it."""
     x0, x1 = ax.get_xlim()
     y0, y1 = ax.get_ylim()
     for row in towns.itertuples():

@@ -15,7 +15,14 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from geoservice.events import routing
-from geoservice.plots import METRIC_CRS, MINUTE_COLOURS, north_arrow, scale_bar, style
+from geoservice.plots import (
+    METRIC_CRS,
+    MINUTE_COLOURS,
+    north_arrow,
+    scale_bar,
+    style,
+    town_names,
+)
 from geoservice.reports.data import (
     COVERAGE_CLASSES,
     HOT_CLASSES,
@@ -157,17 +164,7 @@ def _map_axes(fig: Figure, report: Report) -> tuple[Axes, Any]:
 def _decorate(ax: Axes, towns: Any) -> None:
     """Town outlines and names, a scale bar and a north arrow."""
     towns.boundary.plot(ax=ax, color="#2d3748", linewidth=0.6)
-    for row in towns.itertuples():
-        point = row.geometry.representative_point()
-        ax.annotate(
-            row.name,
-            (point.x, point.y),
-            ha="center",
-            va="center",
-            fontsize=6.5,
-            color="#1a202c",
-            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.6},
-        )
+    town_names(ax, towns)
     scale_bar(ax)
     north_arrow(ax)
 
