@@ -30,7 +30,7 @@ CHILD = textwrap.dedent(
     """
     import json, os, sys, time
     from benchmarks.state_share import rollup
-    import geoservice.workers  # what a worker imports
+    import geoservice.server.workers  # what a worker imports
     from geoservice.db import create_engine
     from geoservice.settings import Settings
     from geoservice.state import StateCache

@@ -229,7 +229,7 @@ def demo_client(demo_readonly) -> Iterator:
     """The real app (with its worker process) on the shared read-only demo copy."""
     from fastapi.testclient import TestClient
 
-    from geoservice.api.app import create_app
+    from geoservice.server.app import create_app
 
     with TestClient(create_app(demo_readonly), headers=auth("admin")) as client:
         yield client

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from geoservice import datasets
-from geoservice.api.app import create_app
+from geoservice.server.app import create_app
 from geoservice.settings import Settings
 from tests.conftest import auth
 from tests.tcp_proxy import TcpProxy, free_port

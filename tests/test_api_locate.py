@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from geoservice.api.app import create_app
 from geoservice.crs import wgs84_to_gcj02
+from geoservice.server.app import create_app
 from tests.cli import run_cli
 from tests.conftest import auth
 

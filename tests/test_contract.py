@@ -44,7 +44,7 @@ MAX_EXAMPLES = 15
 
 def _schema() -> dict[str, Any]:
     """The app's OpenAPI schema, built without a database."""
-    from geoservice.api.app import create_app
+    from geoservice.server.app import create_app
     from geoservice.settings import Settings
 
     return create_app(Settings()).app.openapi()
@@ -114,7 +114,7 @@ def _pick(generated: Any, n: int) -> int:
 def site(demo_template, make_database) -> Iterator[Site]:
     from fastapi.testclient import TestClient
 
-    from geoservice.api.app import create_app
+    from geoservice.server.app import create_app
 
     settings = make_database(template=demo_template)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from geoservice.api.app import create_app
-from geoservice.api.models import Identity, PositionsRecorded
 from geoservice.db import create_engine
+from geoservice.server.app import create_app
+from geoservice.server.models import Identity, PositionsRecorded
 from tests.cli import run_cli
 from tests.conftest import TRACKER_UNITS, auth
 

@@ -9,12 +9,12 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from geoservice.api.app import create_app
-from geoservice.api.models import Dispatch
 from geoservice.crs import to_metric
 from geoservice.db import create_engine
 from geoservice.patrols import CHINA, Position, PositionStore, patrol_units
 from geoservice.responders import ranking_key
+from geoservice.server.app import create_app
+from geoservice.server.models import Dispatch
 from geoservice.synthetic.patrols import PatrolSimulator
 from tests.cli import run_cli
 from tests.conftest import auth

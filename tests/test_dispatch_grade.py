@@ -22,13 +22,14 @@ from etl.commands import run_loads
 from etl.load import Step
 from etl.police import prepare_officers
 from etl.roads import prepare_roads
-from geoservice import datasets, workers
-from geoservice.api.app import create_app
-from geoservice.api.models import LocateBatch, LocateResult
+from geoservice import datasets
 from geoservice.coverage import Coverage, CoverageModel
 from geoservice.isochrones import isochrones
 from geoservice.network import load_network
-from geoservice.workers import Answer, Lane, Task, WorkerPool
+from geoservice.server import workers
+from geoservice.server.app import create_app
+from geoservice.server.models import LocateBatch, LocateResult
+from geoservice.server.workers import Answer, Lane, Task, WorkerPool
 from tests.conftest import TEST_KEYS, auth
 from tests.server import serving
 from tests.tcp_proxy import TcpProxy

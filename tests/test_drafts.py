@@ -22,9 +22,9 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 
-from geoservice.api.app import create_app
 from geoservice.db import create_engine
 from geoservice.diff import diff_versions
+from geoservice.server.app import create_app
 from tests.cli import run_cli
 from tests.conftest import auth
 

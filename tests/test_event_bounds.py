@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from geoservice.api.app import create_app
 from geoservice.db import create_engine
 from geoservice.events import SPAN_BEFORE_FIRST
+from geoservice.server.app import create_app
 from tests.cli import run_cli
 from tests.conftest import auth
 

@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from etl.commands import run_loads
-from geoservice.api.app import create_app
 from geoservice.db import create_engine
 from geoservice.demo import demo_steps
 from geoservice.events import routing
+from geoservice.server.app import create_app
 from tests.cli import run_cli
 from tests.conftest import auth
 from tests.test_dispatch_grade import strict_json

@@ -304,7 +304,7 @@ def test_a_scope_reads_only_its_own_and_plans_as_the_wider_scope_does(demo):
 def test_the_api_answers_the_report_and_the_proposal(demo):
     from fastapi.testclient import TestClient
 
-    from geoservice.api.app import create_app
+    from geoservice.server.app import create_app
 
     with TestClient(create_app(demo)) as client:
         body = {"towns": ["441302001"], "households": "300-500"}

@@ -11,7 +11,7 @@ import pydantic
 import pytest
 from fastapi.testclient import TestClient
 
-from geoservice.api.app import create_app
+from geoservice.server.app import create_app
 from geoservice.settings import Settings
 from geoservice.tiles import ENTRY_OVERHEAD_BYTES, TMS, TileCache
 from tests.conftest import auth

@@ -200,7 +200,7 @@ class Site:
 def site(demo_template, make_database) -> Iterator[Site]:
     from fastapi.testclient import TestClient
 
-    from geoservice.api.app import create_app
+    from geoservice.server.app import create_app
 
     settings = make_database(template=demo_template)
     app = create_app(settings)
@@ -223,7 +223,7 @@ def operations(site_schema: dict[str, Any]) -> list[tuple[str, str, dict[str, An
 
 def _schema_operations() -> list[tuple[str, str]]:
     """(path, method) of every operation, read without a database (for parametrising)."""
-    from geoservice.api.app import create_app
+    from geoservice.server.app import create_app
     from geoservice.settings import Settings
 
     app = create_app(Settings()).app
@@ -314,7 +314,7 @@ class Calls:
 
 def test_every_route_is_in_the_table() -> None:
     """The table of valid path values covers every path parameter the schema has."""
-    from geoservice.api.app import create_app
+    from geoservice.server.app import create_app
     from geoservice.settings import Settings
 
     schema = create_app(Settings()).app.openapi()
@@ -461,7 +461,7 @@ def test_a_database_error_names_no_host(site: Site) -> None:
 def test_the_schema_declares_every_error_as_a_problem() -> None:
     """Every 4xx/5xx the schema declares is problem+json (no ``HTTPValidationError``), and
     the coordinates the lookups need are required numbers, not optional or nullable."""
-    from geoservice.api.app import create_app
+    from geoservice.server.app import create_app
     from geoservice.settings import Settings
 
     schema = create_app(Settings()).app.openapi()

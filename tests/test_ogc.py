@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from geoservice.api.app import create_app
+from geoservice.server.app import create_app
 from geoservice.tiles import TMS
 from tests.conftest import TEST_KEYS, auth
 from tests.server import serving

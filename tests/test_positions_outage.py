@@ -15,10 +15,10 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from geoservice.api.app import create_app
 from geoservice.db import create_engine
 from geoservice.journal import Entry, JournalFull, PositionJournal, Rejected
 from geoservice.patrols import patrol_units
+from geoservice.server.app import create_app
 from tests.conftest import auth
 from tests.tcp_proxy import TcpProxy
 

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from geoservice.api.app import create_app
+from geoservice.server.app import create_app
 from geoservice.synthetic.revisions import write_revisions
 from tests.cli import run_cli
 from tests.conftest import auth, row_counts

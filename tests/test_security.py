@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from geoservice import datasets
-from geoservice.api.app import create_app
 from geoservice.audit import Actor
 from geoservice.db import create_engine
 from geoservice.keys import digest
+from geoservice.server.app import create_app
 from tests.cli import run_cli
 from tests.conftest import TEST_KEYS, auth
 from tests.server import serving

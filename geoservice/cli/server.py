@@ -67,7 +67,7 @@ def serve(
     database = describe(settings.login("reader")[0])
     stderr.print(f"geoservice on http://{host}:{port} (database {database})")
     uvicorn.run(
-        "geoservice.api.app:create_app",
+        "geoservice.server.app:create_app",
         factory=True,
         host=host,
         port=port,

@@ -7,11 +7,17 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from geoservice import tasks
-from geoservice.api.deps import Version, ask, current_state, lane_of, limited_body, requires
-from geoservice.api.models import LocateBatch, LocateBatchRequest, LocateResult, errors, json_body
 from geoservice.locate import parse_point
-from geoservice.workers import Lane, Task
+from geoservice.server import tasks
+from geoservice.server.deps import Version, ask, current_state, lane_of, limited_body, requires
+from geoservice.server.models import (
+    LocateBatch,
+    LocateBatchRequest,
+    LocateResult,
+    errors,
+    json_body,
+)
+from geoservice.server.workers import Lane, Task
 
 router = APIRouter(prefix="/v1", tags=["locate"], dependencies=[requires("dispatch")])
 

@@ -24,11 +24,6 @@ from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
 from geoservice import drafts, ogc
-from geoservice.api import documents
-from geoservice.api.deps import identity_of, limited_body, public_base, requires, service_of
-from geoservice.api.documents import HTML
-from geoservice.api.models import errors
-from geoservice.api.params import OptionalText, Text
 from geoservice.audit import Actor
 from geoservice.collections import (
     COLLECTIONS,
@@ -47,6 +42,11 @@ from geoservice.errors import (
     UnsupportedMediaType,
 )
 from geoservice.models import UNIT_KINDS
+from geoservice.server import documents
+from geoservice.server.deps import identity_of, limited_body, public_base, requires, service_of
+from geoservice.server.documents import HTML
+from geoservice.server.models import errors
+from geoservice.server.params import OptionalText, Text
 
 T = TypeVar("T")
 router = APIRouter(prefix="/ogc/drafts/{n}", tags=["drafts"], dependencies=[requires("planner")])

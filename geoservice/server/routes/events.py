@@ -8,16 +8,6 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from geoservice.api.deps import identity_of, limited_body, requires, service_of
-from geoservice.api.models import (
-    EventsRecorded,
-    EventsRequest,
-    EventStats,
-    OverdueEvents,
-    errors,
-    json_body,
-)
-from geoservice.api.params import OptionalMoment, body_crs
 from geoservice.errors import InvalidInput
 from geoservice.events import (
     MAX_EVENTS_PER_REQUEST,
@@ -28,7 +18,17 @@ from geoservice.events import (
     parse_events,
     store_events,
 )
-from geoservice.tasks import parse_json
+from geoservice.server.deps import identity_of, limited_body, requires, service_of
+from geoservice.server.models import (
+    EventsRecorded,
+    EventsRequest,
+    EventStats,
+    OverdueEvents,
+    errors,
+    json_body,
+)
+from geoservice.server.params import OptionalMoment, body_crs
+from geoservice.server.tasks import parse_json
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 

@@ -12,12 +12,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from geoservice import __version__
-from geoservice.api import (
+from geoservice.server import documents, models, problems
+from geoservice.server.edge import PUBLIC_PATHS, Edge
+from geoservice.server.routes import (
     admin,
     coverage,
     datasets,
     dispatch,
-    documents,
     drafts,
     events,
     grids,
@@ -25,14 +26,11 @@ from geoservice.api import (
     isochrones,
     layers,
     locate,
-    models,
     ogc,
-    problems,
     reports,
     webmap,
 )
-from geoservice.api.edge import PUBLIC_PATHS, Edge
-from geoservice.service import Service
+from geoservice.server.service import Service
 from geoservice.settings import Settings
 
 SCHEMA_MODELS = (

@@ -12,7 +12,6 @@ import orjson
 from sqlalchemy.engine import Engine
 
 from geoservice import grid_design, ogc
-from geoservice.api.params import body_crs
 from geoservice.collections import COLLECTIONS, BBox, read_page
 from geoservice.coverage import Origins, Scenario, combine, officer_coverage
 from geoservice.datasets import resolve_version
@@ -25,8 +24,9 @@ from geoservice.locate import locate_points
 from geoservice.network import NoRoadNearby
 from geoservice.patrols import CHINA, Position
 from geoservice.responders import fastest, place
+from geoservice.server.params import body_crs
+from geoservice.server.workers import Answer
 from geoservice.state import VersionState
-from geoservice.workers import Answer
 
 JSON = "application/json"
 GEOJSON = "application/geo+json"

@@ -10,8 +10,13 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from geoservice import tasks
-from geoservice.api.deps import (
+from geoservice.errors import Forbidden, InvalidInput
+from geoservice.locate import parse_point
+from geoservice.metrics import POSITIONS_REFUSED
+from geoservice.patrols import Refused, check_positions, refuse_jumps, split_by_age
+from geoservice.responders import MAX_K
+from geoservice.server import tasks
+from geoservice.server.deps import (
     ask,
     current_state,
     identity_of,
@@ -19,16 +24,17 @@ from geoservice.api.deps import (
     requires,
     service_of,
 )
-from geoservice.api.locate import Crs, Lat, Lon
-from geoservice.api.models import Dispatch, PositionsRecorded, PositionsRequest, errors, json_body
-from geoservice.api.params import body_crs
-from geoservice.errors import Forbidden, InvalidInput
-from geoservice.locate import parse_point
-from geoservice.metrics import POSITIONS_REFUSED
-from geoservice.patrols import Refused, check_positions, refuse_jumps, split_by_age
-from geoservice.responders import MAX_K
-from geoservice.tasks import parse_json
-from geoservice.workers import Lane, Task
+from geoservice.server.models import (
+    Dispatch,
+    PositionsRecorded,
+    PositionsRequest,
+    errors,
+    json_body,
+)
+from geoservice.server.params import body_crs
+from geoservice.server.routes.locate import Crs, Lat, Lon
+from geoservice.server.tasks import parse_json
+from geoservice.server.workers import Lane, Task
 
 router = APIRouter(prefix="/v1", tags=["dispatch"])
 

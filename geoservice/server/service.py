@@ -19,7 +19,6 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from geoservice import tasks
 from geoservice.datasets import current_version_id
 from geoservice.db import Listener, create_engine, one_line
 from geoservice.errors import DatabaseUnavailable, GeoserviceError, NoDataset
@@ -28,11 +27,12 @@ from geoservice.keys import KEYS_CHANNEL, KeyStore
 from geoservice.metrics import BUILD_FAILURES, BUILD_SECONDS, DATASET_VERSION
 from geoservice.models import NOTIFY_CHANNEL
 from geoservice.patrols import LivePositions, PositionRecorder, PositionStore
+from geoservice.server import tasks
+from geoservice.server.workers import START_TIMEOUT_S, Task, WorkerPool
 from geoservice.settings import Settings
 from geoservice.state import StateCache, VersionState
 from geoservice.state_files import StateStore
 from geoservice.tiles import TileCache
-from geoservice.workers import START_TIMEOUT_S, Task, WorkerPool
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from geoservice import tasks
-from geoservice.api.deps import Version, ask, current_state, limited_body, requires, service_of
-from geoservice.api.isochrones import Minutes
-from geoservice.api.models import (
+from geoservice.isochrones import parse_minutes
+from geoservice.server import tasks
+from geoservice.server.deps import Version, ask, current_state, limited_body, requires, service_of
+from geoservice.server.models import (
     GridMinutes,
     LiveCoverage,
     OfficerCoverage,
@@ -20,8 +20,8 @@ from geoservice.api.models import (
     errors,
     json_body,
 )
-from geoservice.isochrones import parse_minutes
-from geoservice.workers import Lane, Task
+from geoservice.server.routes.isochrones import Minutes
+from geoservice.server.workers import Lane, Task
 
 Origins = Annotated[
     Literal["stations", "posts", "patrols", "all"],

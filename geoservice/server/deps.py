@@ -11,14 +11,14 @@ from fastapi import Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from geoservice.api.params import MAX_ID, OptionalMoment
 from geoservice.datasets import resolve_version, version_at
 from geoservice.errors import Forbidden, InvalidInput, PayloadTooLarge
 from geoservice.keys import Identity, Role
 from geoservice.patrols import in_china
-from geoservice.service import Service
+from geoservice.server.params import MAX_ID, OptionalMoment
+from geoservice.server.service import Service
+from geoservice.server.workers import Answer, Lane, Task, open_spill
 from geoservice.state import VersionState
-from geoservice.workers import Answer, Lane, Task, open_spill
 
 CHUNK_BYTES = 1 << 20
 

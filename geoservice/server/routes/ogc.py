@@ -11,9 +11,11 @@ from fastapi.responses import HTMLResponse
 from morecantile.models import TileMatrixSet
 from starlette.concurrency import run_in_threadpool
 
-from geoservice import ogc, tasks
-from geoservice.api import documents
-from geoservice.api.deps import (
+from geoservice import ogc
+from geoservice.collections import COLLECTIONS, collection, extent, parse_bbox
+from geoservice.errors import InvalidInput
+from geoservice.server import documents, tasks
+from geoservice.server.deps import (
     Version,
     ask,
     body_of,
@@ -24,13 +26,11 @@ from geoservice.api.deps import (
     run,
     service_of,
 )
-from geoservice.api.documents import BINARY, HTML, GeoJSONResponse
-from geoservice.api.models import errors
-from geoservice.api.params import OptionalText, Text
-from geoservice.collections import COLLECTIONS, collection, extent, parse_bbox
-from geoservice.errors import InvalidInput
+from geoservice.server.documents import BINARY, HTML, GeoJSONResponse
+from geoservice.server.models import errors
+from geoservice.server.params import OptionalText, Text
+from geoservice.server.workers import Lane, Task
 from geoservice.tiles import BASEMAP, TMS, TileId, render, tilejson
-from geoservice.workers import Lane, Task
 
 router = APIRouter(prefix="/ogc", tags=["ogc"], dependencies=[requires("planner")])
 basemap = APIRouter(prefix="/v1/basemap", tags=["map"], dependencies=[requires("dispatch")])

@@ -3,7 +3,7 @@
 The server's own process answers ``GET /v1/locate`` from memory on its event loop; a batch,
 an isochrone, a coverage evaluation or a scenario takes tens to thousands of
 milliseconds of CPU and the interpreter lock with it. Such work is a ``Task`` sent to a
-pool of worker processes (``python -m geoservice.workers``), each keeping its own
+pool of worker processes (``python -m geoservice.server.workers``), each keeping its own
 per-version state (``StateCache``). Tasks wait in one queue ordered by lane — dispatch
 work (batches, isochrones, responders) before analysis (coverage, scenarios, plans,
 layers) — and, with two workers or more, analysis may occupy all but one of them.
@@ -37,7 +37,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from geoservice.db import one_line
 from geoservice.errors import GeoserviceError, ValidationFailed
+from geoservice.server.statuses import database_problem, status_of
 from geoservice.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,7 @@ log = logging.getLogger(__name__)
 SPILL_BYTES = 256 * 1024
 WORKER_NICE = 10
 START_TIMEOUT_S = 120.0
-WORKER_ENTRY = "from geoservice.workers import main; main()"
+WORKER_ENTRY = "from geoservice.server.workers import main; main()"
 """How a worker process starts (not ``-m``: its classes must pickle under their own module)."""
 
 
@@ -95,6 +97,7 @@ class WorkerFailed(GeoserviceError):
     """A worker process died or could not be reached (answered 503)."""
 
     title = "Worker failed"
+    status = 503
 
 
 class RemoteError(GeoserviceError):
@@ -276,8 +279,6 @@ def open_spill(answer: Answer) -> Any:
 
 def run_task(task: Task, cache: Any, spill_dir: str) -> Answer | Failure:
     """Run one task against the cached state of its version; errors become a ``Failure``."""
-    from geoservice.api.problems import status_of
-
     try:
         if task.version is None:
             answer = task.fn(cache.engine, *task.args)
@@ -288,9 +289,6 @@ def run_task(task: Task, cache: Any, spill_dir: str) -> Answer | Failure:
         problems = exc.problems if isinstance(exc, ValidationFailed) else []
         return Failure(status_of(exc), exc.title, str(exc), problems)
     except sa.exc.SQLAlchemyError as exc:
-        from geoservice.api.problems import database_problem
-        from geoservice.db import one_line
-
         status, title, detail = database_problem(exc)
         log.warning("task %s: database error: %s", getattr(task.fn, "__name__", ""), one_line(exc))
         return Failure(status, title, detail)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from geoservice.api.models import Geometry
+from geoservice.server.models import Geometry
 
 HTML = {"text/html": {"schema": {"type": "string"}}}
 """The ``f=html`` alternative of an OGC document (a 200's extra media type)."""

@@ -6,11 +6,11 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from geoservice.api.deps import service_of
-from geoservice.api.documents import Ready
-from geoservice.api.models import Health, errors
-from geoservice.api.problems import problem
 from geoservice.datasets import current_version_id
+from geoservice.server.deps import service_of
+from geoservice.server.documents import Ready
+from geoservice.server.models import Health, errors
+from geoservice.server.problems import problem
 
 router = APIRouter(tags=["health"])
 

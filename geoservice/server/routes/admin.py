@@ -10,10 +10,10 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from geoservice import audit, keys, metrics
-from geoservice.api.deps import identity_of, requires, service_of
-from geoservice.api.documents import TEXT
-from geoservice.api.models import AuditEntry, Identity, KeyListing, errors
-from geoservice.api.params import OptionalText
+from geoservice.server.deps import identity_of, requires, service_of
+from geoservice.server.documents import TEXT
+from geoservice.server.models import AuditEntry, Identity, KeyListing, errors
+from geoservice.server.params import OptionalText
 
 router = APIRouter(tags=["operations"])
 

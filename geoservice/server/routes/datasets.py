@@ -8,15 +8,16 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from geoservice import datasets, drafts, tasks
-from geoservice.api.deps import ask, identity_of, requires, service_of
-from geoservice.api.documents import BINARY, DiffFeatures, alternatives
-from geoservice.api.models import DatasetDiff, DatasetVersion, DraftOpened, errors
-from geoservice.api.params import MAX_ID, Text
+from geoservice import datasets, drafts
 from geoservice.audit import Actor
 from geoservice.export import MEDIA_TYPE
-from geoservice.tasks import GEOJSON
-from geoservice.workers import Lane, Task
+from geoservice.server import tasks
+from geoservice.server.deps import ask, identity_of, requires, service_of
+from geoservice.server.documents import BINARY, DiffFeatures, alternatives
+from geoservice.server.models import DatasetDiff, DatasetVersion, DraftOpened, errors
+from geoservice.server.params import MAX_ID, Text
+from geoservice.server.tasks import GEOJSON
+from geoservice.server.workers import Lane, Task
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"], dependencies=[requires("planner")])
 

@@ -12,9 +12,6 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from geoservice.api.deps import ask, current_state, requires
-from geoservice.api.documents import BINARY
-from geoservice.api.models import errors
 from geoservice.reports import (
     MEDIA_TYPES,
     Format,
@@ -25,8 +22,11 @@ from geoservice.reports import (
     parse_format,
     parse_kind,
 )
+from geoservice.server.deps import ask, current_state, requires
+from geoservice.server.documents import BINARY
+from geoservice.server.models import errors
+from geoservice.server.workers import Answer, Lane, Task
 from geoservice.state import VersionState
-from geoservice.workers import Answer, Lane, Task
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"], dependencies=[requires("planner")])
 

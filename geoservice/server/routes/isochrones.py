@@ -6,15 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from geoservice import tasks
-from geoservice.api.deps import Version, ask, lane_of, requires
-from geoservice.api.documents import GeoJSONResponse
-from geoservice.api.locate import Crs, Lat, Lon
-from geoservice.api.models import Isochrones, errors
 from geoservice.isochrones import DEFAULT_BUFFER_M, check_buffer, parse_minutes
 from geoservice.locate import parse_point
 from geoservice.profiles import DEFAULT_PROFILE, check_profile
-from geoservice.workers import Task
+from geoservice.server import tasks
+from geoservice.server.deps import Version, ask, lane_of, requires
+from geoservice.server.documents import GeoJSONResponse
+from geoservice.server.models import Isochrones, errors
+from geoservice.server.routes.locate import Crs, Lat, Lon
+from geoservice.server.workers import Task
 
 router = APIRouter(prefix="/v1", tags=["isochrones"], dependencies=[requires("dispatch")])
 

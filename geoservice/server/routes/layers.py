@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from geoservice import tasks
-from geoservice.api.deps import Version, ask, requires
-from geoservice.api.documents import GeoJSONResponse
-from geoservice.api.models import Layer, errors
 from geoservice.layers import check_layer, parse_bbox
-from geoservice.workers import Lane, Task
+from geoservice.server import tasks
+from geoservice.server.deps import Version, ask, requires
+from geoservice.server.documents import GeoJSONResponse
+from geoservice.server.models import Layer, errors
+from geoservice.server.workers import Lane, Task
 
 router = APIRouter(prefix="/v1", tags=["layers"], dependencies=[requires("planner")])
 

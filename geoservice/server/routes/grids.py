@@ -8,12 +8,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Request, Response
 from pydantic import Field
 
-from geoservice import grid_design, tasks
-from geoservice.api.deps import ask, requires
-from geoservice.api.documents import GeoJSONResponse, GridProposal
-from geoservice.api.models import Strict, errors
+from geoservice import grid_design
 from geoservice.errors import InvalidInput
-from geoservice.workers import Lane, Task
+from geoservice.server import tasks
+from geoservice.server.deps import ask, requires
+from geoservice.server.documents import GeoJSONResponse, GridProposal
+from geoservice.server.models import Strict, errors
+from geoservice.server.workers import Lane, Task
 
 router = APIRouter(prefix="/v1/grids", tags=["grids"], dependencies=[requires("gis")])
 
