@@ -333,3 +333,87 @@ def test_the_api_answers_the_report_and_the_proposal(demo):
             headers={**auth("planner"), "Content-Type": "application/json"},
         )  # fmt: skip
         assert planner.status_code == 403
+
+
+def _chords_across_redrawn(proposal, count=3):
+    """Lines between two vertices of the area a large grid redraws, inside it: rivers that
+    cut its blocks (a cut must end on the edge's own vertices)."""
+    chords = []
+    for plan in proposal.plans:
+        kept = set(plan.kept)
+        redrawn = [g.geometry for g in plan.before if g.code not in kept]
+        area = shapely.coverage_union_all(redrawn) if len(redrawn) >= 3 else None
+        if area is None or area.geom_type != "Polygon":
+            continue
+        corners = np.array(area.exterior.coords)[:-1]
+        lines = [
+            LineString([corners[i], corners[j]])
+            for i in range(len(corners)) for j in range(i + 1, len(corners))
+        ]  # fmt: skip
+        inside = [
+            line for line in lines
+            if shapely.covered_by(line, area) and not shapely.covered_by(line, area.boundary)
+            and len(shapely.get_coordinates(shapely.intersection(line, area.boundary))) == 2
+        ]  # fmt: skip
+        if inside:
+            chords.append(max(inside, key=lambda line: line.length))
+        if len(chords) == count:
+            break
+    return chords
+
+
+def test_the_api_takes_rivers_as_the_core_does(demo):
+    """``rivers`` in the body (a GeoJSON FeatureCollection, as ``--rivers FILE`` reads)
+    cut blocks as the core's ``rivers`` do: the same proposal, and not the one without."""
+    from fastapi.testclient import TestClient
+
+    from geoservice.datasets import current_version_id
+    from geoservice.db import create_engine
+    from geoservice.grid_design import Scope, propose
+    from geoservice.server.app import create_app
+
+    scope, band = Scope(towns=("441302001",)), Band.parse("households", "300-500")
+    engine = create_engine(demo, "owner")
+    try:
+        with engine.connect() as conn:
+            version = current_version_id(conn)
+            without = propose(conn, version, scope, band)
+            rivers = _chords_across_redrawn(without)
+            core = propose(conn, version, scope, band, rivers=rivers)
+    finally:
+        engine.dispose()
+    assert len(rivers) == 3
+    assert core.geojson() != without.geojson()  # the rivers cut
+    collection = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "id": k, "properties": {"waterway": "river"},
+             "geometry": shapely.geometry.mapping(line)}
+            for k, line in enumerate(rivers)
+        ],
+    }  # fmt: skip
+    headers = {**auth("gis"), "Content-Type": "application/json"}
+    body = {"towns": ["441302001"], "households": "300-500"}
+    with TestClient(create_app(demo)) as client:
+        answer = client.post(
+            "/v1/grids/propose",
+            content=orjson.dumps({**body, "rivers": collection}),
+            headers=headers,
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["proposal"] == orjson.loads(orjson.dumps(core.geojson()))
+        assert answer.json()["report"] == orjson.loads(orjson.dumps(core.report()))
+        bad = {
+            "a point": {"type": "Point", "coordinates": [114.4, 23.1]},
+            "degrees out of range": {"type": "LineString", "coordinates": [[0, 0], [500, 2]]},
+            "one position": {"type": "LineString", "coordinates": [[114.4, 23.1]]},
+            "not numbers": {"type": "LineString", "coordinates": [["a", "b"], [1, 2]]},
+        }
+        for kind, geometry in bad.items():
+            posted = {**body, "rivers": {"type": "FeatureCollection",
+                      "features": [{"type": "Feature", "geometry": geometry}]}}  # fmt: skip
+            refused = client.post(
+                "/v1/grids/propose", content=orjson.dumps(posted), headers=headers
+            )
+            assert refused.status_code == 422, (kind, refused.text)
+            assert "rivers" in refused.json()["detail"], (kind, refused.json())

@@ -6,9 +6,11 @@ and returns the finished HTTP ``Answer`` (JSON bytes): the server process only s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy.engine import Engine
 
 from geoservice import grid_design, ogc
@@ -208,12 +210,14 @@ def grids_propose(
     band: grid_design.Band,
     keep_fitting: bool,
     weight: str | None,
+    rivers: Sequence[BaseGeometry],
 ) -> Answer:
-    """``POST /v1/grids/propose``: the report and the proposed grids of the scope."""
+    """``POST /v1/grids/propose``: the report and the proposed grids of the scope;
+    ``rivers`` (WGS84 lines and areas) cut blocks besides the roads."""
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
         chosen = resolve_version(conn, version)
         proposal = grid_design.propose(
-            conn, chosen, scope, band, keep_fitting=keep_fitting, weight=weight
+            conn, chosen, scope, band, keep_fitting=keep_fitting, weight=weight, rivers=rivers
         )
     return _json({"report": proposal.report(), "proposal": proposal.geojson()}, GEOJSON)
 

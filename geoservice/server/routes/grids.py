@@ -3,10 +3,14 @@ computed in the analysis lane."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+import shapely
 from fastapi import APIRouter, Request, Response
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
+from shapely.errors import GEOSException
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
 
 from geoservice import grid_design
 from geoservice.errors import InvalidInput
@@ -21,6 +25,63 @@ router = APIRouter(prefix="/v1/grids", tags=["grids"], dependencies=[requires("g
 Codes = Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=3000)]
 
 
+class RiverGeometry(BaseModel):
+    """A GeoJSON line or area, WGS84 longitude and latitude."""
+
+    type: Literal["LineString", "MultiLineString", "Polygon", "MultiPolygon"]
+    coordinates: list[Any]
+
+
+class RiverFeature(BaseModel):
+    """A GeoJSON feature; its ``id``, ``properties`` and other members are ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["Feature"]
+    geometry: RiverGeometry | None
+
+
+class Rivers(BaseModel):
+    """A GeoJSON FeatureCollection of lines and areas, WGS84 (as ``ogr2ogr -f GeoJSON
+    -t_srs EPSG:4326`` writes it; the demo's is ``/map/rivers.geojson``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["FeatureCollection"]
+    features: list[RiverFeature] = Field(max_length=20_000)
+
+    def geometries(self) -> list[BaseGeometry]:
+        """The features' geometries as shapely objects; a feature without one is skipped.
+
+        Raises ``InvalidInput`` naming the feature whose coordinates are not a valid line or
+        area of longitudes and latitudes."""
+        out = []
+        for index, feature in enumerate(self.features):
+            if feature.geometry is None:
+                continue
+            where = f"rivers.features[{index}]"
+            try:
+                geometry = shape(feature.geometry.model_dump())
+                bounds = shapely.bounds(geometry)
+            except (GEOSException, ValueError, TypeError, IndexError, AttributeError):
+                msg = (
+                    f"{where}: its coordinates are not a GeoJSON "
+                    f"{feature.geometry.type} (positions [lon, lat])"
+                )
+                raise InvalidInput(msg) from None
+            if geometry.is_empty:
+                continue
+            west, south, east, north = (float(b) for b in bounds)
+            if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+                msg = (
+                    f"{where}: bounds ({west:g}, {south:g}, {east:g}, {north:g}) are not "
+                    "longitudes and latitudes; give WGS84 (EPSG:4326)"
+                )
+                raise InvalidInput(msg)
+            out.append(geometry)
+        return out
+
+
 class ProposeRequest(Strict):
     """Which large grids, and the band (as ``geoservice grids propose``)."""
 
@@ -32,6 +93,11 @@ class ProposeRequest(Strict):
     residents: str | None = Field(None, max_length=32, examples=["800-1500"])
     weight: Literal["events"] | None = None
     keep_fitting: bool = True
+    rivers: Rivers | None = Field(
+        None,
+        description="Lines or areas that cut blocks besides the roads (the database holds "
+        "no water layer), as ``--rivers FILE`` of the command.",
+    )
     version: int | None = Field(None, ge=1, le=2**31 - 1)
 
 
@@ -63,7 +129,10 @@ async def propose(request: Request, body: ProposeRequest) -> Response:
     scope = grid_design.Scope(
         tuple(body.large_grids), tuple(body.units), tuple(body.towns), body.all
     )
+    rivers = body.rivers.geometries() if body.rivers is not None else []
     task = Task(
-        tasks.grids_propose, None, (body.version, scope, band, body.keep_fitting, body.weight)
+        tasks.grids_propose,
+        None,
+        (body.version, scope, band, body.keep_fitting, body.weight, rivers),
     )
     return await ask(request, Lane.ANALYSIS, task)
