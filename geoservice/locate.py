@@ -529,8 +529,13 @@ def check_coordinates(
         fail(swapped, "({x}, {y}) looks like lat, lon for Huicheng; send lon first")
         fail(np.abs(x) > 180, "longitude {x} outside [-180, 180]")
         fail(np.abs(y) > 90, "latitude {y} outside [-90, 90]")
+    else:  # metres: a pair within 180 and 90 of the projection's origin is degrees sent by mistake
+        degrees = (np.abs(x) <= 180) & (np.abs(y) <= 90)
+        fail(degrees, f"({{x}}, {{y}}) looks like degrees; {crs.name} takes metres (x, y)")
     lon, lat = crs.to_wgs84(x, y)
-    return np.atleast_1d(lon), np.atleast_1d(lat)
+    lon, lat = np.atleast_1d(lon), np.atleast_1d(lat)
+    fail(~(np.isfinite(lon) & np.isfinite(lat)), f"({{x}}, {{y}}) is not a point of {crs.name}")
+    return lon, lat
 
 
 def named_items(message: str, where: str) -> str:

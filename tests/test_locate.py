@@ -155,6 +155,8 @@ def test_other_crs_land_on_the_same_grid(demo_index, crs) -> None:
         ("114.4", "-91", None, InvalidCoordinates, "latitude -91.0 outside [-90, 90]"),
         ("23.11", "114.41", None, InvalidCoordinates, "looks like lat, lon for Huicheng"),
         ("114.4", "23.1", "EPSG:99999", UnknownCRS, "unknown CRS 'EPSG:99999'"),
+        ("114.41", "23.11", "EPSG:4547", InvalidCoordinates, "looks like degrees; EPSG:4547"),
+        ("1e300", "1e300", "EPSG:4547", InvalidCoordinates, "is not a point of EPSG:4547"),
     ],
 )
 def test_bad_single_points_name_the_value(lon, lat, crs, error, message) -> None:
