@@ -32,6 +32,7 @@ from geoservice.state import VersionState
 
 JSON = "application/json"
 GEOJSON = "application/geo+json"
+HTML_PAGE = "text/html"
 
 
 def _json(body: Any, media_type: str = JSON) -> Answer:
@@ -232,8 +233,10 @@ def ogc_items(
     after: str | None,
     search: str | None,
     query: dict[str, str],
+    html: bool = False,
 ) -> Answer:
-    """A page of ``/ogc/collections/{id}/items``."""
+    """A page of ``/ogc/collections/{id}/items``: GeoJSON, or with ``html`` its table (the
+    page is written here, in the worker, so no server's event loop waits for it)."""
     document = ogc.items(
         engine,
         base,
@@ -245,6 +248,9 @@ def ogc_items(
         search=search,
         query=query,
     )
+    if html:
+        page = ogc.items_html(document, COLLECTIONS[collection_id].title)
+        return Answer(HTML_PAGE, page.encode())
     return _json(document, GEOJSON)
 
 

@@ -18,12 +18,9 @@ from geoservice.server import documents, tasks
 from geoservice.server.deps import (
     Version,
     ask,
-    body_of,
     identity_of,
     public_base,
     requires,
-    respond,
-    run,
     service_of,
 )
 from geoservice.server.documents import BINARY, HTML, GeoJSONResponse
@@ -153,16 +150,13 @@ async def items(
         msg = f"after {after!r}: {source.id} features are keyed by whole numbers"
         raise InvalidInput(msg)
     query = dict(request.query_params)
+    html = _wants_html(request, f)
     task = Task(
         tasks.ogc_items,
         None,
-        (_base(request), source.id, version, parse_bbox(bbox), limit, after, q, query),
+        (_base(request), source.id, version, parse_bbox(bbox), limit, after, q, query, html),
     )
-    answer = await run(request, Lane.ANALYSIS, task)
-    if _wants_html(request, f):
-        document = orjson.loads(body_of(answer))
-        return HTMLResponse(ogc.items_html(document, source.title))
-    return respond(answer)
+    return await ask(request, Lane.ANALYSIS, task)
 
 
 @router.get(
