@@ -85,10 +85,45 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+AUDIT_GUARD_SQL = MIGRATIONS_DIR / "audit_guard.sql"
+AUDIT_GUARD_TRIGGERS = 4
+"""The event triggers of ``audit_guard.sql`` (``geoservice_audit_log_*``)."""
+
+
+def audit_guard_problem(engine: Engine) -> str | None:
+    """Why the audit log could be rewritten by ``engine``'s login, or None: that login is a
+    superuser, or the superuser's guard (``migrations/audit_guard.sql``) is missing."""
+    with engine.connect() as conn:
+        superuser, guards = conn.execute(
+            sa.text(
+                "SELECT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), "
+                "(SELECT count(*) FROM pg_event_trigger e JOIN pg_roles r ON r.oid = e.evtowner "
+                "WHERE r.rolsuper AND e.evtenabled <> 'D' "
+                "AND e.evtname LIKE 'geoservice\\_audit\\_log\\_%')"
+            )
+        ).one()
+    where = describe(engine.url)
+    if superuser:
+        return (
+            f"{engine.url.username} is a superuser on {where}: it can get past the append-only "
+            "audit log; migrate as an owner that is no superuser (docs/OPERATIONS.md)"
+        )
+    if guards < AUDIT_GUARD_TRIGGERS:
+        return (
+            f"the audit log's guard is not installed in {where}: its owner could disable the "
+            f"append-only trigger; a superuser runs {AUDIT_GUARD_SQL} there once"
+        )
+    return None
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply migrations up to ``revision``."""
+    """Apply migrations up to ``revision``; warn when the audit log is not kept from the
+    login that migrates (``audit_guard_problem``)."""
     check_connection(engine)
     command.upgrade(alembic_config(engine), revision)
+    problem = audit_guard_problem(engine)
+    if problem:
+        log.warning("%s", problem)
 
 
 def require_current_schema(engine: Engine) -> None:

@@ -25,6 +25,10 @@ ROLE_GROUPS: dict[str, str] = {
     "reader": "geoservice_reader",
     "recorder": "geoservice_recorder",
 }
+LOCAL_OWNER: tuple[str, str] = ("geoservice_owner", "OWNER_PASSWORD")
+"""The local cluster's owner login and its password's name in ``cluster.env``: no superuser
+(``scripts/pgcluster.sh``; the superuser's ``PASSWORD`` there is for DBA work, never used
+here)."""
 LOCAL_LOGINS: dict[str, tuple[str, str]] = {
     "writer": ("geoservice_etl", "ETL_PASSWORD"),
     "reader": ("geoservice_api", "API_PASSWORD"),
@@ -138,14 +142,22 @@ class Settings(BaseSettings):
         return self.resolved_data_dir.resolve() / "journal"
 
     def sqlalchemy_url(self) -> URL:
-        """The SQLAlchemy URL of the database in use (the owner's login)."""
+        """The SQLAlchemy URL of the database in use (the owner's login: the local cluster's
+        ``geoservice_owner``, which is no superuser)."""
         if self.database_url:
             return _parse(self.database_url, "GEOSERVICE_DATABASE_URL")
         values = self._cluster()
+        user, key = LOCAL_OWNER
+        if key not in values:
+            msg = (
+                f"the local cluster has no {user} login yet (it was made by an older "
+                "scripts/pgcluster.sh): run `scripts/pgcluster.sh ensure` (or `make db`)"
+            )
+            raise ConfigurationError(msg)
         return URL.create(
             "postgresql+psycopg",
-            username="postgres",
-            password=values["PASSWORD"],
+            username=user,
+            password=values[key],
             host="127.0.0.1",
             port=int(values["PORT"]),
             database=self.database_name,
