@@ -61,6 +61,9 @@ def _add_test_keys(engine: Engine) -> None:
 
 
 def _admin_engine(settings: Settings) -> Engine:
+    """The owner's login on ``postgres``, where it makes and drops the test databases: on the
+    local cluster ``geoservice_owner`` (no superuser; CREATEDB), and ``template1`` holds
+    PostGIS, pgRouting and the audit log's guard, so a new database has them too."""
     url = settings.sqlalchemy_url().set(database="postgres")
     return sa.create_engine(url, isolation_level="AUTOCOMMIT")
 
