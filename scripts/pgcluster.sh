@@ -179,7 +179,8 @@ SQL
 prepare_database() {
   # As the superuser: the extensions and the audit log's guard (both idempotent).
   local dir=$1 port=$2 db=$3
-  pg_psql "$dir" "$port" "$db" -1 -f "$GUARD_SQL" >/dev/null
+  # on stdin: the postgres user may not be able to read the checkout (a mode-700 home)
+  pg_psql "$dir" "$port" "$db" -1 -f - <"$GUARD_SQL" >/dev/null
   pg_psql "$dir" "$port" "$db" -c "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS postgis; CREATE EXTENSION IF NOT EXISTS pgrouting;" >/dev/null
 }
 
