@@ -38,6 +38,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from geoservice.audit import Actor, record
 from geoservice.crs import parse_crs
+from geoservice.datasets import current_version_id
 from geoservice.errors import Conflict, InvalidInput, NoDataset, ValidationFailed
 from geoservice.locate import LocateIndex, build_index, named_items, to_wgs84_points
 from geoservice.patrols import CHINA, in_china, parse_time
@@ -497,7 +498,8 @@ def event_stats(
     """
     with engine.connect() as conn:
         rows = conn.execute(sa.text(sql), params).mappings().all()
-        names = _names(conn, by)
+        version = current_version_id(conn)
+        names = _names(conn, by, version)
     groups = [
         {
             "key": r["key"],
@@ -525,22 +527,23 @@ def event_stats(
         "closure_rate": round(closed / total, 4) if total else None,
         "overdue": sum(g["overdue"] for g in groups),
         "groups": groups,
+        "dataset_version": version,
     }
 
 
-def _names(conn: Connection, by: str) -> dict[str, str]:
-    """Display names for the keys of ``by`` (boundaries of the current version; category
-    names from the routing rules)."""
+def _names(conn: Connection, by: str, version: int | None) -> dict[str, str]:
+    """Display names for the keys of ``by`` (boundaries of ``version``; category names
+    from the routing rules)."""
     if by == "category":
         return {code: rule["name"] for code, rule in routing().items()}
     if by == "month":
         return {}
     rows = conn.execute(
         sa.text(
-            "SELECT code, name FROM geoservice.boundary WHERE snapshot_id = "
-            "geoservice.snapshot_of((SELECT version_id FROM geoservice.current_dataset), :l)"
+            "SELECT code, name FROM geoservice.boundary "
+            "WHERE snapshot_id = geoservice.snapshot_of(:v, :l)"
         ),
-        {"l": by},
+        {"v": version, "l": by},
     ).all()
     return dict(rows)
 

@@ -38,6 +38,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from geoservice.coverage import Coverage, CoverageModel
+from geoservice.datasets import current_version_id
 from geoservice.diff import diff_versions, features_at
 from geoservice.errors import InvalidInput
 from geoservice.events import (
@@ -413,7 +414,7 @@ def check_town(engine: Engine, town: str | None) -> dict[str, str] | None:
     if town is None:
         return None
     with engine.connect() as conn:
-        names = _names(conn, "town")
+        names = _names(conn, "town", current_version_id(conn))
     code = town.strip()
     if code not in names:
         known = ", ".join(f"{c} ({n})" for c, n in sorted(names.items()))
@@ -440,8 +441,8 @@ def gather(
     as_of = (as_of or datetime.now(UTC)).astimezone(CHINA)
     code = chosen["code"] if chosen else None
     with engine.connect() as conn:
-        town_names = _names(conn, "town")
-        grid_names = _names(conn, "grid")
+        town_names = _names(conn, "town", model.version)
+        grid_names = _names(conn, "grid", model.version)
         towns = features_at(conn, "town", model.version)
         stations = features_at(conn, "stations", model.version)
     current = figures(engine, period, code, as_of)

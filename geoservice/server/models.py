@@ -126,6 +126,9 @@ class PositionsRecorded(Strict):
         "last position."
     )
     max_speed_kmh: float
+    dataset_version: int = Field(
+        description="The version whose patrol units and grids judged them."
+    )
 
 
 class RefusedPosition(Strict):
@@ -195,6 +198,9 @@ class EventStats(Strict):
     closure_rate: float | None
     overdue: int
     groups: list[EventGroup]
+    dataset_version: int | None = Field(
+        description="The version the groups' names come from (the current one)."
+    )
 
 
 class OverdueEvent(Strict):

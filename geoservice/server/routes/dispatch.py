@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -28,6 +27,7 @@ from geoservice.server.models import (
     Dispatch,
     PositionsRecorded,
     PositionsRequest,
+    RefusedPosition,
     errors,
     json_body,
 )
@@ -130,11 +130,12 @@ async def record_positions(
         return len(kept), too_old, refused
 
     recorded, too_old, refused = await run_in_threadpool(record)
-    answer = {
-        "recorded": recorded,
-        "ignored_too_old": too_old,
-        "max_age_s": service.settings.position_max_age_s,
-        "refused": [r.__dict__ for r in refused],
-        "max_speed_kmh": max_speed_kmh,
-    }
-    return Response(orjson.dumps(answer), media_type="application/json")
+    answer = PositionsRecorded(
+        recorded=recorded,
+        ignored_too_old=too_old,
+        max_age_s=service.settings.position_max_age_s,
+        refused=[RefusedPosition(**r.__dict__) for r in refused],
+        max_speed_kmh=max_speed_kmh,
+        dataset_version=state.version,
+    )
+    return Response(answer.model_dump_json(), media_type="application/json")
