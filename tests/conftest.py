@@ -6,11 +6,13 @@ unreachable server fails the run; nothing here skips.
 
 from __future__ import annotations
 
+import inspect
 import os
 import secrets
 import tempfile
+import types
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,9 @@ from geoservice.db import create_engine, libpq_conninfo, upgrade
 from geoservice.keys import ROLES, digest
 from geoservice.settings import Settings
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+"""Data files the tests read, kept beside them (tests/fixtures/README.md: sources, licences)."""
+SHARED_DATA = FIXTURES  # the name some test modules import it by
 
 # one worker process per test server is plenty (two cores run the whole suite)
 os.environ.setdefault("GEOSERVICE_ANALYSIS_WORKERS", "1")
@@ -242,3 +246,82 @@ def demo_client(demo_readonly) -> Iterator:
 def client(demo_client):
     """The demo app; modules testing another database define their own ``client``."""
     return demo_client
+
+
+# --- tiers: one marker per test, from what it uses ------------------------------------------
+
+DB_FIXTURES = frozenset(
+    {
+        "make_database",
+        "settings",
+        "engine",
+        "conninfo",
+        "demo_template",
+        "demo_settings",
+        "demo_engine",
+        "demo_readonly",
+        "demo_index",
+        "demo_network",
+        "demo_client",
+        "client",
+    }
+)
+"""The fixtures above that make, or hand out, a database on the PostgreSQL server."""
+
+TIERS: tuple[tuple[str, frozenset[str], frozenset[str]], ...] = (
+    # (marker, fixtures that put a test in it, names its code calls that do), heaviest first
+    ("cluster", frozenset({"cluster"}), frozenset()),  # test_cluster: primary, standby, HAProxy
+    ("browser", frozenset(), frozenset({"sync_playwright"})),  # headless Chromium
+    # the real app (with its worker process), a served HTTP port, the worker pool
+    ("system", frozenset({"demo_client"}), frozenset({"TestClient", "serving", "WorkerPool"})),
+    ("db", DB_FIXTURES, frozenset()),
+)
+"""A test's tier is the first of these whose fixtures it uses or whose names its code calls;
+a test using none of them is ``unit``: it needs no PostgreSQL, no server and no browser."""
+
+
+def _called_names(functions: Iterable) -> set[str]:
+    """Every name the code of ``functions`` refers to, following the functions and classes of
+    the tests package they name (helpers such as ``tests.server.serving``)."""
+    names: set[str] = set()
+    seen: set[types.CodeType] = set()
+    todo = list(functions)
+    while todo:
+        function = inspect.unwrap(todo.pop())
+        code = getattr(function, "__code__", None)
+        if code is None or code in seen:
+            continue
+        seen.add(code)
+        codes = [code]
+        while codes:
+            current = codes.pop()
+            codes.extend(c for c in current.co_consts if isinstance(c, types.CodeType))
+            for name in current.co_names:
+                names.add(name)
+                found = function.__globals__.get(name)
+                if getattr(found, "__module__", "").partition(".")[0] != "tests":
+                    continue
+                if inspect.isfunction(found):
+                    todo.append(found)
+                elif inspect.isclass(found):
+                    todo.extend(f for f in vars(found).values() if inspect.isfunction(f))
+    return names
+
+
+def tier_of(item: pytest.Item) -> str:
+    fixtures = set(getattr(item, "fixturenames", ()))
+    info = getattr(item, "_fixtureinfo", None)
+    defined = info.name2fixturedefs if info is not None else {}
+    functions = [getattr(item, "function", None)]
+    functions += [defs[-1].func for name, defs in defined.items() if name in fixtures and defs]
+    called = _called_names(f for f in functions if f is not None)
+    for tier, tier_fixtures, tier_calls in TIERS:
+        if fixtures & tier_fixtures or called & tier_calls:
+            return tier
+    return "unit"
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by these markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(tier_of(item))

@@ -11,7 +11,8 @@ import resource
 import socket
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,6 +34,7 @@ from geoservice.server.workers import Answer, Lane, Task, WorkerPool
 from tests.conftest import TEST_KEYS, auth
 from tests.server import serving
 from tests.tcp_proxy import TcpProxy
+from tests.waiting import wait_until
 
 
 def strict_json(text: bytes | str):
@@ -113,22 +115,40 @@ def nap(state, seconds: float, label: str) -> Answer:
     return Answer("text/plain", f"{label} {os.getpid()}".encode())
 
 
-def test_analysis_leaves_a_worker_for_dispatch_work(settings):
+def hold(state, gate: str, label: str) -> Answer:
+    """A task that says it has started (the file ``gate``.started) and runs until the file
+    ``gate`` exists (run in a worker process)."""
+    Path(f"{gate}.started").touch()
+    wait_until(Path(gate).exists, 120, f"the test to open {gate}")
+    return Answer("text/plain", f"{label} {os.getpid()}".encode())
+
+
+def test_analysis_leaves_a_worker_for_dispatch_work(settings, tmp_path):
     pool = WorkerPool(settings, 2)
+    gate = tmp_path / "gate"
     try:
         finished: list[str] = []
 
-        def run(lane: Lane, label: str, seconds: float) -> None:
-            answer = pool.submit(lane, Task(nap, None, (seconds, label))).result(timeout=60)
-            finished.append(answer.body.decode().split()[0])
+        def submit(lane: Lane, task: Task, label: str) -> Future:
+            future = pool.submit(lane, task)
+            future.add_done_callback(lambda _: finished.append(label))
+            return future
 
-        with ThreadPoolExecutor(4) as threads:
-            threads.submit(run, Lane.ANALYSIS, "analysis-1", 3.0)
-            time.sleep(0.5)
-            threads.submit(run, Lane.ANALYSIS, "analysis-2", 0.1)
-            time.sleep(0.5)
-            threads.submit(run, Lane.DISPATCH, "dispatch", 0.1)
-        # the second analysis waits for the first; dispatch work never waits for analysis
+        first = submit(Lane.ANALYSIS, Task(hold, None, (str(gate), "analysis-1")), "analysis-1")
+        wait_until(
+            tmp_path.joinpath("gate.started").exists, 60, "the first analysis to start in a worker"
+        )
+        second = submit(Lane.ANALYSIS, Task(nap, None, (0.0, "analysis-2")), "analysis-2")
+        dispatch = submit(Lane.DISPATCH, Task(nap, None, (0.0, "dispatch")), "dispatch")
+        # dispatch work never waits for analysis: answered while the first analysis runs on
+        assert dispatch.result(timeout=60).body.startswith(b"dispatch")
+        wait_until(lambda: finished == ["dispatch"], 10, "the dispatch answer to be recorded")
+        # the second analysis waits for the first: not even started while the first runs
+        assert not first.done() and not second.running() and not second.done()
+        gate.touch()
+        assert first.result(timeout=120).body.startswith(b"analysis-1")
+        assert second.result(timeout=60).body.startswith(b"analysis-2")
+        wait_until(lambda: len(finished) == 3, 10, "every answer to be recorded")
         assert finished == ["dispatch", "analysis-1", "analysis-2"]
         pids = {
             pool.submit(Lane.DISPATCH, Task(nap, None, (0.0, "x"))).result().body.split()[1]
@@ -136,6 +156,7 @@ def test_analysis_leaves_a_worker_for_dispatch_work(settings):
         }
         assert str(os.getpid()).encode() not in pids  # never in this process
     finally:
+        gate.touch()  # a held worker lets go, so that the pool closes
         pool.close()
 
 
@@ -251,24 +272,38 @@ def test_requests_never_mix_versions_while_versions_switch(
             ("coverage", "/v1/coverage/response", {"minutes": "1,3,5"}),
         ]
         threads = [threading.Thread(target=hammer, args=load) for load in loads]
+        kinds = {kind for kind, _, _ in loads}
+
+        def answered(version: int, since: int) -> bool:
+            return {k for k, a in answers[since:] if a["dataset_version"] == version} == kinds
+
         for thread in threads:
             thread.start()
-        for step in range(8):  # a new current version every second
-            datasets.rollback(demo_engine, v2 if step % 2 == 0 else v1)
-            time.sleep(1.0)
-        final = v2
-        datasets.rollback(demo_engine, final)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            recent = answers[-30:]
-            if {kind for kind, _ in recent} == {"locate", "isochrones", "coverage"} and all(
-                a["dataset_version"] == final for _, a in recent
-            ):
-                break
-            time.sleep(0.5)
-        stop.set()
-        for thread in threads:
-            thread.join()
+        try:
+            for step in range(8):  # a new current version as soon as every kind answers it
+                version = v2 if step % 2 == 0 else v1
+                since = len(answers)
+                datasets.rollback(demo_engine, version)
+                wait_until(
+                    lambda version=version, since=since: answered(version, since),
+                    120,
+                    f"every kind of request to answer version {version} (switch {step + 1})",
+                )
+            final = v2
+            datasets.rollback(demo_engine, final)
+            wait_until(
+                lambda: (
+                    {kind for kind, _ in answers[-30:]} == kinds
+                    and all(a["dataset_version"] == final for _, a in answers[-30:])
+                ),
+                120,
+                f"the last 30 answers to be of every kind and all of version {final}",
+                interval_s=0.5,
+            )
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
     assert not failures, failures[:5]
     versions = {a["dataset_version"] for _, a in answers}
     assert versions == {v1, v2}
