@@ -481,7 +481,8 @@ DISTRICT_BBOX = (113.9, 22.6, 115.1, 23.8)
 
 
 def to_wgs84_points(points: Any, crs: InputCRS) -> tuple[NDArray, NDArray]:
-    """Validate ``[[x, y], ...]`` in ``crs`` and convert to WGS84 arrays; errors name the value."""
+    """Validate ``[[x, y], ...]`` (or ``[{"lon": x, "lat": y}, ...]``) in ``crs`` and
+    convert to WGS84 arrays; errors name the value."""
     if not isinstance(points, list):
         msg = f"points must be a list of [lon, lat] pairs, got {type(points).__name__}"
         raise InvalidCoordinates(msg)
@@ -499,9 +500,13 @@ def to_wgs84_points(points: Any, crs: InputCRS) -> tuple[NDArray, NDArray]:
         and type(pair[1]) in numbers
         for pair in points
     ):
+        points = [_as_pair(item) for item in points]
         for i, item in enumerate(points):
             if not (isinstance(item, list) and len(item) == 2):
-                msg = f"points[{i}] is {item!r}; expected a [lon, lat] pair of numbers"
+                msg = (
+                    f"points[{i}] is {item!r}; expected a [lon, lat] pair of numbers "
+                    "or {lon, lat}"
+                )
                 raise InvalidCoordinates(msg)
             for value in item:
                 if type(value) not in numbers:
@@ -509,6 +514,14 @@ def to_wgs84_points(points: Any, crs: InputCRS) -> tuple[NDArray, NDArray]:
                     raise InvalidCoordinates(msg)
     xy = np.array(points, dtype=np.float64)
     return check_coordinates(xy[:, 0], xy[:, 1], crs)
+
+
+def _as_pair(item: Any) -> Any:
+    """``{"lon": x, "lat": y}`` as ``[x, y]`` (x, y in the request's CRS); any other item
+    as it is."""
+    if isinstance(item, dict) and item.keys() == {"lon", "lat"}:
+        return [item["lon"], item["lat"]]
+    return item
 
 
 def check_coordinates(

@@ -51,6 +51,12 @@ def test_post_batch_is_in_input_order_and_equals_get(client, demo_index) -> None
     assert body["results"] == [demo_index.locate(x, y) for x, y in points]
     for x, y in points[:20]:
         assert client.get("/v1/locate", params={"lon": x, "lat": y}).json() in body["results"]
+    objects = [{"lon": x, "lat": y} for x, y in points[:50].tolist()]
+    mixed = client.post("/v1/locate", json={"points": [*objects, *points[50:100].tolist()]})
+    assert mixed.status_code == 200, mixed.text
+    assert mixed.json()["results"] == body["results"][:100]  # {lon, lat} is [lon, lat]
+    bad = client.post("/v1/locate", json={"points": [{"lon": 114.41}]})
+    assert bad.status_code == 422 and "{lon, lat}" in bad.json()["detail"]
 
 
 def test_the_cli_gives_the_same_answer(demo_readonly, client) -> None:

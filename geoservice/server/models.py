@@ -226,10 +226,10 @@ class OverdueEvents(Strict):
 
 class LocateBatchRequest(Strict):
     crs: str = Field("wgs84", description="wgs84, cgcs2000, gcj02, bd09 or EPSG:NNNN.")
-    points: list[tuple[float, float]] = Field(
+    points: list[tuple[float, float] | LonLat] = Field(
         min_length=1,
         max_length=100_000,
-        description="[lon, lat] pairs (or x, y in ``crs``); 1 to 100,000.",
+        description="[lon, lat] pairs or {lon, lat} objects (x, y in ``crs``); 1 to 100,000.",
         examples=[[[114.41, 23.11], [114.52, 23.16]]],
     )
 
@@ -383,7 +383,7 @@ class ScenarioRequest(Strict):
     minutes: list[float] = Field([1, 3, 5], max_length=6)
     origins: Literal["stations", "posts", "patrols", "all"] = "all"
     crs: str = "wgs84"
-    add_points: list[tuple[float, float]] = Field([], examples=[[[114.43, 23.09]]])
+    add_points: list[tuple[float, float] | LonLat] = Field([], examples=[[[114.43, 23.09]]])
     remove_origins: list[str] = []
     close_edges: list[int] = []
     close_roads: list[str] = Field([], examples=[["东江2号桥"]])
