@@ -6,7 +6,6 @@ every console message, and saves screenshots (under the test's temporary folder)
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,16 @@ CENTRE_ON = """([lon, lat]) => {
   map.getView().setCenter(ol.proj.fromLonLat([lon, lat]));
   map.renderSync();
   return map.getPixelFromCoordinate(ol.proj.fromLonLat([lon, lat]));
+}"""
+SETTLE = """() => {
+  const { map } = window.geoservice;
+  window.mapSettled = false;
+  map.once("rendercomplete", () => { window.mapSettled = true; });
+  map.render();
+}"""
+CLICKED = """() => {
+  window.mapClicked = false;
+  window.geoservice.map.once("singleclick", () => { window.mapClicked = true; });
 }"""
 BASEMAP_READY = "window.geoservice.basemap.getSource()?.getState() === 'ready'"
 COLOURED = "window.geoservice.state.coverage?.size === 2556"
@@ -71,12 +80,21 @@ class Visit:
         # as a function: a bare expression would be eval'd, which the page's CSP refuses
         self.page.wait_for_function(f"() => ({script})", timeout=timeout_s * 1000)
 
+    def settled(self, timeout_s: float = 60.0) -> None:
+        """Wait until the map has drawn what is in view: every tile loaded and faded in
+        (OpenLayers' ``rendercomplete``, the event its own print button waits for)."""
+        self.page.evaluate(SETTLE)
+        self.wait_for("window.mapSettled === true", timeout_s)
+
     def click_at(self, lon: float, lat: float) -> None:
-        """Click the map at a WGS84 point (centred first, so that it is in view)."""
+        """Click the map at a WGS84 point (centred first, so that it is in view), and wait
+        until the map has taken it as a single click: OpenLayers holds a click back past its
+        double-click window, then the page's own ``singleclick`` handler runs before ours."""
         x, y = self.page.evaluate(CENTRE_ON, [lon, lat])
+        self.page.evaluate(CLICKED)
         box = self.page.locator("#map").bounding_box()
         self.page.mouse.click(box["x"] + x, box["y"] + y)
-        time.sleep(0.6)  # past the map's double-click window
+        self.wait_for("window.mapClicked === true", 10)
 
 
 def _open(browser: Browser, base: str, shots: Path, query: str, role: str | None) -> Visit:
@@ -104,7 +122,7 @@ def test_dispatch_view_locates_a_click_and_draws_three_nested_bands(
     visit = _open(browser, server.url, tmp_path, "lon=114.41&lat=23.11&zoom=15", "dispatch")
     assert "key=" not in visit.page.url  # taken from the fragment, then removed
     visit.wait_for(BASEMAP_READY)
-    time.sleep(2)
+    visit.settled()
     first = visit.shot("dispatch-start")
     assert first.std() > 20  # a drawn map, not a blank page
     expected = demo_index.locate(114.41, 23.11)["grid"]["code"]
@@ -125,7 +143,7 @@ def test_dispatch_view_locates_a_click_and_draws_three_nested_bands(
     assert len(routes) == 3
     assert all(abs(lon - 114.41) < 0.005 and abs(lat - 23.11) < 0.005 for lon, lat in routes)
     visit.page.evaluate("window.geoservice.map.getView().setZoom(14)")
-    time.sleep(1.5)
+    visit.settled()
     visit.shot("dispatch-routes")
     visit.page.click("#bands-button")
     visit.wait_for("window.geoservice.bandsSource.getFeatures().length === 3")
@@ -140,7 +158,7 @@ def test_dispatch_view_locates_a_click_and_draws_three_nested_bands(
     )
     assert nested == [[1, 3, 5], True]
     assert visit.page.locator("[data-testid=bands-legend] li").count() == 3
-    time.sleep(1)
+    visit.settled()
     bands = visit.shot("dispatch-bands")
     assert np.abs(bands - first).mean() > 3  # the bands are drawn
     # a dispatch key sees no planner or GIS view
@@ -154,11 +172,11 @@ def test_planner_view_colours_grids_and_weighs_a_new_patrol_point(browser, serve
         browser, server.url, tmp_path, "lon=114.41&lat=23.11&zoom=13&view=planner", "planner"
     )
     visit.wait_for("window.geoservice.state.view === 'planner'")
-    time.sleep(2)
+    visit.settled()
     before = visit.shot("planner-start")
     visit.page.click("#coverage-button")
     visit.wait_for(COLOURED)
-    time.sleep(3)
+    visit.settled()
     after = visit.shot("planner-coverage")
     green = (after[..., 1] > after[..., 0] + 30) & (after[..., 1] > after[..., 2] + 30)
     was_green = (before[..., 1] > before[..., 0] + 30) & (before[..., 1] > before[..., 2] + 30)
@@ -167,7 +185,7 @@ def test_planner_view_colours_grids_and_weighs_a_new_patrol_point(browser, serve
     # the district-wide view (zoom 11) keeps the colours, and outlines the uncovered grids
     visit.page.evaluate("window.geoservice.map.getView().setZoom(11)")
     visit.wait_for(BASEMAP_READY)
-    time.sleep(3)
+    visit.settled()
     far = visit.shot("planner-coverage-z11")
     green_far = (far[..., 1] > far[..., 0] + 30) & (far[..., 1] > far[..., 2] + 30)
     red_far = (far[..., 0] > far[..., 1] + 60) & (far[..., 0] > far[..., 2] + 60)
@@ -213,12 +231,12 @@ def test_live_coverage_follows_the_patrols_on_the_map(browser, demo_settings, tm
         assert "102 个巡逻组" in visit.page.inner_text("[data-testid=coverage-summary]")
         where = f"JSON.stringify({PATROLS}.map((f) => f.getGeometry().getCoordinates()))"
         visit.page.evaluate(f"window.firstPlaces = {where}")
-        time.sleep(1)
+        visit.settled()
         visit.shot("planner-live")
         # ten minutes later along their segments: the page's next refresh moves them
         store.record(simulator.positions(600.0, datetime.now(UTC)))
         visit.wait_for(f"{where} !== window.firstPlaces", 30)
-        time.sleep(1)
+        visit.settled()
         visit.shot("planner-live-later")
         assert not visit.errors(), visit.errors()
         assert not visit.outside(), visit.outside()
@@ -250,7 +268,7 @@ def test_gis_view_searches_shows_attributes_and_draws_a_diff(
         visit.wait_for("window.geoservice.diffSource.getFeatures().length > 0")
         changes = visit.page.inner_text("[data-testid=diff-result]")
         assert "删除 2" in changes and "边界变化 1" in changes
-        time.sleep(2)
+        visit.settled()
         visit.shot("gis-diff")
         visit.page.uncheck("input[data-layer=grid]")
         assert "grid" in visit.page.evaluate("[...window.geoservice.state.hidden]")
@@ -267,7 +285,7 @@ def test_every_view_prints_with_a_title_legend_scale_and_date(browser, server, t
     visit.wait_for(COLOURED)
     visit.page.emulate_media(media="print")
     visit.page.evaluate("window.dispatchEvent(new Event('beforeprint'))")
-    time.sleep(2)
+    visit.settled()  # laid out for print and drawn again at its new size
     title = visit.page.locator("[data-testid=print-title]")
     assert title.is_visible() and not visit.page.locator("header").is_visible()
     text = title.inner_text()
