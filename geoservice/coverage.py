@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 
 from geoservice.crs import from_metric, parse_crs
 from geoservice.datasets import resolve_version
-from geoservice.errors import InvalidInput
+from geoservice.errors import InvalidInput, shown
 from geoservice.isochrones import parse_minutes, plain_number
 from geoservice.locate import LocateIndex, build_index, to_wgs84_points
 from geoservice.network import Network, Snaps, load_network
@@ -338,7 +338,7 @@ def load_origins(engine: Engine, network: Network, kind: str) -> Origins:
     """Stations, unit posts, patrol segments (each whole segment one origin) or all, of the
     network's dataset version."""
     if kind not in ORIGIN_KINDS:
-        msg = f"origins {kind!r} is unknown; expected one of {', '.join(ORIGIN_KINDS)}"
+        msg = f"origins {shown(kind)} is unknown; expected one of {', '.join(ORIGIN_KINDS)}"
         raise InvalidInput(msg)
     parts: list[Origins] = []
     with engine.connect() as conn:
@@ -463,17 +463,20 @@ class Scenario:
                 or isinstance(speed, bool)
                 or not 0 < speed <= 200
             ):
-                msg = f"speeds_kmh[{highway!r}] = {speed!r}; expected a number in (0, 200] km/h"
+                msg = (
+                    f"speeds_kmh[{shown(highway)}] = {shown(speed)}; "
+                    "expected a number in (0, 200] km/h"
+                )
                 raise InvalidInput(msg)
         edges = _items(body, "close_edges")
         if not all(isinstance(e, int) and not isinstance(e, bool) for e in edges):
-            msg = f"close_edges must be road edge ids (integers), got {edges[:5]!r}"
+            msg = f"close_edges must be road edge ids (integers), got {shown(edges[:5])}"
             raise InvalidInput(msg)
         texts = {}
         for name in ("remove_origins", "close_roads"):
             values = _items(body, name)
             if not all(isinstance(v, str) for v in values):
-                msg = f"{name} must be a list of strings, got {values[:5]!r}"
+                msg = f"{name} must be a list of strings, got {shown(values[:5])}"
                 raise InvalidInput(msg)
             texts[name] = tuple(values)
         return cls(
@@ -506,7 +509,7 @@ class Scenario:
         for name in self.close_roads:
             hit = np.flatnonzero(network.names == name)
             if not len(hit):
-                msg = f"close_roads: no road named {name!r} in the {network.profile} network"
+                msg = f"close_roads: no road named {shown(name)} in the {network.profile} network"
                 raise InvalidInput(msg)
             closed += hit.tolist()
         classes = set(network.highway.tolist())
@@ -630,7 +633,7 @@ class CoverageModel:
         the register's events (between ``start`` and ``end``) placed in this version's
         grids — shares in the answer are then shares of events. Origins are shared."""
         if weight not in WEIGHTS:
-            msg = f"weight {weight!r} is unknown; expected one of {', '.join(WEIGHTS)}"
+            msg = f"weight {shown(weight)} is unknown; expected one of {', '.join(WEIGHTS)}"
             raise InvalidInput(msg)
         if weight == "residents":
             return self

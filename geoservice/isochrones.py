@@ -35,7 +35,7 @@ import shapely
 from numpy.typing import NDArray
 
 from geoservice.crs import from_metric
-from geoservice.errors import InvalidInput
+from geoservice.errors import InvalidInput, shown
 from geoservice.network import Network, Reach, Snaps
 
 DEFAULT_MINUTES = (1.0, 3.0, 5.0)
@@ -121,17 +121,17 @@ def parse_minutes(value: str | float | Sequence[float] | None) -> tuple[float, .
     elif isinstance(value, list | tuple | np.ndarray):
         parts = [str(v) for v in value]
     else:
-        msg = f"minutes {value!r}: expected a list such as [1, 3, 5] or 1,3,5"
+        msg = f"minutes {shown(value)}: expected a list such as [1, 3, 5] or 1,3,5"
         raise InvalidInput(msg)
     minutes = []
     for part in parts:
         try:
             m = float(part)
         except (TypeError, ValueError):
-            msg = f"minutes {part!r} is not a number; expected e.g. minutes=1,3,5"
+            msg = f"minutes {shown(part)} is not a number; expected e.g. minutes=1,3,5"
             raise InvalidInput(msg) from None
         if not 0 < m <= MAX_MINUTES:
-            msg = f"minutes {part!r} is out of range; each must be in (0, {MAX_MINUTES:g}]"
+            msg = f"minutes {shown(part)} is out of range; each must be in (0, {MAX_MINUTES:g}]"
             raise InvalidInput(msg)
         minutes.append(m)
     if not minutes:
@@ -150,10 +150,10 @@ def check_buffer(buffer_m: float | str | None) -> float:
     try:
         value = float(buffer_m)
     except (TypeError, ValueError):
-        msg = f"buffer_m {buffer_m!r} is not a number"
+        msg = f"buffer_m {shown(buffer_m)} is not a number"
         raise InvalidInput(msg) from None
     if not 0 < value <= MAX_BUFFER_M:
-        msg = f"buffer_m {buffer_m!r} is out of range; expected (0, {MAX_BUFFER_M:g}] metres"
+        msg = f"buffer_m {shown(buffer_m)} is out of range; expected (0, {MAX_BUFFER_M:g}] metres"
         raise InvalidInput(msg)
     return value
 
