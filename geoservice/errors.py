@@ -1,6 +1,21 @@
-"""One exception tree for geoservice; the API maps it to HTTP in ``api/problems.py``."""
+"""One exception tree for geoservice (``server/statuses.py`` maps it to HTTP statuses), and
+``shown``, how a message quotes a value it was given."""
 
 from __future__ import annotations
+
+import reprlib
+from typing import Any
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict = 3, 4, 4
+_SHORT.maxstring = _SHORT.maxother = 60
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` cut short: a few items of a list or an object, three levels deep,
+    60 characters of a text — so that a message can quote anything a client sent (a JSON
+    body nested a thousand deep, a 3 MB text) without failing or flooding the answer."""
+    return _SHORT.repr(value)
 
 
 class GeoserviceError(Exception):
