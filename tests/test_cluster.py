@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 from tests.cli import run_cli
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_BIN = "/usr/lib/postgresql/15/bin"
@@ -120,7 +121,7 @@ class Traffic:
             status, body = self.cluster.get(self.cluster.lb, path)
             self.answers.append((time.monotonic(), path, status, body))
             n += 1
-            time.sleep(0.01)
+            time.sleep(0.01)  # the pace of the steady load, not a wait for anything
 
     def __enter__(self) -> Traffic:
         for thread in self._threads:
@@ -131,6 +132,16 @@ class Traffic:
         self._stop.set()
         for thread in self._threads:
             thread.join()
+
+    def flowing(self) -> None:
+        """Wait until every path has been answered 200 through the balancer."""
+        wait_until(
+            lambda: (
+                {path for _, path, status, _ in self.answers if status == 200} == set(self.paths)
+            ),
+            60,
+            f"traffic through the balancer answered on {self.paths}",
+        )
 
     def since(self, start: float) -> list[tuple[float, str, int, dict | None]]:
         return [a for a in self.answers if a[0] >= start]
@@ -148,6 +159,7 @@ def _recovered_after(answers, start: float, prefix: str = "") -> float:
 
 LOCATE = "/v1/locate?lon=114.41&lat=23.11"
 LAYER = "/v1/layers/town"
+STREAMING = "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"
 
 
 @pytest.fixture(scope="module")
@@ -201,16 +213,18 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
 def _converged(cluster: Cluster, version: int, seconds: float = 120) -> float:
     """Seconds until every server answers ``version`` (fails after ``seconds``)."""
     start = time.monotonic()
-    while time.monotonic() - start < seconds:
-        versions = {
-            cluster.get(port, LOCATE)[1]["dataset_version"]
-            for port in cluster.server_ports()
-            if cluster.get(port, LOCATE)[0] == 200
-        }
-        if versions == {version}:
-            return round(time.monotonic() - start, 2)
-        time.sleep(0.1)
-    raise AssertionError(f"servers did not converge on version {version}")
+
+    def versions() -> set[int]:
+        answers = [cluster.get(port, LOCATE) for port in cluster.server_ports()]
+        return {body["dataset_version"] for status, body in answers if status == 200}
+
+    wait_until(
+        lambda: versions() == {version},
+        seconds,
+        f"every server to answer version {version}",
+        interval_s=0.1,
+    )
+    return round(time.monotonic() - start, 2)
 
 
 def _mark_officers(cluster: Cluster, mark: str, path: Path) -> None:
@@ -248,13 +262,18 @@ def test_a_version_published_under_load_reaches_every_server_unmixed(cluster, tm
     path = tmp_path / "officers.csv"
     _mark_officers(cluster, "·甲", path)
     with Traffic(cluster, [LOCATE]) as traffic:
-        time.sleep(1)
+        traffic.flowing()
         start = time.monotonic()
         result = cluster.cli("etl", "officers", str(path))
         assert result.returncode == 0, result.stderr
         version = int(cluster.psql("SELECT version_id FROM geoservice.current_dataset"))
         seconds = _converged(cluster, version)
-        time.sleep(0.5)
+        converged = time.monotonic()
+        wait_until(
+            lambda: len(traffic.since(converged)) >= 20,
+            60,
+            "20 answers more once every server answered the new version",
+        )
     answers = traffic.since(start)
     assert _failed(answers) == 0
     for _, _, _, body in answers:
@@ -298,17 +317,23 @@ def test_the_primary_stopped_during_a_publish_leaves_nothing_half_published(clus
             text=True,
         )
         writing = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY geoservice.road%'"
-        for _ in range(1200):  # stop the primary while the roads are being written
-            if publish.poll() is not None or cluster.psql(writing) != "0":
-                break
-            time.sleep(0.05)
+        wait_until(  # stop the primary while the roads are being written
+            lambda: publish.poll() is not None or cluster.psql(writing) != "0",
+            300,
+            "the roads publish to start writing roads",
+        )
         stopped = time.monotonic()
         cluster.pg_ctl("primary", "stop")
         _, stderr = publish.communicate(timeout=300)
-        time.sleep(3)  # the service answers on without its primary
+        # the point of the test: three seconds of traffic more with no primary at all
+        time.sleep(3)
         down = traffic.since(stopped)
         cluster.pg_ctl("primary", "start")
-        time.sleep(2)
+        wait_until(
+            lambda: all(cluster.get(cluster.lb, path)[0] == 200 for path in (LOCATE, LAYER)),
+            60,
+            "the balancer to answer locate and layers again with the primary back",
+        )
     assert publish.returncode != 0, "the publish should have failed with its database gone"
     assert "Traceback" not in stderr
     assert _failed(down, "/v1/locate") == 0  # locate answers from memory
@@ -329,13 +354,17 @@ def test_the_primary_stopped_during_a_publish_leaves_nothing_half_published(clus
 
 def test_the_standby_stopped_reads_go_to_the_primary(cluster):
     with Traffic(cluster, [LOCATE, LAYER]) as traffic:
-        time.sleep(1)
+        traffic.flowing()
         start = time.monotonic()
         cluster.pg_ctl("standby", "stop")
+        # the point of the test: six seconds of traffic without the standby (reads must have
+        # moved to the primary after three)
         time.sleep(6)
         answers = traffic.since(start)
         cluster.pg_ctl("standby", "start")
-        time.sleep(1)
+        wait_until(
+            lambda: cluster.psql(STREAMING) != "0", 120, "the standby to stream from the primary"
+        )
     assert _failed(answers, "/v1/locate") == 0
     late = [a for a in answers if a[0] > start + 3]
     assert _failed(late, "/v1/layers") == 0  # reads moved to the primary
@@ -350,10 +379,10 @@ def test_the_standby_stopped_reads_go_to_the_primary(cluster):
 def test_a_server_killed_the_balancer_routes_around_it(cluster):
     pid = int(cluster.state["SERVER_1_PID"])
     with Traffic(cluster, [LOCATE, LAYER]) as traffic:
-        time.sleep(1)
+        traffic.flowing()
         start = time.monotonic()
         os.kill(pid, signal.SIGKILL)
-        time.sleep(5)
+        time.sleep(5)  # the point of the test: five seconds of traffic with one server dead
         answers = traffic.since(start)
     assert _failed(answers, "/v1/locate") == 0
     assert cluster.get(cluster.lb, LOCATE)[0] == 200
