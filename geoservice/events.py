@@ -26,7 +26,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -39,7 +39,7 @@ from sqlalchemy.engine import Connection, Engine
 from geoservice.audit import Actor, record
 from geoservice.crs import parse_crs
 from geoservice.datasets import current_version_id
-from geoservice.errors import Conflict, InvalidInput, NoDataset, ValidationFailed
+from geoservice.errors import Conflict, InvalidInput, NoDataset, ValidationFailed, shown
 from geoservice.locate import LocateIndex, build_index, named_items, to_wgs84_points
 from geoservice.patrols import CHINA, in_china, parse_time
 
@@ -142,26 +142,26 @@ def parse_events(rows: Sequence[dict[str, Any]], where: str, crs: str | None = N
             points.append([0.0, 0.0])
             continue
         if not isinstance(row["id"], str):
-            problems.append(f"{at}: id {row['id']!r} is not a string; expected {ID_EXPECTED}")
-        key = str(row["id"]).strip()
+            problems.append(f"{at}: id {shown(row['id'])} is not a string; expected {ID_EXPECTED}")
+        key = row["id"].strip() if isinstance(row["id"], str) else shown(row["id"])
         if isinstance(row["id"], str) and not ID_PATTERN.fullmatch(key):
-            shown = key if len(key) <= 80 else f"{key[:80]}… ({len(key):,} characters)"
-            problems.append(f"{at}: id {shown!r}; expected {ID_EXPECTED}")
+            cut = key if len(key) <= 80 else f"{key[:80]}… ({len(key):,} characters)"
+            problems.append(f"{at}: id {cut!r}; expected {ID_EXPECTED}")
         description = row.get("description")
         if not _blank(description) and not isinstance(description, str):
-            problems.append(f"{at}: description {description!r} is not text")
+            problems.append(f"{at}: description {shown(description)} is not text")
         elif isinstance(description, str) and len(description) > MAX_DESCRIPTION_CHARS:
             problems.append(
                 f"{at}: description of {len(description):,} characters is over the limit of "
                 f"{MAX_DESCRIPTION_CHARS:,}"
             )
         if key in seen:
-            problems.append(f"{at}: id {key!r} repeats {where} {seen[key] + 1}")
+            problems.append(f"{at}: id {shown(key)} repeats {where} {seen[key] + 1}")
         seen[key] = n
         ids.append(key)
         when = closed_when = None
         try:
-            when = parse_time(str(row["time"]).strip(), f"{at}: time")
+            when = parse_time(_as_text(row["time"]), f"{at}: time")
         except InvalidInput as exc:
             problems.append(str(exc))
         category = (
@@ -169,7 +169,7 @@ def parse_events(rows: Sequence[dict[str, Any]], where: str, crs: str | None = N
         )
         if category is None:
             problems.append(
-                f"{at}: category {row['category']!r} is unknown; expected one of "
+                f"{at}: category {shown(row['category'])} is unknown; expected one of "
                 f"{', '.join(routing())} (or their names "
                 f"{', '.join(rule['name'] for rule in routing().values())})"
             )
@@ -180,18 +180,20 @@ def parse_events(rows: Sequence[dict[str, Any]], where: str, crs: str | None = N
         )
         if status is None:
             problems.append(
-                f"{at}: status {row['status']!r}; expected open (in_progress, 在办) or "
+                f"{at}: status {shown(row['status'])}; expected open (in_progress, 在办) or "
                 "closed (办结)"
             )
         categories.append(category or "")
         statuses.append(status or "")
         if not _blank(row.get("closed_at")):
             try:
-                closed_when = parse_time(str(row["closed_at"]).strip(), f"{at}: closed_at")
+                closed_when = parse_time(_as_text(row["closed_at"]), f"{at}: closed_at")
             except InvalidInput as exc:
                 problems.append(str(exc))
         if status == "open" and closed_when is not None:
-            problems.append(f"{at}: status open with closed_at {row['closed_at']}; one or other")
+            problems.append(
+                f"{at}: status open with closed_at {shown(row['closed_at'])}; one or other"
+            )
         if when and closed_when and closed_when < when:
             problems.append(f"{at}: closed_at {row['closed_at']} is before time {row['time']}")
         times.append(when or datetime.now(UTC))
@@ -201,7 +203,7 @@ def parse_events(rows: Sequence[dict[str, Any]], where: str, crs: str | None = N
             try:
                 values.append(float(row[axis]))
             except (TypeError, ValueError):
-                problems.append(f"{at}: {axis} {row[axis]!r} is not a number")
+                problems.append(f"{at}: {axis} {shown(row[axis])} is not a number")
                 values.append(float("nan"))
         points.append(values)
     lon = lat = np.zeros(0)
@@ -226,8 +228,18 @@ def parse_events(rows: Sequence[dict[str, Any]], where: str, crs: str | None = N
     )
 
 
+def _as_text(value: Any) -> Any:
+    """A time cell as text: a string stripped, a number or a spreadsheet's date written
+    out; anything else (a list, an object) as it is, for ``parse_time`` to refuse."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int | float | date):
+        return str(value)
+    return value
+
+
 def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or str(value) == ""
+    return value is None or (isinstance(value, float) and np.isnan(value)) or value == ""
 
 
 def read_events_csv(path: Any) -> Events:

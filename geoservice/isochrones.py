@@ -119,7 +119,7 @@ def parse_minutes(value: str | float | Sequence[float] | None) -> tuple[float, .
     elif isinstance(value, int | float):
         parts = [str(value)]
     elif isinstance(value, list | tuple | np.ndarray):
-        parts = [str(v) for v in value]
+        parts = [str(v) if isinstance(v, int | float | str) else shown(v) for v in value]
     else:
         msg = f"minutes {shown(value)}: expected a list such as [1, 3, 5] or 1,3,5"
         raise InvalidInput(msg)

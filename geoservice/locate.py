@@ -34,7 +34,7 @@ from sqlalchemy.engine import Engine
 
 from geoservice.crs import METRIC_EPSG, InputCRS, parse_crs
 from geoservice.datasets import resolve_version
-from geoservice.errors import GeoserviceError, InvalidCoordinates, PayloadTooLarge
+from geoservice.errors import GeoserviceError, InvalidCoordinates, PayloadTooLarge, shown
 from geoservice.outside import OuterEdges
 from geoservice.state_files import MappedPart, Part
 
@@ -504,13 +504,13 @@ def to_wgs84_points(points: Any, crs: InputCRS) -> tuple[NDArray, NDArray]:
         for i, item in enumerate(points):
             if not (isinstance(item, list) and len(item) == 2):
                 msg = (
-                    f"points[{i}] is {item!r}; expected a [lon, lat] pair of numbers "
+                    f"points[{i}] is {shown(item)}; expected a [lon, lat] pair of numbers "
                     "or {lon, lat}"
                 )
                 raise InvalidCoordinates(msg)
             for value in item:
                 if type(value) not in numbers:
-                    msg = f"points[{i}] has {value!r}; expected numbers"
+                    msg = f"points[{i}] has {shown(value)}; expected numbers"
                     raise InvalidCoordinates(msg)
     xy = np.array(points, dtype=np.float64)
     return check_coordinates(xy[:, 0], xy[:, 1], crs)

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 
 from geoservice.crs import parse_crs
 from geoservice.db import one_line
-from geoservice.errors import InvalidInput, PayloadTooLarge
+from geoservice.errors import InvalidInput, PayloadTooLarge, shown
 from geoservice.journal import Entry, Outage, PositionJournal, Rejected
 from geoservice.locate import LocateIndex, named_items, to_wgs84_points
 from geoservice.metrics import POSITIONS_JOURNALED, POSITIONS_REPLAYED
@@ -86,12 +86,15 @@ def in_china(when: datetime) -> datetime:
 def parse_time(value: Any, where: str) -> datetime:
     """An ISO 8601 time; without an offset, China Standard Time."""
     if not isinstance(value, str):
-        msg = f"{where} is {value!r}; expected an ISO 8601 time such as 2026-11-29T09:30:00+08:00"
+        msg = (
+            f"{where} is {shown(value)}; expected an ISO 8601 time such as "
+            "2026-11-29T09:30:00+08:00"
+        )
         raise InvalidInput(msg)
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
-        msg = f"{where} {value!r} is not an ISO 8601 time (2026-11-29T09:30:00+08:00)"
+        msg = f"{where} {shown(value)} is not an ISO 8601 time (2026-11-29T09:30:00+08:00)"
         raise InvalidInput(msg) from None
     return in_china(when)
 
@@ -134,11 +137,11 @@ def check_positions(
     codes, times, points = [], [], []
     for i, item in enumerate(items):
         if not isinstance(item, dict) or set(item) != {"unit", "lon", "lat", "time"}:
-            msg = f"positions[{i}] is {item!r}; expected an object with unit, lon, lat, time"
+            msg = f"positions[{i}] is {shown(item)}; expected an object with unit, lon, lat, time"
             raise InvalidInput(msg)
         if item["unit"] not in units:
             msg = (
-                f"positions[{i}].unit {item['unit']!r} is not a patrol unit; "
+                f"positions[{i}].unit {shown(item['unit'])} is not a patrol unit; "
                 f"expected one of the {len(units)} units such as {min(units, default='none')}"
             )
             raise InvalidInput(msg)

@@ -5,8 +5,9 @@ copy of the demo database) with each query, path and header parameter replaced i
 odd values (empty, NaN, infinities, huge numbers, NUL bytes, SQL, 5,000 characters,
 Chinese text, the parameter twice), and every body route with odd bodies (empty, null,
 scalars, JSON nested 10,000 deep, NaN and 1e400 literals) and with each field of its
-request model given values of the wrong type. Every answer must be below 500, and every
-4xx a problem+json whose ``detail`` is a non-empty text.
+request model given values of the wrong type (arrays and objects 1,000 deep among them).
+Every answer must be below 500, and every 4xx a problem+json whose ``detail`` is a
+non-empty text.
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ ODD_FIELD_VALUES: tuple[Any, ...] = (
     [[1, 2, 3]],
     ["x", "y"],
     {"a": 1},
+    Raw("[" * 1_000 + "]" * 1_000),  # under orjson's limit of 1,024: it reaches the route
+    Raw('{"a":' * 1_000 + "1" + "}" * 1_000),
 )
 """Values each field of a request body is given (the wrong type for most fields)."""
 

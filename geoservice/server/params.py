@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator
 
-from geoservice.errors import InvalidInput
+from geoservice.errors import InvalidInput, shown
 
 MAX_ID = 2**31 - 1
 """The largest dataset version, draft or other stored id (PostgreSQL ``integer``)."""
@@ -44,7 +44,7 @@ def body_crs(request: dict[str, Any]) -> str | None:
     """The ``crs`` member of a request body: a text, or None when absent."""
     crs = request.get("crs")
     if crs is not None and not isinstance(crs, str):
-        msg = f"crs {crs!r} must be a string such as 'wgs84' or 'EPSG:4547'"
+        msg = f"crs {shown(crs)} must be a string such as 'wgs84' or 'EPSG:4547'"
         raise InvalidInput(msg)
     return crs
 

@@ -49,14 +49,14 @@ def _describe_validation(exc: RequestValidationError) -> str:
         if kind == "missing":
             parts.append(f"{location} is missing")
         elif kind in ("float_parsing", "float_type", "int_parsing", "int_type"):
-            parts.append(f"{location} {value!r} is not a number")
+            parts.append(f"{location} {errors.shown(value)} is not a number")
         elif kind == "literal_error":
             expected = error.get("ctx", {}).get("expected", "")
-            parts.append(f"{location} {value!r} is unknown; expected {expected}")
+            parts.append(f"{location} {errors.shown(value)} is unknown; expected {expected}")
         elif kind == "value_error" and "error" in error.get("ctx", {}):
-            parts.append(f"{location} {value!r}: {error['ctx']['error']}")
+            parts.append(f"{location} {errors.shown(value)}: {error['ctx']['error']}")
         else:
-            shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
+            shown = "" if isinstance(value, dict | list) else f" (got {errors.shown(value)})"
             parts.append(f"{location or 'body'}: {error.get('msg', 'invalid')}{shown}")
     return "; ".join(parts) or "invalid request"
 

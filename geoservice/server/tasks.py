@@ -18,7 +18,7 @@ from geoservice.collections import COLLECTIONS, BBox, read_page
 from geoservice.coverage import Origins, Scenario, combine, officer_coverage
 from geoservice.datasets import resolve_version
 from geoservice.diff import diff_versions
-from geoservice.errors import InvalidInput, NotFound
+from geoservice.errors import InvalidInput, NotFound, shown
 from geoservice.export import MEDIA_TYPE, export_bytes
 from geoservice.isochrones import isochrones
 from geoservice.layers import read_features
@@ -168,11 +168,11 @@ def coverage_scenario(state: VersionState, body: bytes) -> Answer:
     changes = Scenario.from_json(request)
     origins = request.get("origins", "all")
     if not isinstance(origins, str):
-        msg = f"origins {origins!r}: expected stations, posts, patrols or all"
+        msg = f"origins {shown(origins)}: expected stations, posts, patrols or all"
         raise InvalidInput(msg)
     weight = request.get("weight", "residents")
     if not isinstance(weight, str):
-        msg = f"weight {weight!r}: expected residents or events"
+        msg = f"weight {shown(weight)}: expected residents or events"
         raise InvalidInput(msg)
     model = state.coverage().weighted(weight)
     result = model.scenario(changes, request.get("minutes", "1,3,5"), origins)

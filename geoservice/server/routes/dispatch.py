@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from geoservice.errors import Forbidden, InvalidInput
+from geoservice.errors import Forbidden, InvalidInput, shown
 from geoservice.locate import parse_point
 from geoservice.metrics import POSITIONS_REFUSED
 from geoservice.patrols import Refused, check_positions, refuse_jumps, split_by_age
@@ -50,7 +50,7 @@ def positions_payload(body: bytes) -> Any:
         items = payload.get("positions")
         for i, item in enumerate(items if isinstance(items, list) else ()):
             if isinstance(item, dict) and not isinstance(item.get("unit", ""), str):
-                msg = f"positions[{i}].unit {item['unit']!r}: expected a patrol unit's code"
+                msg = f"positions[{i}].unit {shown(item['unit'])}: expected a patrol unit's code"
                 raise InvalidInput(msg)
     return payload
 

@@ -40,6 +40,7 @@ from geoservice.errors import (
     InvalidInput,
     NotFound,
     UnsupportedMediaType,
+    shown,
 )
 from geoservice.models import UNIT_KINDS
 from geoservice.server import documents
@@ -409,7 +410,7 @@ def parse_feature(layer: str, body: dict[str, Any], code: str | None) -> Boundar
     """A whole GeoJSON Feature as a boundary feature of ``layer``; ``code`` is the path's
     (None for a create: ``properties.code``, or the Feature's ``id``)."""
     if body.get("type") != "Feature":
-        msg = f"body type {body.get('type')!r}: expected a GeoJSON 'Feature'"
+        msg = f"body type {shown(body.get('type'))}: expected a GeoJSON 'Feature'"
         raise InvalidInput(msg)
     properties = body.get("properties") or {}
     if not isinstance(properties, dict):
@@ -422,8 +423,8 @@ def parse_feature(layer: str, body: dict[str, Any], code: str | None) -> Boundar
             msg = "properties.code is missing: a new feature needs its code"
             raise InvalidInput(msg)
         code = _code(given)
-    elif given is not None and str(given) != code:
-        msg = f"the code in the body ({given!r}) is not the one in the path ({code!r})"
+    elif given is not None and (str(given) if isinstance(given, int | str) else None) != code:
+        msg = f"the code in the body ({shown(given)}) is not the one in the path ({code!r})"
         raise InvalidInput(msg)
     fields = _fields(layer, {k: v for k, v in properties.items() if k != "code"})
     if fields.get("name") is None:
@@ -450,7 +451,7 @@ def parse_patch(layer: str, body: dict[str, Any], code: str) -> dict[str, Any]:
         raise InvalidInput(msg)
     _known(properties)
     if "code" in properties and properties["code"] != code:
-        msg = f"properties.code {properties['code']!r}: a feature's code cannot change"
+        msg = f"properties.code {shown(properties['code'])}: a feature's code cannot change"
         raise InvalidInput(msg)
     changes = _fields(layer, {k: v for k, v in properties.items() if k != "code"})
     if changes.get("name", "") is None:
@@ -471,7 +472,7 @@ def _known(properties: dict[str, Any]) -> None:
 def _code(value: Any) -> str:
     text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
     if not CODE.fullmatch(text):
-        msg = f"code {value!r}: expected 1-64 letters, digits, '_', '.' or '-'"
+        msg = f"code {shown(value)}: expected 1-64 letters, digits, '_', '.' or '-'"
         raise InvalidInput(msg)
     return text
 
@@ -484,7 +485,7 @@ def _fields(layer: str, properties: dict[str, Any]) -> dict[str, Any]:
         if name is not None and (
             not isinstance(name, str) or not 0 < len(name) <= MAX_NAME or "\x00" in name
         ):
-            msg = f"name {name!r}: expected a text of 1-{MAX_NAME} characters (no NUL)"
+            msg = f"name {shown(name)}: expected a text of 1-{MAX_NAME} characters (no NUL)"
             raise InvalidInput(msg)
         out["name"] = name
     if "parent_code" in properties:
@@ -495,7 +496,7 @@ def _fields(layer: str, properties: dict[str, Any]) -> dict[str, Any]:
         allowed = UNIT_KINDS if layer == "unit" else ()
         if kind is not None and kind not in allowed:
             expected = ", ".join(allowed) if allowed else f"none for a {drafts.NOUNS[layer]}"
-            msg = f"kind {kind!r}: expected {expected}"
+            msg = f"kind {shown(kind)}: expected {expected}"
             raise InvalidInput(msg)
         out["kind"] = kind
     if "population" in properties:
@@ -508,7 +509,7 @@ def _fields(layer: str, properties: dict[str, Any]) -> dict[str, Any]:
             or population != int(population)
             or population > 2**31 - 1
         ):
-            msg = f"population {population!r}: expected a whole number of people, 0 or more"
+            msg = f"population {shown(population)}: expected a whole number of people, 0 or more"
             raise InvalidInput(msg)
         out["population"] = None if population is None else int(population)
     return out
@@ -518,12 +519,12 @@ def _geometry(value: Any) -> MultiPolygon:
     """A GeoJSON Polygon or MultiPolygon in CRS84 as a valid 2D MultiPolygon."""
     if not isinstance(value, dict) or value.get("type") not in ("Polygon", "MultiPolygon"):
         kind = value.get("type") if isinstance(value, dict) else value
-        msg = f"geometry {kind!r}: expected a GeoJSON Polygon or MultiPolygon (CRS84)"
+        msg = f"geometry {shown(kind)}: expected a GeoJSON Polygon or MultiPolygon (CRS84)"
         raise InvalidGeometry(msg)
     try:
         geometry = shapely.force_2d(shape(value))
-    except (ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
-        msg = f"geometry: not a readable {value['type']}: {exc}"
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError, RecursionError) as exc:
+        msg = f"geometry: not a readable {value['type']}: {shown(exc)}"
         raise InvalidGeometry(msg) from None
     coords = shapely.get_coordinates(geometry)
     if len(coords) == 0 or not (

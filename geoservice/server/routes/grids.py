@@ -25,6 +25,10 @@ router = APIRouter(prefix="/v1/grids", tags=["grids"], dependencies=[requires("g
 Codes = Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=3000)]
 
 
+UNREADABLE = (GEOSException, ValueError, TypeError, IndexError, AttributeError, RecursionError)
+"""What shapely raises on coordinates that are no geometry (nested too deep among them)."""
+
+
 class RiverGeometry(BaseModel):
     """A GeoJSON line or area, WGS84 longitude and latitude."""
 
@@ -63,7 +67,7 @@ class Rivers(BaseModel):
             try:
                 geometry = shape(feature.geometry.model_dump())
                 bounds = shapely.bounds(geometry)
-            except (GEOSException, ValueError, TypeError, IndexError, AttributeError):
+            except UNREADABLE:
                 msg = (
                     f"{where}: its coordinates are not a GeoJSON "
                     f"{feature.geometry.type} (positions [lon, lat])"
