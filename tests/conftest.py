@@ -25,7 +25,6 @@ from geoservice.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 """Data files the tests read, kept beside them (tests/fixtures/README.md: sources, licences)."""
-SHARED_DATA = FIXTURES  # the name some test modules import it by
 
 # one worker process per test server is plenty (two cores run the whole suite)
 os.environ.setdefault("GEOSERVICE_ANALYSIS_WORKERS", "1")

@@ -10,7 +10,7 @@ from etl.report import Report
 from etl.roads import Ways, build_graph, parse_maxspeed
 from geoservice.profiles import load_profile
 from tests.cli import run_cli
-from tests.conftest import SHARED_DATA
+from tests.conftest import FIXTURES
 
 
 def _ways(*specs) -> Ways:
@@ -71,7 +71,7 @@ def test_foot_profile_walks_one_way_streets_both_ways() -> None:
 
 
 def test_real_extract_is_refused_without_allow_outside_then_loads(settings, engine) -> None:
-    path = SHARED_DATA / "osm" / "shenzhen_longgang.osm"
+    path = FIXTURES / "osm" / "shenzhen_longgang.osm"
     refused = run_cli("etl", "roads", str(path), settings=settings)
     assert refused.returncode == 2
     assert "shenzhen_longgang.osm lies" in refused.stderr
@@ -102,7 +102,7 @@ def test_real_extract_is_refused_without_allow_outside_then_loads(settings, engi
 def test_bz2_extract_and_graphml(settings, engine, tmp_path) -> None:
     import osmnx
 
-    path = SHARED_DATA / "osm" / "west_oakland.osm.bz2"
+    path = FIXTURES / "osm" / "west_oakland.osm.bz2"
     result = run_cli("etl", "roads", str(path), "--allow-outside", settings=settings)
     assert result.returncode == 0, result.stderr
     graph = osmnx.graph_from_xml(path, simplify=True, retain_all=False)
@@ -123,7 +123,7 @@ def test_pbf_reads_like_the_xml_it_came_from(tmp_path) -> None:
 
     from etl.roads import read_osm
 
-    xml = SHARED_DATA / "osm" / "west_oakland.osm.bz2"
+    xml = FIXTURES / "osm" / "west_oakland.osm.bz2"
     pbf = tmp_path / "west_oakland.osm.pbf"
     writer = osmium.SimpleWriter(str(pbf))
     for item in osmium.FileProcessor(str(xml)):

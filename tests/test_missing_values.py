@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from geoservice.server.app import create_app
 from tests.cli import run_cli
-from tests.conftest import SHARED_DATA, auth
+from tests.conftest import FIXTURES, auth
 
 
 def assert_no_nan_text(engine) -> None:
@@ -112,7 +112,7 @@ def test_officers_and_patrols_with_missing_fields(demo_files, demo_settings, dem
 def test_unnamed_roads_without_maxspeed_are_null_from_every_road_format(
     kind, settings, engine, tmp_path
 ) -> None:
-    source = SHARED_DATA / "osm" / "west_oakland.osm.bz2"
+    source = FIXTURES / "osm" / "west_oakland.osm.bz2"
     if kind == "osm":
         path = source
     elif kind == "pbf":

@@ -318,9 +318,9 @@ def test_what_a_technician_gets_wrong_is_named(demo_readonly, tmp_path) -> None:
 
 
 def test_a_foreign_extract_needs_replace_network(demo_readonly) -> None:
-    from tests.conftest import SHARED_DATA
+    from tests.conftest import FIXTURES
 
-    extract = str(SHARED_DATA / "osm" / "shenzhen_longgang.osm")
+    extract = str(FIXTURES / "osm" / "shenzhen_longgang.osm")
     far = run_cli("etl", "roads", extract, "--dry-run", settings=demo_readonly)
     assert far.returncode == 2
     assert "lies 21 km from Huicheng District at its nearest" in far.stderr
