@@ -2,7 +2,11 @@
 (each process for itself, as before the state directory) beside mapped from the state
 directory (built once per host).
 
-    .venv/bin/python -m benchmarks.state_share [--workers 3]
+    .venv/bin/python -m benchmarks.state_share [--workers 3] [--baseline DIR]
+
+``--baseline DIR`` (a checkout of an earlier commit, e.g. ``git worktree add DIR <commit>``)
+also runs the state-directory workers from that code, in the same run, for before/after
+figures.
 
 Each "worker" is a fresh process doing what a worker does when a version becomes current
 (``StateCache(full=True).make_current``: locate index, car network, coverage model,
@@ -66,7 +70,10 @@ def rollup(pid: int) -> dict[str, float]:
     }
 
 
-def run(mode: str, workers: int, state_dir: str) -> list[dict[str, float]]:
+def run(mode: str, workers: int, state_dir: str, root: Path = ROOT) -> list[dict[str, float]]:
+    """Start ``workers`` children one after another (built in memory for ``mode`` "memory",
+    else from ``state_dir``) with the code under ``root``; each one's start-to-serve time
+    (s) and USS/PSS/RSS (MB), read while all of them are alive."""
     children, rows = [], []
     try:
         for _ in range(workers):
@@ -75,7 +82,8 @@ def run(mode: str, workers: int, state_dir: str) -> list[dict[str, float]]:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
-                cwd=ROOT,
+                cwd=root,
+                env={**os.environ, "PYTHONPATH": str(root)},
             )
             children.append(child)
             rows.append(json.loads(child.stdout.readline()))
@@ -91,11 +99,22 @@ def run(mode: str, workers: int, state_dir: str) -> list[dict[str, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--baseline", type=Path, help="an earlier checkout to compare with")
     args = parser.parse_args()
+    results = {}
     with tempfile.TemporaryDirectory(prefix="geoservice-state-bench-") as state_dir:
-        results = {mode: run(mode, args.workers, state_dir) for mode in ("memory", "files")}
+        results["memory"] = run("memory", args.workers, state_dir)
+        if args.baseline is not None:
+            with tempfile.TemporaryDirectory(prefix="geoservice-state-bench-") as old_dir:
+                results["baseline"] = run("files", args.workers, old_dir, args.baseline)
+        results["files"] = run("files", args.workers, state_dir)
     print(f"{'':46}" + "".join(f"{f'worker {k + 1}':>10}" for k in range(args.workers)))
-    for mode, label in (("memory", "each builds (before)"), ("files", "state directory")):
+    labels = [
+        ("memory", "each builds"),
+        ("baseline", "baseline files"),
+        ("files", "state directory"),
+    ]
+    for mode, label in ((m, label) for m, label in labels if m in results):
         rows = results[mode]
         for key, name in (
             ("serve_s", "start to serve, s"),

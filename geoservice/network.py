@@ -6,8 +6,15 @@ origins snapped onto edges, and one multi-source time-limited search with partia
   ``cost``/``reverse_cost`` stored in ``road_edges``. Edges the profile cannot use are left
   out. Parallel edges keep the **minimum** cost (scipy's COO->CSR would sum them), and the
   CSR arrays are built directly so zero-cost edges stay edges.
+- **Geometry** is kept as coordinate arrays (WGS84 and EPSG:4547, one edge's after
+  another), never as one shapely object per edge: mapped from the state directory they
+  cost a process nothing of its own. Lines are built from them for the edges an answer
+  draws or measures.
 - **Origins** are snapped onto the nearest usable edge (not the nearest node), at most
-  ``SNAP_LIMIT_M`` away; the edge is split at that fraction. A line origin (a patrol
+  ``SNAP_LIMIT_M`` away; the edge is split at that fraction. The nearest edge is found
+  through a table of the segments by the square cells their boxes meet
+  (``SNAP_CELL_M``), its distance measured by GEOS as before; of equally near edges the
+  one with the smallest index is taken. A line origin (a patrol
   segment) is sampled every ``LINE_STEP_M`` and every sample is snapped: the whole line is
   one origin, reached at time 0.
 - **Search**: one virtual node per origin, joined to the ends of its snapped edges, and one
@@ -53,6 +60,18 @@ BUCKET_M = 1_000.0
 """Side of the square buckets that index the nodes by position."""
 LINE_STEP_M = 25.0
 """A line origin is sampled at this spacing (and at both ends)."""
+SNAP_CELL_M = 100.0
+"""Side of the finest square cells of the snapping table (each segment listed in every
+cell its bounding box meets)."""
+SNAP_MAX_CELLS = 16
+"""A snap looks at most this many cells around a point on one level of the snapping table
+before it goes on to the next, whose cells are this many times wider."""
+SNAP_CHUNK = 1 << 16
+"""Cells looked up at once by one snap (points times cells), which bounds its scratch
+memory."""
+SNAP_TOLERANCE_M = 1e-6
+"""Margin between the snapping table's distances and GEOS's (floating point), so that every
+edge GEOS could find nearest is measured by GEOS."""
 ORIGIN_OFFSET_S = 1.0
 """Added to every edge leaving a virtual origin node and subtracted afterwards, so a
 zero-length first step is never a zero weight."""
@@ -131,7 +150,7 @@ class Network:
         target: NDArray[np.int64],
         forward_s: Array,
         backward_s: Array,
-        lines: NDArray[np.object_],
+        lines: NDArray[np.object_] | None = None,
         names: NDArray[np.object_] | None = None,
         node_ids: NDArray[np.int64] | None = None,
         highway: NDArray[np.object_] | None = None,
@@ -139,9 +158,11 @@ class Network:
         built: MappedPart | None = None,
     ) -> None:
         """``source``/``target`` are node indices 0..n-1; ``lines`` are LineStrings in
-        WGS84 running from source to target; ``inf`` costs mark forbidden directions.
-        ``built``: this network's metric lines and graph as ``to_part`` wrote them (mapped
-        from the state directory), instead of computing them here."""
+        WGS84 running from source to target (kept only as their coordinates); ``inf`` costs
+        mark forbidden directions. ``built``: this network as ``to_part`` wrote it (mapped
+        from the state directory): its coordinates, lengths, graph, segment and snapping
+        tables are used from there instead of ``lines`` and computing them here; ``names``
+        are then read from it on first use."""
         self.version = version
         self.snapshot_id = snapshot_id
         self.profile = profile
@@ -150,7 +171,8 @@ class Network:
         self.target = target
         self.forward_s = forward_s
         self.backward_s = backward_s
-        self.names = names if names is not None else np.full(len(edge_ids), None, dtype=object)
+        if names is not None or built is None:
+            self.names = names if names is not None else np.full(len(edge_ids), None, dtype=object)
         self.highway = highway if highway is not None else np.full(len(edge_ids), "", dtype=object)
         # whether an edge's speed is its class speed (not a maxspeed tag): what a change of
         # class speeds applies to
@@ -159,33 +181,37 @@ class Network:
         )
         self.n_nodes = int(max(source.max(initial=-1), target.max(initial=-1)) + 1)
         self.node_ids = node_ids if node_ids is not None else np.arange(self.n_nodes)
-        self.lines = lines
+        self.backwards = False  # True for ``reversed()``: lines run against the coordinates
         self._built = built  # keeps the mapping (and its shared lock) as long as the network
+        self._graph = "" if built is not None else None  # prefix of the part's CSR arrays
         if built is None:
-            self.lines_metric = shapely.transform(lines, _metric_coords)
-            self.length_m = shapely.length(self.lines_metric)
+            assert lines is not None, "a network needs its lines or its part"
+            xy, owner = shapely.get_coordinates(lines, return_index=True)
+            self.xy: Array = xy
+            self.line_at: NDArray[np.int64] = np.searchsorted(
+                owner, np.arange(len(edge_ids) + 1)
+            ).astype(np.int64)
+            self.metric_xy: Array = _metric_coords(xy)
+            self.length_m = shapely.length(self._lines(np.arange(len(edge_ids)), metric=True))
             self.matrix = self._matrix()
         else:
-            self.lines_metric = _lines(built["metric_xy"], built["line_at"])
-            self.length_m = built["length_m"]
-            self.matrix = csr_matrix(
-                (built["matrix_data"], built["matrix_indices"], built["matrix_indptr"]),
-                shape=(self.n_nodes, self.n_nodes),
-                copy=False,
-            )
-            self.matrix_edge = built["matrix_edge"]
-        self.tree = shapely.STRtree(self.lines_metric)
-        self.tree.query_nearest(shapely.points(0.0, 0.0))  # build it now, not on first use
+            self.xy, self.metric_xy = built["xy"], built["metric_xy"]
+            self.line_at, self.length_m = built["line_at"], built["length_m"]
+            self.matrix = self._stored_matrix("")
 
     # -- as files (the state directory) ----------------------------------------------------
 
     def to_part(self) -> Part:
         """This network as arrays and metadata, for the state directory; ``from_part`` reads
-        them back into an equal network without reading the roads or building the graph."""
-        xy, owner = shapely.get_coordinates(self.lines, return_index=True)
-        metric_xy = shapely.get_coordinates(self.lines_metric)
-        line_at = np.searchsorted(owner, np.arange(self.n_edges + 1)).astype(np.int64)
+        them back into an equal network without reading the roads, building the graph (nor
+        its reverse) or the segment and snapping tables."""
+        if self.backwards:
+            msg = "a reversed network is stored as the network it reverses"
+            raise ValueError(msg)
         highways, highway_code = np.unique(self.highway.astype(str), return_inverse=True)
+        seg_a, seg_b, seg_start, seg_end, seg_first = self._segments
+        snap_key, snap_coord, snap_levels = self._snap_table
+        reverse = self.reversed()
         arrays = {
             "edge_ids": self.edge_ids,
             "source": self.source,
@@ -196,15 +222,25 @@ class Network:
             "class_speed": self.class_speed,
             "highway": highway_code.astype(np.int32),
             "names": np.frombuffer(orjson.dumps(self.names.tolist()), dtype=np.uint8),
-            "xy": xy,
-            "metric_xy": metric_xy,
-            "line_at": line_at,
+            "xy": self.xy,
+            "metric_xy": self.metric_xy,
+            "line_at": self.line_at,
             "length_m": self.length_m,
-            "matrix_data": self.matrix.data,
-            "matrix_indices": self.matrix.indices,
-            "matrix_indptr": self.matrix.indptr,
-            "matrix_edge": self.matrix_edge,
+            "seg_a": seg_a,
+            "seg_b": seg_b,
+            "seg_start": seg_start,
+            "seg_end": seg_end,
+            "seg_first": seg_first,
+            "segment_keys": self._segment_keys,
+            "snap_key": snap_key,
+            "snap_coord": snap_coord,
+            "snap_levels": snap_levels,
         }
+        for prefix, net in (("", self), ("reverse_", reverse)):
+            arrays[f"{prefix}matrix_data"] = net.matrix.data
+            arrays[f"{prefix}matrix_indices"] = net.matrix.indices
+            arrays[f"{prefix}matrix_indptr"] = net.matrix.indptr
+            arrays[f"{prefix}matrix_edge"] = net.matrix_edge
         meta = {
             "version": self.version,
             "snapshot_id": self.snapshot_id,
@@ -226,12 +262,32 @@ class Network:
             target=built["target"],
             forward_s=built["forward_s"],
             backward_s=built["backward_s"],
-            lines=_lines(built["xy"], built["line_at"]),
-            names=np.array(orjson.loads(built["names"].tobytes()) or [], dtype=object),
             node_ids=built["node_ids"],
             highway=highways[built["highway"]],
             class_speed=built["class_speed"],
             built=built,
+        )
+
+    @cached_property
+    def names(self) -> NDArray[np.object_]:
+        """Each edge's road name (None where it has none), read from the part on first use."""
+        assert self._built is not None
+        return np.array(orjson.loads(self._built["names"].tobytes()) or [], dtype=object)
+
+    def _stored_matrix(self, prefix: str) -> csr_matrix:
+        """The CSR graph ``to_part`` stored under ``prefix`` (mapped, not copied); sets
+        ``matrix_edge`` as ``_matrix`` does."""
+        built = self._built
+        assert built is not None
+        self.matrix_edge = built[f"{prefix}matrix_edge"]
+        return csr_matrix(
+            (
+                built[f"{prefix}matrix_data"],
+                built[f"{prefix}matrix_indices"],
+                built[f"{prefix}matrix_indptr"],
+            ),
+            shape=(self.n_nodes, self.n_nodes),
+            copy=False,
         )
 
     def _matrix(self) -> csr_matrix:
@@ -252,15 +308,63 @@ class Network:
     def reversed(self) -> Network:
         """The same roads with every direction turned round (edges run target -> source,
         lines reversed, costs kept): a search from a point on it gives the time from every
-        place *to* that point — what responders need to reach an incident."""
+        place *to* that point — what responders need to reach an incident. The coordinates
+        and the snapping table are shared; a mapped network's reversed graph is mapped too."""
         clone = copy.copy(self)
         clone.source, clone.target = self.target, self.source
-        clone.lines = shapely.reverse(self.lines)
-        clone.lines_metric = shapely.reverse(self.lines_metric)  # same shapes: tree shared
-        clone.__dict__.pop("_segments", None)
-        clone.__dict__.pop("_segment_keys", None)
-        clone.matrix = clone._matrix()
+        clone.backwards = not self.backwards
+        for cached in ("_segments", "_segment_keys", "lines", "lines_metric"):
+            clone.__dict__.pop(cached, None)
+        if self._graph == "":
+            clone._graph = "reverse_"
+            clone.matrix = clone._stored_matrix("reverse_")
+        elif self._graph == "reverse_":
+            clone._graph = ""
+            clone.matrix = clone._stored_matrix("")
+        else:
+            clone.matrix = clone._matrix()
         return clone
+
+    # -- geometry from the coordinates -----------------------------------------------------
+
+    def edge_lines(self, edges: NDArray[np.int64], *, metric: bool = False) -> NDArray[np.object_]:
+        """LineStrings of ``edges`` (indices), running source -> target of this network,
+        built now from the coordinates: WGS84, or EPSG:4547 with ``metric``."""
+        return self._lines(edges, metric=metric, reverse=self.backwards)
+
+    def _lines(
+        self, edges: NDArray[np.int64], *, metric: bool, reverse: bool = False
+    ) -> NDArray[np.object_]:
+        """LineStrings of ``edges`` from the coordinates as stored (the roads' own direction),
+        turned round with ``reverse``."""
+        edges = np.asarray(edges, dtype=np.int64)
+        if len(edges) == 0:
+            return np.empty(0, dtype=object)
+        xy = self.metric_xy if metric else self.xy
+        start, count = self.line_at[edges], np.diff(self.line_at)[edges]
+        position = np.repeat(start, count) + (
+            np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+        )
+        lines = shapely.linestrings(
+            np.asarray(xy[position]), indices=np.repeat(np.arange(len(edges)), count)
+        )
+        return shapely.reverse(lines) if reverse else lines
+
+    @cached_property
+    def lines(self) -> NDArray[np.object_]:
+        """Every edge as a WGS84 LineString (built on first use: maps and notebooks)."""
+        return self.edge_lines(np.arange(self.n_edges))
+
+    @cached_property
+    def lines_metric(self) -> NDArray[np.object_]:
+        """Every edge as an EPSG:4547 LineString (built on first use)."""
+        return self.edge_lines(np.arange(self.n_edges), metric=True)
+
+    @cached_property
+    def tree(self) -> shapely.STRtree:
+        """An STRtree of the metric lines in the roads' own direction, built on first use
+        (for queries by area; snapping uses the segment table, not this)."""
+        return shapely.STRtree(self._lines(np.arange(self.n_edges), metric=True))
 
     def arc_edge(self, tail: int, head: int) -> int:
         """The edge the search travels from node ``tail`` to node ``head``."""
@@ -295,6 +399,7 @@ class Network:
         clone.forward_s, clone.backward_s = forward, backward
         clone.__dict__.pop("top_speed_mps", None)  # speeds changed: measured again
         clone.matrix = clone._matrix()
+        clone._graph = None  # the stored graphs have the old costs
         return clone
 
     @classmethod
@@ -343,8 +448,9 @@ class Network:
     def node_lonlat(self) -> Array:
         """(n, 2) node positions, from the edge ends (NaN for a node no edge touches)."""
         xy = np.full((self.n_nodes, 2), np.nan)
-        xy[self.source] = shapely.get_coordinates(shapely.get_point(self.lines, 0))
-        xy[self.target] = shapely.get_coordinates(shapely.get_point(self.lines, -1))
+        starts, ends = self.xy[self.line_at[:-1]], self.xy[self.line_at[1:] - 1]
+        xy[self.source] = ends if self.backwards else starts
+        xy[self.target] = starts if self.backwards else ends
         return xy
 
     @cached_property
@@ -356,8 +462,23 @@ class Network:
     @cached_property
     def _segments(self) -> tuple[Array, Array, Array, Array, NDArray[np.int64]]:
         """Every straight segment of every edge in metres: start, end, the edge fractions
-        where it starts and ends, and each edge's first segment (``first[e]:first[e+1]``)."""
-        xy, owner = shapely.get_coordinates(self.lines_metric, return_index=True)
+        where it starts and ends, and each edge's first segment (``first[e]:first[e+1]``),
+        in this network's direction (mapped when the part has them)."""
+        built = self._built
+        if built is not None and not self.backwards:
+            return (
+                built["seg_a"],
+                built["seg_b"],
+                built["seg_start"],
+                built["seg_end"],
+                built["seg_first"],
+            )
+        owner = np.repeat(np.arange(self.n_edges), np.diff(self.line_at))
+        if self.backwards:  # each edge's coordinates turned round
+            turned = self.line_at[owner] + self.line_at[owner + 1] - 1 - np.arange(len(owner))
+            xy = np.asarray(self.metric_xy)[turned]
+        else:
+            xy = np.asarray(self.metric_xy)
         same = owner[1:] == owner[:-1]
         a, b, edge = xy[:-1][same], xy[1:][same], owner[:-1][same]
         length = np.hypot(*(b - a).T)
@@ -374,6 +495,8 @@ class Network:
     def _segment_keys(self) -> Array:
         """Each segment's edge plus the fraction where it starts: sorted, so one
         ``searchsorted`` finds the segment of any point on any edge."""
+        if self._built is not None and not self.backwards:
+            return self._built["segment_keys"]
         _, _, seg_start, _, first = self._segments
         return np.repeat(np.arange(self.n_edges), np.diff(first)) + seg_start
 
@@ -467,13 +590,10 @@ class Network:
         return snaps
 
     def _snap(self, lon: Array, lat: Array, origin: NDArray, max_distance_m: float) -> Snaps:
-        x, y = to_metric(lon, lat)
+        x, y = (np.asarray(v, dtype=float) for v in to_metric(lon, lat))
         points = shapely.points(x, y)
-        hit, edge = self.tree.query_nearest(points, max_distance=max_distance_m)
-        # several equally near edges: keep the first per point
-        hit, first = np.unique(hit, return_index=True)
-        edge = edge[first]
-        lines = self.lines_metric[edge]
+        hit, edge = self._nearest(x, y, points, max_distance_m)
+        lines = self.edge_lines(edge, metric=True)
         fraction = shapely.line_locate_point(lines, points[hit], normalized=True)
         on_line = shapely.line_interpolate_point(lines, fraction, normalized=True)
         sx, sy = shapely.get_coordinates(on_line).T
@@ -486,6 +606,162 @@ class Network:
             lat=np.asarray(slat),
             distance_m=shapely.distance(points[hit], on_line),
         )
+
+    def _nearest(
+        self, x: Array, y: Array, points: NDArray[np.object_], max_distance_m: float
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """For each metric point (``x``, ``y``; ``points`` the same as shapely Points) with an
+        edge within ``max_distance_m``: the point's index (ascending) and its nearest edge.
+
+        Candidates come from the snapping table: squares of cells growing around each point,
+        on the finest level first, until the nearest segment found is certainly the nearest
+        of all (so every segment as near has been seen too) or none can be near enough; a
+        point with no segment in its first cells goes on to the coarser level at once. The
+        candidates' distances are then GEOS's, on the edges' lines in the roads' own
+        direction; of equally near edges the smallest index wins."""
+        levels = self._snap_table[2]
+        best = np.full(len(x), np.inf)
+        found: list[tuple[NDArray[np.int64], NDArray[np.int64], Array]] = []
+        pending = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+        for level, (x0, y0, nx_, ny_, cell, base) in enumerate(levels.tolist()):
+            nx, ny, last = int(nx_), int(ny_), level == len(levels) - 1
+            cx = np.floor((x[pending] - x0) / cell).astype(np.int64)
+            cy = np.floor((y[pending] - y0) / cell).astype(np.int64)
+            needed = int((max_distance_m + SNAP_TOLERANCE_M) // cell) + 1
+            seen, width = -1, 0 if level == 0 else 1  # a finer level covered one cell
+            coarser: list[NDArray[np.int64]] = []  # nothing near on this level's first cells
+            while len(pending):
+                dx, dy = np.meshgrid(np.arange(-width, width + 1), np.arange(-width, width + 1))
+                ring = np.maximum(abs(dx), abs(dy)).ravel() > seen
+                dx, dy = dx.ravel()[ring], dy.ravel()[ring]
+                chunk = max(1, SNAP_CHUNK // len(dx))  # points looked up at once
+                for at in range(0, len(pending), chunk):
+                    some = slice(at, at + chunk)
+                    found.append(
+                        self._near_segments(
+                            x,
+                            y,
+                            pending[some],
+                            cx[some],
+                            cy[some],
+                            dx,
+                            dy,
+                            (nx, ny, int(base)),
+                            max_distance_m,
+                            best,
+                        )
+                    )
+                radius = width * cell
+                done = (
+                    (best[pending] + SNAP_TOLERANCE_M <= radius)
+                    | (width >= needed)
+                    | ((cx - width <= 0) & (cx + width >= nx - 1))
+                    & ((cy - width <= 0) & (cy + width >= ny - 1))
+                )
+                empty = ~done & np.isinf(best[pending]) & (width >= 2) & (not last)
+                coarser.append(pending[empty])
+                keep = ~done & ~empty
+                pending, cx, cy = pending[keep], cx[keep], cy[keep]
+                if width >= SNAP_MAX_CELLS and not last:
+                    break  # on to the coarser level
+                seen, width = width, min(max(1, 2 * width), needed)
+            pending = np.sort(np.concatenate([pending, *coarser]))
+        if not found:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        point, coord, distance = (np.concatenate(a) for a in zip(*found, strict=True))
+        close = distance <= best[point] + SNAP_TOLERANCE_M
+        owner = np.searchsorted(self.line_at, coord[close], side="right") - 1
+        pair = np.unique(point[close] * self.n_edges + owner)  # by point, then edge
+        point, edge = pair // self.n_edges, pair % self.n_edges
+        edges, which = np.unique(edge, return_inverse=True)
+        exact = shapely.distance(points[point], self._lines(edges, metric=True)[which])
+        nearest = np.full(len(x), np.inf)
+        np.minimum.at(nearest, point, exact)
+        keep = (exact == nearest[point]) & (exact <= max_distance_m)
+        hit, first = np.unique(point[keep], return_index=True)
+        return hit.astype(np.int64), edge[keep][first].astype(np.int64)
+
+    def _near_segments(
+        self,
+        x: Array,
+        y: Array,
+        pending: NDArray[np.int64],
+        cx: NDArray[np.int64],
+        cy: NDArray[np.int64],
+        dx: NDArray[np.int64],
+        dy: NDArray[np.int64],
+        level: tuple[int, int, int],
+        max_distance_m: float,
+        best: Array,
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], Array]:
+        """The segments listed in the cells (``cx + dx``, ``cy + dy``) of one level
+        (``nx, ny, base``) of the snapping table around each ``pending`` point (whose cell
+        is ``cx``, ``cy``) within ``max_distance_m`` of it and as near as the nearest found
+        so far (``best``, per point, lowered here): the points, the segments' first
+        coordinates and the distances (m, this table's own measure)."""
+        keys, coords, _ = self._snap_table
+        nx, ny, base = level
+        at = np.repeat(np.arange(len(pending)), len(dx))
+        qx, qy = cx[at] + np.tile(dx, len(pending)), cy[at] + np.tile(dy, len(pending))
+        inside = (qx >= 0) & (qx < nx) & (qy >= 0) & (qy < ny)
+        key = base + qy[inside] * nx + qx[inside]
+        lo = np.searchsorted(keys, key, side="left")
+        count = np.searchsorted(keys, key, side="right") - lo
+        if count.sum() > SNAP_CHUNK * 16 and len(pending) > 1:  # coarse cells: fewer points
+            half = len(pending) // 2
+            parts = [
+                self._near_segments(
+                    x, y, pending[i], cx[i], cy[i], dx, dy, level, max_distance_m, best
+                )
+                for i in (slice(0, half), slice(half, None))
+            ]
+            return tuple(np.concatenate(a) for a in zip(*parts, strict=True))  # type: ignore[return-value]
+        p = np.repeat(pending[at[inside]], count)
+        j = coords[
+            np.repeat(lo, count) + (np.arange(len(p)) - np.repeat(np.cumsum(count) - count, count))
+        ]
+        d = _segment_distance_m(x[p], y[p], self.metric_xy[j], self.metric_xy[j + 1])
+        near = d <= max_distance_m + SNAP_TOLERANCE_M
+        p, j, d = p[near], j[near], d[near]
+        np.minimum.at(best, p, d)
+        close = d <= best[p] + SNAP_TOLERANCE_M  # the others can never be the nearest
+        return p[close], j[close], d[close]
+
+    @cached_property
+    def _snap_table(self) -> tuple[NDArray[np.int64], NDArray[np.int64], Array]:
+        """The segments by square cell, on levels of cells ``SNAP_CELL_M`` wide and each
+        next ``SNAP_MAX_CELLS`` times wider (until one level's cells cover the network a few
+        times over): each segment listed in every cell its bounding box meets, as sorted
+        keys (``base + row * nx + column``) and the index in ``metric_xy`` of the segment's
+        first point, with each level's ``(x0, y0, nx, ny, cell, base)``. Geometry only (the
+        roads' own direction): a reversed network shares it; mapped when the part has it."""
+        built = self._built
+        if built is not None:
+            return built["snap_key"], built["snap_coord"], built["snap_levels"]
+        xy = np.asarray(self.metric_xy)
+        owner = np.repeat(np.arange(self.n_edges), np.diff(self.line_at))
+        j = np.flatnonzero(owner[1:] == owner[:-1])
+        low, high = np.minimum(xy[j], xy[j + 1]), np.maximum(xy[j], xy[j + 1])
+        corner = xy.min(axis=0) if len(xy) else np.zeros(2)
+        keys, coords, levels = [], [], []
+        cell, base = SNAP_CELL_M, 0
+        while True:
+            c0 = np.floor((low - corner) / cell).astype(np.int64)
+            c1 = np.floor((high - corner) / cell).astype(np.int64)
+            nx, ny = int(c1[:, 0].max(initial=0)) + 1, int(c1[:, 1].max(initial=0)) + 1
+            wide = c1[:, 0] - c0[:, 0] + 1
+            count = wide * (c1[:, 1] - c0[:, 1] + 1)
+            seg = np.repeat(np.arange(len(j)), count)
+            k = np.arange(len(seg)) - np.repeat(np.cumsum(count) - count, count)
+            key = base + (c0[seg, 1] + k // wide[seg]) * nx + c0[seg, 0] + k % wide[seg]
+            order = np.argsort(key, kind="stable")
+            keys.append(key[order])
+            coords.append(j[seg[order]].astype(np.int64))
+            levels.append([corner[0], corner[1], nx, ny, cell, base])
+            if max(nx, ny) <= 4:
+                break
+            cell, base = cell * SNAP_MAX_CELLS, base + nx * ny
+        return np.concatenate(keys), np.concatenate(coords), np.array(levels, dtype=float)
 
     # -- search ----------------------------------------------------------------------------
 
@@ -804,13 +1080,13 @@ class Reach:
 
     def lines(self, seconds: float) -> NDArray[np.object_]:
         """Reached parts as LineStrings in the metric CRS (EPSG:4547)."""
-        return cut_lines(self.network.lines_metric, self.pieces(seconds))
+        return cut_lines(self.network, self.pieces(seconds), metric=True)
 
     def reached_edges(self, seconds: float) -> pd.DataFrame:
         """The exact answer for planners: one row per reached part, WGS84 geometry."""
         pieces = self.pieces(seconds)
         net = self.network
-        parts = cut_lines(net.lines, pieces)
+        parts = cut_lines(net, pieces)
         return pd.DataFrame(
             {
                 "edge_id": net.edge_ids[pieces.edge],
@@ -855,9 +1131,10 @@ def _merge(edge: NDArray[np.int64], start: Array, end: Array) -> Pieces:
     return Pieces(np.array(out_e, dtype=np.int64), np.array(out_s), np.array(out_t))
 
 
-def cut_lines(lines: NDArray[np.object_], pieces: Pieces) -> NDArray[np.object_]:
-    """The part of each piece's line between its fractions (whole lines where [0, 1])."""
-    out = lines[pieces.edge].copy()
+def cut_lines(network: Network, pieces: Pieces, *, metric: bool = False) -> NDArray[np.object_]:
+    """The part of each piece's edge between its fractions (whole lines where [0, 1]), as
+    LineStrings built from the network's coordinates: WGS84, or EPSG:4547 with ``metric``."""
+    out = network.edge_lines(pieces.edge, metric=metric)
     partial = np.flatnonzero((pieces.start > 0) | (pieces.end < 1))
     for i in partial.tolist():
         out[i] = substring(out[i], pieces.start[i], pieces.end[i])
@@ -881,10 +1158,18 @@ def substring(line: shapely.LineString, start: float, end: float) -> shapely.Lin
     return shapely.linestrings(coords)
 
 
-def _lines(xy: Array, line_at: NDArray[np.int64]) -> NDArray[np.object_]:
-    """LineStrings from their coordinates one after another and where each starts."""
-    owner = np.repeat(np.arange(len(line_at) - 1), np.diff(line_at))
-    return shapely.linestrings(np.asarray(xy), indices=owner)
+def _segment_distance_m(px: Array | float, py: Array | float, a: Array, b: Array) -> Array:
+    """Distances (m) from points to segments ``a``-``b`` (metric), the way GEOS measures
+    them (``Distance::pointToSegment``), up to floating point."""
+    ax, ay, bx, by = a[:, 0], a[:, 1], b[:, 0], b[:, 1]
+    ex, ey = bx - ax, by - ay
+    squared = ex * ex + ey * ey
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = ((px - ax) * ex + (py - ay) * ey) / squared
+        across = np.abs(((ay - py) * ex - (ax - px) * ey) / squared) * np.sqrt(squared)
+    to_a = np.sqrt((px - ax) ** 2 + (py - ay) ** 2)
+    to_b = np.sqrt((px - bx) ** 2 + (py - by) ** 2)
+    return np.where((squared == 0) | (r <= 0), to_a, np.where(r >= 1, to_b, across))
 
 
 def _metric_coords(xy: Array) -> Array:

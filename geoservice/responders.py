@@ -222,5 +222,6 @@ def _along(net: Network, edge: int, start: float, end: float) -> np.ndarray:
     """Metric coordinates along ``edge`` from length fraction ``start`` to ``end`` (either
     way round)."""
     low, high = min(start, end), max(start, end)
-    xy = shapely.get_coordinates(substring(net.lines_metric[edge], low, high))
+    line = net.edge_lines(np.array([edge]), metric=True)[0]
+    xy = shapely.get_coordinates(substring(line, low, high))
     return xy if start <= end else xy[::-1]

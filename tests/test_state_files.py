@@ -73,6 +73,15 @@ def _mapping(pid: int, path: Path) -> dict[str, int]:
     return figures
 
 
+def _mapped(array: np.ndarray) -> bool:
+    """Whether ``array`` is (a view of) an array mapped from a file, not a copy."""
+    while isinstance(array, np.ndarray):
+        if isinstance(array, np.memmap):
+            return True
+        array = array.base
+    return False
+
+
 def test_two_processes_build_once_and_share_one_copy(tmp_path) -> None:
     first, second = _child(tmp_path), _child(tmp_path)
     try:
@@ -151,11 +160,32 @@ def test_a_version_mapped_from_files_answers_as_one_built_in_memory(
     assert isinstance(mapped.index.cells, np.memmap)
     network, from_files = built.network(), mapped.network()
     assert isinstance(from_files.forward_s, np.memmap)
+    assert not {"lines", "lines_metric", "tree", "names"} & set(from_files.__dict__)  # not built
     for name in ("edge_ids", "source", "target", "forward_s", "backward_s", "length_m"):
         assert np.array_equal(getattr(network, name), getattr(from_files, name)), name
     assert (network.matrix != from_files.matrix).nnz == 0
     assert shapely.equals_exact(network.lines_metric, from_files.lines_metric, 0).all()
+    # the segment and snapping tables and the reversed graph: equal, and mapped, not copied
+    reverse, reverse_mapped = network.reversed(), from_files.reversed()
+    for ours, theirs in (
+        (network._segments, from_files._segments),
+        ((network._segment_keys,), (from_files._segment_keys,)),
+        (network._snap_table, from_files._snap_table),
+        ((reverse.matrix_edge,), (reverse_mapped.matrix_edge,)),
+    ):
+        for a, b in zip(ours, theirs, strict=True):
+            assert np.array_equal(a, b)
+            assert _mapped(b)
+    assert (reverse.matrix != reverse_mapped.matrix).nnz == 0
+    for matrix in (from_files.matrix, reverse_mapped.matrix):
+        assert _mapped(matrix.data) and _mapped(matrix.indices) and _mapped(matrix.indptr)
     assert (network.names == from_files.names).all()
+    lon, lat = rng.uniform(114.3, 114.5, 2000), rng.uniform(23.0, 23.2, 2000)
+    for ours, theirs in ((network, from_files), (reverse, reverse_mapped)):
+        a = ours.snap_points(lon, lat, strict=False)
+        b = theirs.snap_points(lon, lat, strict=False)
+        for name in ("origin", "edge", "fraction", "lon", "lat", "distance_m"):
+            assert np.array_equal(getattr(a, name), getattr(b, name)), name
     origin = network.snap_points([114.416], [23.111])
     assert np.array_equal(
         network.reach(origin, 300).node_time, from_files.reach(origin, 300).node_time
