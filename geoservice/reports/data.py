@@ -3,7 +3,7 @@ versions: figures first, tables second (the renderers only lay them out).
 
 Every count, closure rate, median and overdue figure comes from ``events.event_stats``
 (the function behind ``GET /v1/events/stats``) or from the same SQL conditions
-(``events._window``, the deadline ``CASE`` of the routing rules), at one ``as_of`` time:
+(``events.window_sql``, the deadline ``CASE`` of the routing rules), at one ``as_of`` time:
 a bulletin's figures equal the API's for the same ``from``/``to``.
 
 - **On time** (按时办结率): events of the period closed no later than their category's
@@ -41,15 +41,8 @@ from geoservice.coverage import Coverage, CoverageModel
 from geoservice.datasets import current_version_id
 from geoservice.diff import diff_versions, features_at
 from geoservice.errors import InvalidInput
-from geoservice.events import (
-    _deadline_sql,
-    _names,
-    _window,
-    event_stats,
-    events_per_grid,
-    handler,
-    routing,
-)
+from geoservice.events import event_stats, events_per_grid, handler, routing
+from geoservice.events.stats import deadline_sql, names_at, window_sql
 from geoservice.patrols import CHINA
 from geoservice.plots import class_names, minute_classes
 from geoservice.reports.periods import Period
@@ -164,10 +157,10 @@ class Report:
 
 def period_events(engine: Engine, period: Period, town: str | None) -> pd.DataFrame:
     """The period's events, each with its deadline (China time)."""
-    where, params = _window(period.start, period.end, town)
+    where, params = window_sql(period.start, period.end, town)
     sql = f"""
         SELECT e.id, e.time, e.category, e.status, e.closed_at, e.grid_code, e.unit_code,
-            e.town_code, e.time + make_interval(days => {_deadline_sql()}) AS deadline
+            e.town_code, e.time + make_interval(days => {deadline_sql()}) AS deadline
         FROM geoservice.event e WHERE {where} ORDER BY e.time, e.id
     """
     with engine.connect() as conn:
@@ -414,7 +407,7 @@ def check_town(engine: Engine, town: str | None) -> dict[str, str] | None:
     if town is None:
         return None
     with engine.connect() as conn:
-        names = _names(conn, "town", current_version_id(conn))
+        names = names_at(conn, "town", current_version_id(conn))
     code = town.strip()
     if code not in names:
         known = ", ".join(f"{c} ({n})" for c, n in sorted(names.items()))
@@ -441,8 +434,8 @@ def gather(
     as_of = (as_of or datetime.now(UTC)).astimezone(CHINA)
     code = chosen["code"] if chosen else None
     with engine.connect() as conn:
-        town_names = _names(conn, "town", model.version)
-        grid_names = _names(conn, "grid", model.version)
+        town_names = names_at(conn, "town", model.version)
+        grid_names = names_at(conn, "grid", model.version)
         towns = features_at(conn, "town", model.version)
         stations = features_at(conn, "stations", model.version)
     current = figures(engine, period, code, as_of)
