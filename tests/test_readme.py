@@ -341,3 +341,25 @@ def test_readme_examples_run(demo_settings, tmp_path):
     assert not failures, f"{len(failures)} of {ran} README examples failed:\n\n" + "\n\n".join(
         failures
     )
+
+
+def test_checks_catch_what_the_issue_found(tmp_path):
+    """The checks fail the examples #21 found broken: a time with ``+`` in a URL (a 422,
+    so curl --fail-with-body exits 22) and a patrol position ignored as too old (a 200)."""
+    as_of = Example(
+        1, "curl 'http://127.0.0.1:8000/v1/events/overdue?as_of=2021-01-10T00:00:00+08:00'"
+    )
+    refused = subprocess.CompletedProcess([], 22, '{"status":422}', "curl: (22) ... 422")
+    assert "exit 22" in (_check(as_of, as_of.text, refused, tmp_path, tmp_path) or "")
+    post = Example(2, "curl -X POST http://127.0.0.1:8000/v1/patrols/positions -d '{}'")
+    stale = '{"recorded":0,"ignored_too_old":1,"max_age_s":300,"refused":[]}'
+    ran = subprocess.CompletedProcess([], 0, stale, "")
+    assert "too old" in (_check(post, post.text, ran, tmp_path, tmp_path) or "")
+    kept = '{"recorded":1,"ignored_too_old":0,"max_age_s":300,"refused":[]}'
+    taken = subprocess.CompletedProcess([], 0, kept, "")
+    assert _check(post, post.text, taken, tmp_path, tmp_path) is None
+    health = Example(
+        3, "curl http://127.0.0.1:8000/health", ['{"status":"ok","dataset_version":1}']
+    )
+    other = subprocess.CompletedProcess([], 0, '{"status":"ok"}', "")
+    assert "keys differ" in (_check(health, health.text, other, tmp_path, tmp_path) or "")
