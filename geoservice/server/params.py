@@ -1,7 +1,8 @@
 """Typed parameter values the routes share: the world's strings checked once, at the edge.
 
 Each is an ``Annotated`` type FastAPI validates before a route runs; a value outside it is
-a 422 problem+json naming the parameter and the value (``api/problems.py``).
+a 422 problem+json naming the parameter and the value (``server/problems.py``). GeoJSON
+geometries in bodies are read by ``geojson_geometry``.
 """
 
 from __future__ import annotations
@@ -10,13 +11,46 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
+import shapely
 from pydantic import AfterValidator
+from shapely.errors import GEOSException
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
 
-from geoservice.errors import InvalidInput, shown
+from geoservice.errors import InvalidGeometry, InvalidInput, shown
 
 MAX_ID = 2**31 - 1
 """The largest dataset version, draft or other stored id (PostgreSQL ``integer``)."""
 CHINA = ZoneInfo("Asia/Shanghai")
+UNREADABLE = (
+    GEOSException, ValueError, TypeError, AttributeError, IndexError, KeyError, RecursionError
+)  # fmt: skip
+"""What shapely raises on coordinates that are no geometry (nested too deep among them)."""
+
+
+def geojson_geometry(
+    value: Any, kinds: tuple[str, ...], where: str, *, empty: bool = False
+) -> BaseGeometry:
+    """A GeoJSON geometry of one of ``kinds`` in CRS84 (longitude, latitude) as a 2D shapely
+    geometry; an empty one only with ``empty``. ``InvalidGeometry`` names ``where``: another
+    type, coordinates shapely cannot read, or outside ±180, ±90."""
+    if not isinstance(value, dict) or value.get("type") not in kinds:
+        kind = value.get("type") if isinstance(value, dict) else value
+        msg = f"{where} {shown(kind)}: expected a GeoJSON {' or '.join(kinds)} (CRS84)"
+        raise InvalidGeometry(msg)
+    try:
+        geometry = shapely.force_2d(shape(value))
+    except UNREADABLE as exc:
+        msg = f"{where}: not a readable {value['type']}: {shown(exc)}"
+        raise InvalidGeometry(msg) from None
+    coords = shapely.get_coordinates(geometry)
+    if (len(coords) == 0 and not empty) or not (
+        ((coords[:, 0] >= -180) & (coords[:, 0] <= 180)).all()
+        and ((coords[:, 1] >= -90) & (coords[:, 1] <= 90)).all()
+    ):
+        msg = f"{where}: coordinates must be longitude, latitude (CRS84) within ±180, ±90"
+        raise InvalidGeometry(msg)
+    return geometry
 
 
 def _no_nul(value: str | None) -> str | None:

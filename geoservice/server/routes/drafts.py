@@ -19,7 +19,7 @@ import orjson
 import shapely
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
-from shapely.geometry import MultiPolygon, shape
+from shapely.geometry import MultiPolygon
 from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
@@ -47,7 +47,7 @@ from geoservice.server import documents
 from geoservice.server.deps import identity_of, limited_body, public_base, requires, service_of
 from geoservice.server.documents import HTML
 from geoservice.server.models import errors
-from geoservice.server.params import OptionalText, Text
+from geoservice.server.params import OptionalText, Text, geojson_geometry
 
 T = TypeVar("T")
 router = APIRouter(prefix="/ogc/drafts/{n}", tags=["drafts"], dependencies=[requires("planner")])
@@ -517,22 +517,7 @@ def _fields(layer: str, properties: dict[str, Any]) -> dict[str, Any]:
 
 def _geometry(value: Any) -> MultiPolygon:
     """A GeoJSON Polygon or MultiPolygon in CRS84 as a valid 2D MultiPolygon."""
-    if not isinstance(value, dict) or value.get("type") not in ("Polygon", "MultiPolygon"):
-        kind = value.get("type") if isinstance(value, dict) else value
-        msg = f"geometry {shown(kind)}: expected a GeoJSON Polygon or MultiPolygon (CRS84)"
-        raise InvalidGeometry(msg)
-    try:
-        geometry = shapely.force_2d(shape(value))
-    except (ValueError, TypeError, AttributeError, IndexError, KeyError, RecursionError) as exc:
-        msg = f"geometry: not a readable {value['type']}: {shown(exc)}"
-        raise InvalidGeometry(msg) from None
-    coords = shapely.get_coordinates(geometry)
-    if len(coords) == 0 or not (
-        ((coords[:, 0] >= -180) & (coords[:, 0] <= 180)).all()
-        and ((coords[:, 1] >= -90) & (coords[:, 1] <= 90)).all()
-    ):
-        msg = "geometry: coordinates must be longitude, latitude (CRS84) within ±180, ±90"
-        raise InvalidGeometry(msg)
+    geometry = geojson_geometry(value, ("Polygon", "MultiPolygon"), "geometry")
     if not geometry.is_valid:
         msg = f"geometry is not valid: {shapely.is_valid_reason(geometry)}"
         raise InvalidGeometry(msg)

@@ -3,13 +3,10 @@ computed in the analysis lane."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-import shapely
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from shapely.errors import GEOSException
-from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from geoservice import grid_design
@@ -18,6 +15,7 @@ from geoservice.server import tasks
 from geoservice.server.deps import ask, requires
 from geoservice.server.documents import GeoJSONResponse, GridProposal
 from geoservice.server.models import Strict, errors
+from geoservice.server.params import geojson_geometry
 from geoservice.server.workers import Lane, Task
 
 router = APIRouter(prefix="/v1/grids", tags=["grids"], dependencies=[requires("gis")])
@@ -25,14 +23,14 @@ router = APIRouter(prefix="/v1/grids", tags=["grids"], dependencies=[requires("g
 Codes = Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=3000)]
 
 
-UNREADABLE = (GEOSException, ValueError, TypeError, IndexError, AttributeError, RecursionError)
-"""What shapely raises on coordinates that are no geometry (nested too deep among them)."""
+RiverKind = Literal["LineString", "MultiLineString", "Polygon", "MultiPolygon"]
+RIVER_KINDS: tuple[str, ...] = get_args(RiverKind)
 
 
 class RiverGeometry(BaseModel):
     """A GeoJSON line or area, WGS84 longitude and latitude."""
 
-    type: Literal["LineString", "MultiLineString", "Polygon", "MultiPolygon"]
+    type: RiverKind
     coordinates: list[Any]
 
 
@@ -57,33 +55,16 @@ class Rivers(BaseModel):
     def geometries(self) -> list[BaseGeometry]:
         """The features' geometries as shapely objects; a feature without one is skipped.
 
-        Raises ``InvalidInput`` naming the feature whose coordinates are not a valid line or
-        area of longitudes and latitudes."""
-        out = []
-        for index, feature in enumerate(self.features):
-            if feature.geometry is None:
-                continue
-            where = f"rivers.features[{index}]"
-            try:
-                geometry = shape(feature.geometry.model_dump())
-                bounds = shapely.bounds(geometry)
-            except UNREADABLE:
-                msg = (
-                    f"{where}: its coordinates are not a GeoJSON "
-                    f"{feature.geometry.type} (positions [lon, lat])"
-                )
-                raise InvalidInput(msg) from None
-            if geometry.is_empty:
-                continue
-            west, south, east, north = (float(b) for b in bounds)
-            if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
-                msg = (
-                    f"{where}: bounds ({west:g}, {south:g}, {east:g}, {north:g}) are not "
-                    "longitudes and latitudes; give WGS84 (EPSG:4326)"
-                )
-                raise InvalidInput(msg)
-            out.append(geometry)
-        return out
+        Raises ``InvalidGeometry`` naming the feature whose coordinates are not a line or
+        an area of longitudes and latitudes."""
+        geometries = (
+            geojson_geometry(
+                feature.geometry.model_dump(), RIVER_KINDS, f"rivers.features[{index}]", empty=True
+            )
+            for index, feature in enumerate(self.features)
+            if feature.geometry is not None
+        )
+        return [geometry for geometry in geometries if not geometry.is_empty]
 
 
 class ProposeRequest(Strict):
