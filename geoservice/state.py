@@ -33,11 +33,12 @@ from geoservice.coverage import CoverageModel
 from geoservice.datasets import current_version_id, resolve_version
 from geoservice.locate import LocateIndex, build_index
 from geoservice.models import dataset_version
-from geoservice.network import Network, load_network, roads_snapshot_id
+from geoservice.network import Network, load_network
 from geoservice.patrols import PatrolUnit, patrol_units
 from geoservice.profiles import DEFAULT_PROFILE, check_profile, load_profile
 from geoservice.responders import Responders, fixed_responders
 from geoservice.state_files import StateStore, state_key
+from geoservice.store import VersionReader
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class VersionState:
         began = time.perf_counter()
         with engine.connect() as conn:
             version = resolve_version(conn, version)
-            snapshot = roads_snapshot_id(conn, version)
+            snapshot = VersionReader(conn, version).snapshot_id("roads")
             files = StateFiles.of(conn, store, version, snapshot) if store is not None else None
         if files is None:
             index = build_index(engine, version)
@@ -269,7 +270,9 @@ class StateCache:
             versions = set(conn.execute(published).scalars())
             current = current_version_id(conn)
             kept = [
-                StateFiles.of(conn, store, version, roads_snapshot_id(conn, version))
+                StateFiles.of(
+                    conn, store, version, VersionReader(conn, version).snapshot_id("roads")
+                )
                 for version in versions | ({current} if current is not None else set())
             ]
         prefixes = tuple(

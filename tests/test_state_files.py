@@ -168,9 +168,8 @@ def test_a_version_mapped_from_files_answers_as_one_built_in_memory(
     # the segment and snapping tables and the reversed graph: equal, and mapped, not copied
     reverse, reverse_mapped = network.reversed(), from_files.reversed()
     for ours, theirs in (
-        (network._segments, from_files._segments),
-        ((network._segment_keys,), (from_files._segment_keys,)),
-        (network._snap_table, from_files._snap_table),
+        (network.segments, from_files.segments),
+        (network.snap_table, from_files.snap_table),
         ((reverse.matrix_edge,), (reverse_mapped.matrix_edge,)),
     ):
         for a, b in zip(ours, theirs, strict=True):
