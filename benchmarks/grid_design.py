@@ -16,12 +16,22 @@ import time
 
 import geopandas as gpd
 import numpy as np
+import shapely
 from shapely.geometry import LineString
 
 from geoservice import grid_design
 from geoservice.datasets import current_version_id
 from geoservice.db import create_engine
+from geoservice.grid_design.blocks import Cuts, blocks_of
+from geoservice.grid_design.measure import Sizes
+from geoservice.grid_design.scope import (
+    large_grids_in,
+    read_grids,
+    read_places,
+    read_road_lines,
+)
 from geoservice.settings import Settings
+from geoservice.store import VersionReader
 from geoservice.synthetic.roads import DONGJIANG, XIZHIJIANG
 
 TOWN = "441302001"
@@ -61,16 +71,17 @@ def main() -> None:
 
 def _blocks(conn, version: int, scope: grid_design.Scope) -> gpd.GeoDataFrame:
     """The blocks of the scope's large grids (whole areas), with their households."""
-    parents = grid_design.large_grids_in(conn, version, scope)
-    points, residents, households = grid_design._population(conn, version, parents)
-    measure = grid_design.Sizes(points, households, residents, np.empty((0, 2)))
-    cuts = grid_design.Cuts([*grid_design._road_lines(conn, version, parents), *RIVERS])
+    reader = VersionReader(conn, version)
+    parents = large_grids_in(reader, scope)
+    points, residents, households = read_places(reader, parents)
+    measure = Sizes(points, households, residents, np.empty((0, 2)))
+    cuts = Cuts([*read_road_lines(reader, parents), *RIVERS])
     by_parent: dict[str, list] = {}
-    for _code, _name, parent, _population, geom in grid_design._grids(conn, version, parents):
+    for _code, _name, parent, _population, geom in read_grids(reader, parents):
         by_parent.setdefault(parent, []).append(geom)
     rows = []
     for parent, geoms in sorted(by_parent.items()):
-        for block in grid_design.blocks_of(grid_design.shapely.coverage_union_all(geoms), cuts):
+        for block in blocks_of(shapely.coverage_union_all(geoms), cuts):
             rows.append((parent, block))
     sizes, _ = measure.of_many([b for _, b in rows])
     return gpd.GeoDataFrame(

@@ -20,17 +20,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, MultiPolygon, Polygon, box
 
-from geoservice import grid_design
-from geoservice.grid_design import (
-    Band,
-    Cuts,
-    Grid,
-    Roads,
-    Sizes,
-    blocks_of,
-    group_blocks,
-    plan_large_grid,
-)
+from geoservice.grid_design import Band, Grid
+from geoservice.grid_design.blocks import SLIVER_M2, SLIVER_WIDTH_M, Cuts, blocks_of
+from geoservice.grid_design.design import plan_large_grid
+from geoservice.grid_design.measure import Roads, Sizes, metric
+from geoservice.grid_design.partition import group_blocks
 from tests.cli import run_cli
 from tests.conftest import auth
 
@@ -145,11 +139,9 @@ def test_blocks_cover_their_area_exactly_and_follow_the_roads(case):
         coords = shapely.get_coordinates(block)
         on_edge = shapely.dwithin(shapely.points(coords), area.boundary, 1e-9)
         assert {tuple(p) for p in coords[on_edge]} <= edge_vertices
-        metric = grid_design._metric(block)
+        metres = metric(block)
         if len(blocks) > 1:  # slivers merged away
-            assert metric.area >= grid_design.SLIVER_M2 or 2 * metric.area / metric.length >= (
-                grid_design.SLIVER_WIDTH_M
-            )
+            assert metres.area >= SLIVER_M2 or 2 * metres.area / metres.length >= SLIVER_WIDTH_M
 
 
 def test_a_road_and_a_river_cut_blocks_and_a_road_far_from_any_vertex_does_not():
