@@ -43,13 +43,16 @@ SOURCES: Final[dict[str, tuple[str, str]]] = {
     "road_edge": ("road_edge", "roads"),
 }
 """Each placeholder's table and the snapshot layer its rows belong to."""
+COLUMNS: Final[dict[str, str]] = {"officer": "snapshot_id, code, name, rank, station_code"}
+"""A placeholder's columns where not all: officers without ``phone``, personal data the
+API's login may not read (a ``*`` would name it, and be refused)."""
 
 
 def layer_rows(name: str) -> str:
     """The placeholder ``name``'s rows at the version bound as ``:v`` (a FROM item)."""
     table, layer = SOURCES[name]
     return (
-        f"(SELECT * FROM geoservice.{table} "
+        f"(SELECT {COLUMNS.get(name, '*')} FROM geoservice.{table} "
         f"WHERE snapshot_id = geoservice.snapshot_of(:v, '{layer}'))"
     )
 
