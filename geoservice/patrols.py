@@ -31,8 +31,9 @@ from geoservice.crs import parse_crs
 from geoservice.db import one_line
 from geoservice.errors import InvalidInput, PayloadTooLarge, shown
 from geoservice.journal import Entry, Outage, PositionJournal, Rejected
-from geoservice.locate import LocateIndex, named_items, to_wgs84_points
+from geoservice.locate import LocateIndex
 from geoservice.metrics import POSITIONS_JOURNALED, POSITIONS_REPLAYED
+from geoservice.points import named_items, to_wgs84_points
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Polygon
 
-from geoservice.crs import wgs84_to_bd09, wgs84_to_gcj02
+from geoservice.crs import parse_crs, wgs84_to_bd09, wgs84_to_gcj02
 from geoservice.errors import InvalidCoordinates, PayloadTooLarge, UnknownCRS
-from geoservice.locate import Grid, LocateIndex, locate_points, parse_point
+from geoservice.locate import LocateIndex
+from geoservice.locate.results import Grid
 from geoservice.outside import TIE_M
+from geoservice.points import parse_point, to_wgs84_points
 
 TO_METRIC = pyproj.Transformer.from_crs(4326, 4547, always_xy=True)
 
@@ -104,9 +106,9 @@ def test_batch_equals_single(demo_index) -> None:
     lon = np.concatenate([rng.uniform(114.1, 114.8, 3000), [_shared_vertex(demo_index)[0]]])
     lat = np.concatenate([rng.uniform(22.9, 23.43, 3000), [_shared_vertex(demo_index)[1]]])
     batch = demo_index.locate_many(lon, lat)
-    results = demo_index.results(batch)
+    results = demo_index.answers.results(batch)
     assert results == [demo_index.locate(x, y) for x, y in zip(lon, lat, strict=True)]
-    assert orjson.loads(demo_index.results_json(batch))["results"] == results
+    assert orjson.loads(demo_index.answers.batch_json(batch))["results"] == results
     assert {r["status"] for r in results} == {"inside", "outside", "boundary"}
 
 
@@ -123,7 +125,7 @@ def test_hierarchy_is_consistent_and_personal_data_absent(demo_index, demo_files
         assert h["station"]["code"] == f"PS{h['town']['code']}"
         assert h["officers"], grid.code
         assert all(set(o) == {"code", "name"} for o in h["officers"])
-    text = b"".join(g.fragment for g in demo_index.grids).decode()
+    text = orjson.dumps([g.hierarchy for g in demo_index.grids]).decode()
     assert "phone" not in text
     assert not any(phone in text for phone in phones)
 
@@ -176,9 +178,9 @@ def test_bad_single_points_name_the_value(lon, lat, crs, error, message) -> None
         ([[114.4, 23.1]] * 100_001, PayloadTooLarge, "100,001 points is more than the limit"),
     ],
 )
-def test_bad_batches_name_the_value(demo_index, points, error, message) -> None:
+def test_bad_batches_name_the_value(points, error, message) -> None:
     with pytest.raises(error) as info:
-        locate_points(demo_index, points, None)
+        to_wgs84_points(points, parse_crs(None))
     assert message in str(info.value)
 
 
@@ -196,10 +198,7 @@ def tiny_index() -> LocateIndex:
     donut = _square(114.40, 23.10, 0.006, hole=hole)
     side = _square(114.406, 23.10, 0.006)
     polygons = np.array([donut, island, side], dtype=object)
-    grids = [
-        Grid(code, {"grid": {"code": code}}, orjson.dumps({"grid": {"code": code}})[1:-1])
-        for code in ("G1", "G2", "G3")
-    ]
+    grids = [Grid(code, {"grid": {"code": code}}) for code in ("G1", "G2", "G3")]
     return LocateIndex(7, grids, polygons, {"code": "D", "name": "d"})
 
 

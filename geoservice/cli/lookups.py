@@ -24,7 +24,8 @@ def locate(
     crs: CrsOption = None,
 ) -> None:
     """One locate result as JSON on stdout (the same answer as GET /v1/locate)."""
-    from geoservice.locate import build_index, parse_point
+    from geoservice.locate import build_index
+    from geoservice.points import parse_point
 
     x, y = parse_point(lon, lat, crs)
     index = build_index(open_engine(Settings()))
@@ -45,8 +46,8 @@ def isochrones(
 
     from geoservice.isochrones import check_buffer
     from geoservice.isochrones import isochrones as bands
-    from geoservice.locate import parse_point
     from geoservice.network import load_network
+    from geoservice.points import parse_point
 
     x, y = parse_point(lon, lat, crs)
     network = load_network(open_engine(Settings()), profile)

@@ -28,8 +28,9 @@ from geoservice.crs import from_metric, parse_crs
 from geoservice.datasets import resolve_version
 from geoservice.errors import InvalidInput, shown
 from geoservice.isochrones import parse_minutes, plain_number
-from geoservice.locate import LocateIndex, build_index, to_wgs84_points
+from geoservice.locate import LocateIndex, build_index
 from geoservice.network import Network, Snaps, load_network
+from geoservice.points import to_wgs84_points
 
 DEMAND_STEP_M = 50.0
 HORIZON_MINUTES = 60.0

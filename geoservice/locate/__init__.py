@@ -1,3 +1,18 @@
-"""Point -> base grid -> whole hierarchy (``geoservice/locate.py`` as a package)."""
+"""Point -> base grid -> whole hierarchy, from an immutable in-memory index per dataset
+version; the same answer in every path (single, batch, HTTP, CLI, Python).
 
-from geoservice.locate.index import *  # noqa: F403
+- ``results``: what a lookup finds (``Grid``, ``Found``, ``Batch``, the statuses);
+- ``cells``: the cell table that answers most points at once;
+- ``index``: ``LocateIndex``, the lookups (cell table, exact tests, nearest grid) and the
+  index as a state-directory part;
+- ``load``: ``build_index``, a version's grids and hierarchy read from PostGIS;
+- ``answers``: results as the API answers them (a dict, a batch's JSON bytes).
+
+The index takes WGS84 degrees as floats or arrays; points from the world (query strings,
+JSON lists, another CRS) are read by ``geoservice/points.py`` first.
+"""
+
+from geoservice.locate.index import LocateIndex
+from geoservice.locate.load import build_index
+
+__all__ = ["LocateIndex", "build_index"]

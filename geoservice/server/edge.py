@@ -38,8 +38,8 @@ from starlette.types import Message, Receive, Scope, Send
 
 from geoservice.errors import GeoserviceError
 from geoservice.keys import ANONYMOUS, Identity
-from geoservice.locate import parse_point
 from geoservice.metrics import LATENCY, REQUESTS
+from geoservice.points import parse_point
 
 PUBLIC_PATHS = frozenset(
     {"/health", "/ready", "/docs", "/openapi.json", "/map", "/map/rivers.geojson"}

@@ -22,10 +22,10 @@ from geoservice.errors import InvalidInput, NotFound, shown
 from geoservice.export import MEDIA_TYPE, export_bytes
 from geoservice.isochrones import isochrones
 from geoservice.layers import read_features
-from geoservice.locate import locate_points
 from geoservice.network import NoRoadNearby
 from geoservice.patrols import CHINA, Position
 from geoservice.responders import fastest, place
+from geoservice.server.bodies import batch_points
 from geoservice.server.params import body_crs
 from geoservice.server.workers import Answer
 from geoservice.state import VersionState
@@ -66,12 +66,8 @@ def locate_one(state: VersionState, lon: float, lat: float) -> Answer:
 
 def locate_batch(state: VersionState, body: bytes) -> Answer:
     """``POST /v1/locate``: parse, check, locate and write the whole answer."""
-    request = parse_json(body)
-    if not isinstance(request, dict) or "points" not in request:
-        msg = 'body must be an object {"crs": "wgs84", "points": [[lon, lat], ...]}'
-        raise InvalidInput(msg)
-    batch = locate_points(state.index, request["points"], body_crs(request))
-    return Answer(JSON, state.index.results_json(batch))
+    lon, lat = batch_points(parse_json(body))
+    return Answer(JSON, state.index.answers.batch_json(state.index.locate_many(lon, lat)))
 
 
 def isochrone_bands(

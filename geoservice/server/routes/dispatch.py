@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from geoservice.errors import Forbidden, InvalidInput, shown
-from geoservice.locate import parse_point
 from geoservice.metrics import POSITIONS_REFUSED
 from geoservice.patrols import Refused, check_positions, refuse_jumps, split_by_age
+from geoservice.points import parse_point
 from geoservice.responders import MAX_K
 from geoservice.server import tasks
 from geoservice.server.deps import (

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from geoservice.isochrones import DEFAULT_BUFFER_M, check_buffer, parse_minutes
-from geoservice.locate import parse_point
+from geoservice.points import parse_point
 from geoservice.profiles import DEFAULT_PROFILE, check_profile
 from geoservice.server import tasks
 from geoservice.server.deps import Version, ask, lane_of, requires

@@ -7,7 +7,8 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from geoservice.locate import parse_point
+from geoservice.crs import parse_crs
+from geoservice.points import wgs84_point
 from geoservice.server import tasks
 from geoservice.server.deps import Version, ask, current_state, lane_of, limited_body, requires
 from geoservice.server.models import (
@@ -45,7 +46,7 @@ async def locate_one(
 
     Valid requests of the current version are answered before this route, by the server's
     lean path; this route gives the same answers, the errors, and earlier versions."""
-    x, y = parse_point(lon, lat, crs)
+    x, y = wgs84_point(lon, lat, parse_crs(crs))
     state = await current_state(request)
     if state.version == version:
         return Response(orjson.dumps(state.index.locate(x, y)), media_type=JSON)

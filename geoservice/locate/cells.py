@@ -1,0 +1,167 @@
+"""The cell table of a locate index: what each small square of the grids' bounding box
+answers.
+
+The box is cut into square cells of ``CELL_DEG`` (about 28 m). A cell whose box (slightly
+enlarged) lies in the interior of one grid answers that grid; a cell that touches no grid
+answers outside; a cell on a grid boundary lists the few grids its points are tested
+against exactly. The table is built by a quadtree descent that tests blocks of cells
+against an STRtree of the grids, so only blocks near boundaries are split.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+
+CELL_DEG = 0.00025
+"""Cell size of the lookup table, in degrees (about 28 m by 26 m at 23°N)."""
+CELL_MARGIN_DEG = 1e-9
+"""Cells are classified with boxes enlarged by this, so rounding in the cell arithmetic
+can never hand a point to a neighbouring cell that would answer differently."""
+FILL_CHUNK = 1 << 22
+"""Cells set at once while building the table."""
+BLOCK_CHUNK = 1 << 18
+"""Blocks classified at once while building the table."""
+
+OUTSIDE_CELL = -2
+"""The value of a cell no grid touches; a grid's cell holds its index (0 and up), boundary
+cell ``k`` holds ``-3 - k``."""
+
+
+def _joined(parts: list[NDArray]) -> NDArray[np.int64]:
+    """The parts one after another (an empty int64 array for none)."""
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class CellTable:
+    """Cell ``(cx, cy)`` covers ``x0 + cx * CELL_DEG`` … ``+ CELL_DEG`` of longitude (and the
+    same in latitude from ``y0``); boundary cell ``k``'s grids are
+    ``candidates[starts[k]:starts[k + 1]]``, in code (= index) order."""
+
+    x0: float
+    y0: float
+    cells: NDArray[np.int32]  # (ny, nx)
+    candidates: NDArray[np.int64]
+    starts: NDArray[np.int64]
+    boundary_cell_share: float
+    """Boundary cells among the cells some grid touches."""
+
+    @property
+    def nx(self) -> int:
+        return int(self.cells.shape[1])
+
+    @property
+    def ny(self) -> int:
+        return int(self.cells.shape[0])
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes held by the table's arrays."""
+        return int(self.cells.nbytes + self.candidates.nbytes + self.starts.nbytes)
+
+    def to_arrays(self) -> tuple[dict[str, NDArray], dict[str, Any]]:
+        """The table as named arrays and metadata (``from_arrays`` reads them back)."""
+        arrays: dict[str, NDArray] = {
+            "cells": self.cells,
+            "cand": self.candidates,
+            "cand_start": self.starts,
+        }
+        meta = {"x0": self.x0, "y0": self.y0, "nx": self.nx, "ny": self.ny}
+        return arrays, {**meta, "boundary_cell_share": self.boundary_cell_share}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, NDArray], meta: dict[str, Any]) -> CellTable:
+        """The table ``to_arrays`` gave (arrays used as they are, mapped or not)."""
+        return cls(
+            float(meta["x0"]),
+            float(meta["y0"]),
+            arrays["cells"],
+            arrays["cand"],
+            arrays["cand_start"],
+            float(meta["boundary_cell_share"]),
+        )
+
+    @classmethod
+    def build(cls, polygons: NDArray[np.object_]) -> CellTable:
+        """The table of ``polygons`` (WGS84, prepared, in code order)."""
+        tree = shapely.STRtree(polygons)
+        minx, miny, maxx, maxy = shapely.total_bounds(polygons)
+        x0, y0 = minx - CELL_DEG, miny - CELL_DEG
+        nx = math.ceil((maxx - x0) / CELL_DEG) + 2
+        ny = math.ceil((maxy - y0) / CELL_DEG) + 2
+        cells = np.full((ny, nx), OUTSIDE_CELL, dtype=np.int32)
+        flat_cells = np.array([], dtype=np.int64)
+        candidates = starts = np.zeros(0, dtype=np.int64)
+
+        size = 1 << max(0, math.ceil(math.log2(max(nx, ny))) - 4)
+        ix, iy = np.meshgrid(np.arange(0, nx, size), np.arange(0, ny, size))
+        blocks = np.column_stack([ix.ravel(), iy.ravel()])
+        while len(blocks):
+            children, flat_parts, cand_parts, count_parts = [], [], [], []
+            for k in range(0, len(blocks), BLOCK_CHUNK):  # bounded scratch on large tables
+                part = blocks[k : k + BLOCK_CHUNK]
+                boxes = shapely.box(
+                    x0 + part[:, 0] * CELL_DEG - CELL_MARGIN_DEG,
+                    y0 + part[:, 1] * CELL_DEG - CELL_MARGIN_DEG,
+                    x0 + (part[:, 0] + size) * CELL_DEG + CELL_MARGIN_DEG,
+                    y0 + (part[:, 1] + size) * CELL_DEG + CELL_MARGIN_DEG,
+                )
+                box_i, grid_i = tree.query(boxes, predicate="intersects")
+                hits = np.bincount(box_i, minlength=len(part))
+                first = np.full(len(part), -1)
+                first[box_i[::-1]] = grid_i[::-1]
+                inside = np.zeros(len(part), dtype=bool)
+                single = np.flatnonzero(hits == 1)
+                inside[single] = shapely.contains_properly(polygons[first[single]], boxes[single])
+                _fill(cells, part[inside], first[inside], size)
+                ambiguous = (hits > 0) & ~inside
+                if size == 1:
+                    # each boundary cell keeps its candidate grids, in code (= index) order
+                    keep = ambiguous[box_i]
+                    order = np.lexsort((grid_i[keep], box_i[keep]))
+                    cand_parts.append(grid_i[keep][order])
+                    rank = np.cumsum(ambiguous) - 1  # box -> its candidate list
+                    count_parts.append(
+                        np.bincount(rank[box_i[keep][order]], minlength=int(ambiguous.sum()))
+                    )
+                    flat_parts.append(part[ambiguous, 1] * nx + part[ambiguous, 0])
+                else:
+                    half = size // 2
+                    children += [
+                        part[ambiguous] + np.array([dx, dy]) * half
+                        for dx in (0, 1)
+                        for dy in (0, 1)
+                    ]
+            if size == 1:
+                candidates = _joined(cand_parts)
+                starts = np.concatenate([[0], np.cumsum(_joined(count_parts))])
+                flat_cells = _joined(flat_parts)
+                break
+            size //= 2
+            blocks = _joined(children).reshape(-1, 2)
+            blocks = blocks[(blocks[:, 0] < nx) & (blocks[:, 1] < ny)]
+
+        cells.ravel()[flat_cells] = -3 - np.arange(len(flat_cells))
+        share = len(flat_cells) / max(1, int((cells != OUTSIDE_CELL).sum()))
+        return cls(x0, y0, cells, candidates, starts, share)
+
+
+def _fill(cells: NDArray, blocks: NDArray, grids: NDArray, size: int) -> None:
+    """Set every cell of each (size x size) block to its grid, clipped to the table
+    (in chunks of about ``FILL_CHUNK`` cells, so large tables need no large scratch)."""
+    ny, nx = cells.shape
+    dx, dy = np.meshgrid(np.arange(size), np.arange(size))
+    step = max(1, FILL_CHUNK // (size * size))
+    for k in range(0, len(blocks), step):
+        part = blocks[k : k + step]
+        x = (part[:, :1] + dx.ravel()).ravel()
+        y = (part[:, 1:] + dy.ravel()).ravel()
+        value = np.repeat(grids[k : k + step], size * size)
+        ok = (x < nx) & (y < ny)
+        cells[y[ok], x[ok]] = value[ok]
