@@ -34,13 +34,11 @@ import orjson
 import shapely
 from numpy.typing import NDArray
 
+from geoservice.bands import DEFAULT_BANDS, Bands
 from geoservice.crs import from_metric
 from geoservice.errors import InvalidInput, shown
 from geoservice.network import Network, Reach, Snaps
 
-DEFAULT_MINUTES = (1.0, 3.0, 5.0)
-MAX_MINUTES = 60.0
-MAX_BANDS = 6
 DEFAULT_BUFFER_M = 30.0
 MAX_BUFFER_M = 500.0
 MIN_HOLE_M2 = 1_000.0
@@ -110,40 +108,6 @@ class Isochrones:
         }
 
 
-def parse_minutes(value: str | float | Sequence[float] | None) -> tuple[float, ...]:
-    """``"1,3,5"``, a number or a list -> sorted distinct minutes, each in (0, 60], at most 6."""
-    if value is None:
-        return DEFAULT_MINUTES
-    if isinstance(value, str):
-        parts = value.split(",")
-    elif isinstance(value, int | float):
-        parts = [str(value)]
-    elif isinstance(value, list | tuple | np.ndarray):
-        parts = [str(v) if isinstance(v, int | float | str) else shown(v) for v in value]
-    else:
-        msg = f"minutes {shown(value)}: expected a list such as [1, 3, 5] or 1,3,5"
-        raise InvalidInput(msg)
-    minutes = []
-    for part in parts:
-        try:
-            m = float(part)
-        except (TypeError, ValueError):
-            msg = f"minutes {shown(part)} is not a number; expected e.g. minutes=1,3,5"
-            raise InvalidInput(msg) from None
-        if not 0 < m <= MAX_MINUTES:
-            msg = f"minutes {shown(part)} is out of range; each must be in (0, {MAX_MINUTES:g}]"
-            raise InvalidInput(msg)
-        minutes.append(m)
-    if not minutes:
-        msg = "minutes is empty; expected e.g. minutes=1,3,5"
-        raise InvalidInput(msg)
-    unique = tuple(sorted(set(minutes)))
-    if len(unique) > MAX_BANDS:
-        msg = f"{len(unique)} bands requested ({value}); at most {MAX_BANDS}"
-        raise InvalidInput(msg)
-    return unique
-
-
 def check_buffer(buffer_m: float | str | None) -> float:
     if buffer_m is None:
         return DEFAULT_BUFFER_M
@@ -162,7 +126,7 @@ def isochrones(
     network: Network,
     lon: float,
     lat: float,
-    minutes: str | Sequence[float] | None = DEFAULT_MINUTES,
+    minutes: Bands = DEFAULT_BANDS,
     *,
     buffer_m: float = DEFAULT_BUFFER_M,
     method: Method = "raster",
@@ -177,14 +141,13 @@ def isochrones(
 def from_snaps(
     network: Network,
     snaps: Snaps,
-    minutes: str | Sequence[float] | None = DEFAULT_MINUTES,
+    minutes: Bands = DEFAULT_BANDS,
     *,
     buffer_m: float = DEFAULT_BUFFER_M,
     method: Method = "raster",
 ) -> Isochrones:
     """Bands around origins already placed on the network (points, lines, or many at once:
     all of them together form one origin)."""
-    bands_min = parse_minutes(minutes)
     buffer_m = check_buffer(buffer_m)
     one = Snaps(
         np.zeros_like(snaps.origin),
@@ -194,21 +157,20 @@ def from_snaps(
         snaps.lat,
         snaps.distance_m,
     )
-    reach = network.reach(one, bands_min[-1] * 60.0)
-    polygons = band_polygons(reach, bands_min, buffer_m, method=method)
+    reach = network.reach(one, minutes[-1] * 60.0)
+    polygons = band_polygons(reach, minutes, buffer_m, method=method)
     return Isochrones(polygons, reach, None, buffer_m)
 
 
 def band_polygons(
     reach: Reach,
-    minutes: Sequence[float],
+    minutes: Bands,
     buffer_m: float = DEFAULT_BUFFER_M,
     *,
     method: Method = "raster",
     min_hole_m2: float = MIN_HOLE_M2,
 ) -> list[Band]:
-    """One polygon per band (ascending minutes), nested."""
-    minutes = sorted(minutes)
+    """One polygon per band, smallest first, nested."""
     if method == "exact":
         metric = [_fill_small_holes(g, min_hole_m2) for g in _exact(reach, minutes, buffer_m)]
         tolerance = 0.0

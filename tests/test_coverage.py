@@ -13,10 +13,12 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from geoservice.bands import DEFAULT_BANDS, Bands
 from geoservice.coverage import (
     CoverageModel,
     Demand,
     Grids,
+    OriginKind,
     Origins,
     Scenario,
     evaluate,
@@ -122,7 +124,7 @@ def test_response_per_contract_and_the_same_everywhere(client, model, demo_reado
         assert b["grid_share"] == pytest.approx(b["grids_covered"] / 2556, abs=1e-6)
     assert len(body["uncovered_grids"]) == 2556 - covered[2]
     assert {"code", "name", "minutes_to_reach"} == set(body["uncovered_grids"][0])
-    assert body == model.response("1,3,5").to_json()
+    assert body == model.response(DEFAULT_BANDS).to_json()
     cli = run_cli("coverage", "response", "--json", settings=demo_readonly)
     assert cli.returncode == 0 and json.loads(cli.stdout) == body
     text = run_cli("coverage", "response", settings=demo_readonly)
@@ -154,8 +156,7 @@ def test_per_grid_table_as_csv_and_geojson(demo_readonly, tmp_path) -> None:
 
 def test_origin_kinds_nest(model) -> None:
     shares = {
-        kind: model.response("5", kind).bands()[0]["grids_covered"]
-        for kind in ("stations", "posts", "patrols", "all")
+        kind: model.response(Bands((5,)), kind).bands()[0]["grids_covered"] for kind in OriginKind
     }
     assert shares["all"] >= max(shares["stations"], shares["posts"], shares["patrols"])
     assert shares["stations"] > 0 and shares["patrols"] > 0
@@ -191,7 +192,7 @@ def test_response_equals_a_brute_force_on_small_networks(seed) -> None:
     origin_fractions = rng.uniform(0, 1, 2)
     snaps = _snaps(origin_edges, origin_fractions)
     origins = Origins(snaps, ["o"], ["added"])
-    result = evaluate(net, grids, demand, origins, (1, 3), label="test")
+    result = evaluate(net, grids, demand, origins, Bands((1, 3)), label="test")
     # brute force
     node_time = _oracle(
         net, list(zip(origin_edges.tolist(), origin_fractions.tolist(), strict=True)), 3600
@@ -227,7 +228,7 @@ def test_response_equals_a_brute_force_on_small_networks(seed) -> None:
 
 
 def test_an_empty_scenario_changes_nothing(model) -> None:
-    result = model.scenario(Scenario(), "1,3,5").to_json()
+    result = model.scenario(Scenario(), DEFAULT_BANDS).to_json()
     assert all(d["grids_covered"] == 0 for d in result["difference"])
     assert result["bands"] == result["baseline"]
 
@@ -235,9 +236,11 @@ def test_an_empty_scenario_changes_nothing(model) -> None:
 @settings(max_examples=8, deadline=None)
 @given(st.floats(114.36, 114.46), st.floats(23.06, 23.13))
 def test_adding_a_patrol_point_never_lowers_coverage(model, lon, lat) -> None:
-    before = model.response("1,3,5", "stations")
+    before = model.response(DEFAULT_BANDS, OriginKind.STATIONS)
     try:
-        after = model.scenario(Scenario(add_points=((lon, lat),)), "1,3,5", "stations")
+        after = model.scenario(
+            Scenario(add_points=((lon, lat),)), DEFAULT_BANDS, OriginKind.STATIONS
+        )
     except InvalidInput:
         return  # no road within 500 m: refused, nothing to compare
     assert np.all(after.minutes_to_reach <= before.minutes_to_reach + 1e-9)
@@ -246,10 +249,10 @@ def test_adding_a_patrol_point_never_lowers_coverage(model, lon, lat) -> None:
 
 def test_closing_the_bridges_never_raises_coverage(model) -> None:
     bridges = tuple(f"东江{i}号桥" for i in range(1, 8))
-    after = model.scenario(Scenario(close_roads=bridges), "5", "stations")
+    after = model.scenario(Scenario(close_roads=bridges), Bands((5,)), OriginKind.STATIONS)
     assert after.extra["difference"][0]["grids_covered"] < 0
     assert model.network.matrix.nnz > 0  # the published network is untouched
-    again = model.response("5", "stations").bands()
+    again = model.response(Bands((5,)), OriginKind.STATIONS).bands()
     assert again == after.extra["baseline"]
 
 

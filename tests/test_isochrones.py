@@ -14,9 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.ndimage import distance_transform_edt
 
+from geoservice.bands import Bands
 from geoservice.crs import from_metric
 from geoservice.errors import InvalidInput
-from geoservice.isochrones import band_polygons, isochrones, near_distance, parse_minutes
+from geoservice.isochrones import band_polygons, isochrones, near_distance
 from tests.cli import run_cli
 
 # the city centre, a point by the Dongjiang between bridges, a town, a village road
@@ -31,7 +32,7 @@ def _contains(polygon, xy_metric: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize(("lon", "lat"), ORIGINS)
 def test_bands_nest_and_contain_every_reached_part(demo_network, lon, lat) -> None:
     net = demo_network
-    result = isochrones(net, lon, lat, (1, 3, 5))
+    result = isochrones(net, lon, lat, Bands((1, 3, 5)))
     bands = result.bands
     assert [b.minutes for b in bands] == [1, 3, 5]
     for small, big in itertools.pairwise(bands):
@@ -49,7 +50,7 @@ def test_unreached_roads_beyond_the_buffer_are_outside(demo_network, lon, lat) -
     """Points on roads not reached in time, farther than buffer + tolerance from every
     reached part (e.g. across the river), lie outside the band."""
     net = demo_network
-    result = isochrones(net, lon, lat, (1, 3))
+    result = isochrones(net, lon, lat, Bands((1, 3)))
     for band in result.bands:
         reached = shapely.STRtree(result.reach.lines(band.minutes * 60))
         x0, y0, x1, y1 = shapely.total_bounds(reached.geometries)
@@ -68,8 +69,8 @@ def test_unreached_roads_beyond_the_buffer_are_outside(demo_network, lon, lat) -
 
 def test_city_bands_keep_holes_and_the_raster_follows_the_exact_union(demo_network) -> None:
     net = demo_network
-    raster = isochrones(net, 114.41, 23.11, (1, 3))
-    exact = band_polygons(raster.reach, (1, 3), raster.buffer_m, method="exact")
+    raster = isochrones(net, 114.41, 23.11, Bands((1, 3)))
+    exact = band_polygons(raster.reach, Bands((1, 3)), raster.buffer_m, method="exact")
     for r, e in zip(raster.bands, exact, strict=True):
         assert r.area_km2 == pytest.approx(e.area_km2, rel=0.03)
         # the exact polygon shrunk by the tolerance is inside the raster one
@@ -81,7 +82,7 @@ def test_city_bands_keep_holes_and_the_raster_follows_the_exact_union(demo_netwo
 
 
 def test_reached_edges_are_the_exact_answer(demo_network) -> None:
-    result = isochrones(demo_network, 114.41, 23.11, (1, 3))
+    result = isochrones(demo_network, 114.41, 23.11, Bands((1, 3)))
     frame = result.reached_edges(1)
     assert {"edge_id", "start_fraction", "end_fraction", "length_m", "geometry"} <= set(frame)
     assert ((frame.end_fraction - frame.start_fraction) > 0).all()
@@ -103,12 +104,13 @@ def test_reached_edges_are_the_exact_answer(demo_network) -> None:
 )
 def test_bad_minutes(value, fragment) -> None:
     with pytest.raises(InvalidInput, match=fragment):
-        parse_minutes(value)
+        Bands.parse(value)
 
 
 def test_minutes_are_sorted_and_distinct() -> None:
-    assert parse_minutes("5,1,3,3") == (1.0, 3.0, 5.0)
-    assert parse_minutes("60") == (60.0,)
+    assert Bands.parse("5,1,3,3") == (1.0, 3.0, 5.0)
+    assert Bands.parse("60") == (60.0,)
+    assert Bands((5, 1, 3, 3)) == (1.0, 3.0, 5.0)
 
 
 # --- HTTP ---------------------------------------------------------------------------------
@@ -131,7 +133,7 @@ def test_get_isochrones_per_contract(client, demo_network) -> None:
         assert big.contains(small)
     areas = [f["properties"]["area_km2"] for f in body["features"]]
     assert 0 < areas[0] < areas[1] < areas[2]
-    python = isochrones(demo_network, 114.41, 23.11, (1, 3, 5))
+    python = isochrones(demo_network, 114.41, 23.11, Bands((1, 3, 5)))
     assert areas == [round(b.area_km2, 6) for b in python.bands]
 
 
@@ -248,7 +250,7 @@ def test_network_follows_versions_and_is_kept_when_roads_do_not_change(
 
 
 def test_long_bands_on_a_coarse_lattice_still_contain_every_reached_road(demo_network) -> None:
-    result = isochrones(demo_network, 114.41, 23.11, (10, 60))
+    result = isochrones(demo_network, 114.41, 23.11, Bands((10, 60)))
     for band in result.bands:
         points = demo_network.points_on(result.reach.pieces(band.minutes * 60), step=50.0)
         assert _contains(band.polygon, points).all()

@@ -73,10 +73,13 @@ def coverage_response(
     ] = None,
 ) -> None:
     """Share of grids, area and residents reached within each band along the roads."""
-    from geoservice.coverage import CoverageModel
+    from geoservice.bands import Bands
+    from geoservice.coverage import CoverageModel, OriginKind, Weight
 
-    model = CoverageModel.load(open_engine(Settings())).weighted(weight)
-    result = model.response(minutes, origins)
+    bands = Bands.parse(minutes)
+    kind = OriginKind.parse(origins, "origins")
+    model = CoverageModel.load(open_engine(Settings())).weighted(Weight.parse(weight, "weight"))
+    result = model.response(bands, kind)
     if csv is not None:
         result.table().to_csv(csv, index=False)
     if geojson is not None:
@@ -120,12 +123,12 @@ def coverage_plan(
 ) -> None:
     """Where patrol points should stand in the central city (HiGHS MILP beside greedy)."""
     from geoservice import planning
-    from geoservice.coverage import CoverageModel
+    from geoservice.coverage import CoverageModel, Weight
 
     if (k is None) == (not set_cover):
         msg = "give either --k N (maximal covering) or --set-cover"
         raise typer.BadParameter(msg)
-    model = CoverageModel.load(open_engine(Settings())).weighted(weight)
+    model = CoverageModel.load(open_engine(Settings())).weighted(Weight.parse(weight, "weight"))
     instance = planning.build_instance(model, minutes)
     if set_cover:
         solutions = [

@@ -44,6 +44,7 @@ def isochrones(
     """Isochrone bands as GeoJSON on stdout (the same answer as GET /v1/isochrones)."""
     import orjson
 
+    from geoservice.bands import Bands
     from geoservice.isochrones import check_buffer
     from geoservice.isochrones import isochrones as bands
     from geoservice.network import load_network
@@ -51,5 +52,5 @@ def isochrones(
 
     x, y = parse_point(lon, lat, crs)
     network = load_network(open_engine(Settings()), profile)
-    result = bands(network, x, y, minutes, buffer_m=check_buffer(buffer_m))
+    result = bands(network, x, y, Bands.parse(minutes), buffer_m=check_buffer(buffer_m))
     typer.echo(orjson.dumps(result.to_geojson()).decode())

@@ -37,7 +37,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from geoservice.coverage import Coverage, CoverageModel
+from geoservice.bands import Bands
+from geoservice.coverage import Coverage, CoverageModel, OriginKind
 from geoservice.datasets import current_version_id
 from geoservice.diff import diff_versions, features_at
 from geoservice.errors import InvalidInput
@@ -47,7 +48,7 @@ from geoservice.patrols import CHINA
 from geoservice.plots import class_names, minute_classes
 from geoservice.reports.periods import Period
 
-MINUTES = (1.0, 3.0, 5.0)
+MINUTES = Bands((1.0, 3.0, 5.0))
 CHANGE_LAYERS = {
     "district": "区界",
     "town": "镇街",
@@ -447,7 +448,7 @@ def gather(
     )
     counts = events_per_grid(engine, model.index, period.start, period.end)
     spots = hot_spots(counts[mask], model.grids.polygons[mask], model.grids.codes[mask])
-    coverage = model.response(MINUTES, "all")
+    coverage = model.response(MINUTES, OriginKind.ALL)
     area = chosen["name"] if chosen else district
     report = Report(
         kind=str(period.kind),

@@ -2,7 +2,8 @@
 
 Answers are written as JSON bytes by the engine (the hot paths never build these
 objects); the models say what those bytes are, so that integrators can generate clients,
-and the tests parse every answer with them, strictly (``extra="forbid"``).
+and the tests parse every answer with them, strictly (``extra="forbid"``). A request model
+with validators (``ScenarioRequest``) also reads its body into the core's types.
 """
 
 from __future__ import annotations
@@ -10,7 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from geoservice.bands import DEFAULT_BANDS, Bands
+from geoservice.coverage import OriginKind, Scenario, Weight
+from geoservice.crs import parse_crs
+from geoservice.errors import InvalidInput, shown
+from geoservice.points import to_wgs84_points
+from geoservice.server.params import body_crs
 
 
 class Strict(BaseModel):
@@ -329,9 +337,7 @@ class ResponseCoverage(Strict):
     origins: str
     bands: list[CoverageBand]
     uncovered_grids: list[UncoveredGrid]
-    weight: Literal["residents", "events"] = Field(
-        description="What population_share weighs: residents, or grid events."
-    )
+    weight: Weight = Field(description="What population_share weighs: residents, or grid events.")
     dataset_version: int
 
 
@@ -364,7 +370,7 @@ class GridMinutes(Strict):
     minutes_to_reach: list[float | None] = Field(
         description="Per grid, in the order of ``codes``; rounded up; null beyond 60 minutes."
     )
-    weight: Literal["residents", "events"]
+    weight: Weight
     dataset_version: int
 
 
@@ -379,16 +385,135 @@ class Identity(Strict):
     units: list[str] = Field(description="The patrol units whose positions the key may post.")
 
 
+MAX_SCENARIO_ITEMS = 10_000
+"""At most this many items in each list of a scenario."""
+
+
 class ScenarioRequest(Strict):
-    minutes: list[float] = Field([1, 3, 5], max_length=6)
-    origins: Literal["stations", "posts", "patrols", "all"] = "all"
-    crs: str = "wgs84"
-    add_points: list[tuple[float, float] | LonLat] = Field([], examples=[[[114.43, 23.09]]])
-    remove_origins: list[str] = []
-    close_edges: list[int] = []
-    close_roads: list[str] = Field([], examples=[["东江2号桥"]])
+    """A what-if body (``POST /v1/coverage/scenario``): the question (``minutes``,
+    ``origins``, ``weight``) and the changes (points in ``crs``); each value is checked as
+    it is read, and a bad one is named."""
+
+    minutes: Bands = Field(
+        default_factory=lambda: DEFAULT_BANDS,
+        description='Band limits in minutes (a list, or a text such as "1,3,5"), each in '
+        "(0, 60], at most 6.",
+        json_schema_extra={"default": [1, 3, 5]},
+    )
+    origins: OriginKind = OriginKind.ALL
+    crs: str | None = Field("wgs84", description="wgs84, cgcs2000, gcj02, bd09 or EPSG:NNNN.")
+    add_points: list[Any] = Field([], examples=[[[114.43, 23.09]]])
+    remove_origins: tuple[str, ...] = ()
+    close_edges: tuple[int, ...] = ()
+    close_roads: tuple[str, ...] = Field((), examples=[["东江2号桥"]])
     speeds_kmh: dict[str, float] = Field({}, examples=[{"primary": 30}])
-    weight: Literal["residents", "events"] = "residents"
+    weight: Weight = Weight.RESIDENTS
+
+    @model_validator(mode="before")
+    @classmethod
+    def _an_object_of_known_fields(cls, body: Any) -> Any:
+        if not isinstance(body, dict):
+            msg = "scenario body must be a JSON object"
+            raise InvalidInput(msg)
+        known = sorted(cls.model_fields)
+        unknown = sorted(set(body) - set(known))
+        if unknown:
+            msg = f"unknown scenario field(s) {unknown}; expected some of {known}"
+            raise InvalidInput(msg)
+        body_crs(body)
+        return body
+
+    @field_validator("minutes", mode="plain", json_schema_input_type=list[float] | str)
+    @classmethod
+    def _bands(cls, value: Any) -> Bands:
+        if value is None:
+            return DEFAULT_BANDS
+        if isinstance(value, str):
+            return Bands.parse(value)
+        return Bands(value if isinstance(value, list) else [value])
+
+    @field_validator("origins", mode="plain", json_schema_input_type=OriginKind)
+    @classmethod
+    def _origins(cls, value: Any) -> OriginKind:
+        return OriginKind.parse(value, "origins")
+
+    @field_validator("weight", mode="plain", json_schema_input_type=Weight)
+    @classmethod
+    def _weight(cls, value: Any) -> Weight:
+        return Weight.parse(value, "weight")
+
+    @field_validator(
+        "add_points", mode="plain", json_schema_input_type=list[tuple[float, float] | LonLat]
+    )
+    @classmethod
+    def _points(cls, value: Any, info: ValidationInfo) -> list[Any]:
+        return _items(value, info)  # read with the crs by ``scenario``
+
+    @field_validator("close_edges", mode="plain", json_schema_input_type=list[int])
+    @classmethod
+    def _edge_ids(cls, value: Any, info: ValidationInfo) -> tuple[int, ...]:
+        edges = _items(value, info)
+        if not all(isinstance(e, int) and not isinstance(e, bool) for e in edges):
+            msg = f"close_edges must be road edge ids (integers), got {shown(edges[:5])}"
+            raise InvalidInput(msg)
+        return tuple(edges)
+
+    @field_validator(
+        "remove_origins", "close_roads", mode="plain", json_schema_input_type=list[str]
+    )
+    @classmethod
+    def _texts(cls, value: Any, info: ValidationInfo) -> tuple[str, ...]:
+        texts = _items(value, info)
+        if not all(isinstance(v, str) for v in texts):
+            msg = f"{info.field_name} must be a list of strings, got {shown(texts[:5])}"
+            raise InvalidInput(msg)
+        return tuple(texts)
+
+    @field_validator("speeds_kmh", mode="plain", json_schema_input_type=dict[str, float])
+    @classmethod
+    def _speeds(cls, value: Any) -> dict[str, float]:
+        speeds = value or {}
+        if not isinstance(speeds, dict):
+            msg = 'speeds_kmh must be an object {"primary": 30, ...}'
+            raise InvalidInput(msg)
+        for highway, speed in speeds.items():
+            if (
+                not isinstance(speed, int | float)
+                or isinstance(speed, bool)
+                or not 0 < speed <= 200
+            ):
+                msg = (
+                    f"speeds_kmh[{shown(highway)}] = {shown(speed)}; "
+                    "expected a number in (0, 200] km/h"
+                )
+                raise InvalidInput(msg)
+        return {str(k): float(v) for k, v in speeds.items()}
+
+    def scenario(self) -> Scenario:
+        """The changes as the core's ``Scenario`` (added points in WGS84)."""
+        points: tuple[tuple[float, float], ...] = ()
+        if self.add_points:
+            lon, lat = to_wgs84_points(self.add_points, parse_crs(self.crs))
+            points = tuple(zip(lon.tolist(), lat.tolist(), strict=True))
+        return Scenario(
+            add_points=points,
+            remove_origins=self.remove_origins,
+            close_edges=self.close_edges,
+            close_roads=self.close_roads,
+            speeds_kmh=self.speeds_kmh,
+        )
+
+
+def _items(value: Any, info: ValidationInfo) -> list[Any]:
+    """A list field of a body (null: empty), at most ``MAX_SCENARIO_ITEMS`` long."""
+    items = value or []
+    if not isinstance(items, list):
+        msg = f"{info.field_name} must be a list"
+        raise InvalidInput(msg)
+    if len(items) > MAX_SCENARIO_ITEMS:
+        msg = f"{info.field_name} has {len(items):,} items; at most {MAX_SCENARIO_ITEMS:,}"
+        raise InvalidInput(msg)
+    return items
 
 
 class LayerProperties(BaseModel):

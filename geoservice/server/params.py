@@ -12,11 +12,14 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import shapely
+from fastapi import Depends, Query
 from pydantic import AfterValidator
 from shapely.errors import GEOSException
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from geoservice.bands import Bands
+from geoservice.coverage import OriginKind, Weight
 from geoservice.errors import InvalidGeometry, InvalidInput, shown
 
 MAX_ID = 2**31 - 1
@@ -88,3 +91,21 @@ Text = Annotated[str, AfterValidator(_no_nul)]
 OptionalText = Annotated[str | None, AfterValidator(_no_nul)]
 OptionalMoment = Annotated[datetime | None, AfterValidator(_representable)]
 """An ISO 8601 time (China time without an offset) that every time zone can hold."""
+
+
+def minutes_query(
+    minutes: Annotated[
+        str,
+        Query(description="Band limits in minutes, comma-separated, each in (0, 60], at most 6."),
+    ] = "1,3,5",
+) -> Bands:
+    """The ``minutes`` query parameter as bands (a 422 naming a bad value)."""
+    return Bands.parse(minutes)
+
+
+Minutes = Annotated[Bands, Depends(minutes_query)]
+OriginsQuery = Annotated[OriginKind, Query(description="Which response origins count.")]
+WeightQuery = Annotated[
+    Weight,
+    Query(description="What a grid weighs: its residents, or the grid events recorded in it."),
+]

@@ -50,7 +50,7 @@ def _describe_validation(exc: RequestValidationError) -> str:
             parts.append(f"{location} is missing")
         elif kind in ("float_parsing", "float_type", "int_parsing", "int_type"):
             parts.append(f"{location} {errors.shown(value)} is not a number")
-        elif kind == "literal_error":
+        elif kind in ("literal_error", "enum"):
             expected = error.get("ctx", {}).get("expected", "")
             parts.append(f"{location} {errors.shown(value)} is unknown; expected {expected}")
         elif kind == "value_error" and "error" in error.get("ctx", {}):

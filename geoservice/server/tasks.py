@@ -14,11 +14,12 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy.engine import Engine
 
 from geoservice import grid_design, ogc
+from geoservice.bands import Bands
 from geoservice.collections import COLLECTIONS, BBox, read_page
-from geoservice.coverage import Origins, Scenario, combine, officer_coverage
+from geoservice.coverage import OriginKind, Origins, Weight, combine, officer_coverage
 from geoservice.datasets import resolve_version
 from geoservice.diff import diff_versions
-from geoservice.errors import InvalidInput, NotFound, shown
+from geoservice.errors import InvalidInput, NotFound
 from geoservice.export import MEDIA_TYPE, export_bytes
 from geoservice.isochrones import isochrones
 from geoservice.layers import read_features
@@ -26,7 +27,7 @@ from geoservice.network import NoRoadNearby
 from geoservice.patrols import CHINA, Position
 from geoservice.responders import fastest, place
 from geoservice.server.bodies import batch_points
-from geoservice.server.params import body_crs
+from geoservice.server.models import ScenarioRequest
 from geoservice.server.workers import Answer
 from geoservice.state import VersionState
 
@@ -46,8 +47,8 @@ def ready(state: VersionState) -> Answer:
     if state.roads_snapshot is not None:
         state.patrol_units()
         model = state.coverage()
-        model.origins("stations")
-        model.origins("posts")
+        model.origins(OriginKind.STATIONS)
+        model.origins(OriginKind.POSTS)
     return _json({"dataset_version": state.version, "built_s": state.built_s})
 
 
@@ -74,7 +75,7 @@ def isochrone_bands(
     state: VersionState,
     lon: float,
     lat: float,
-    minutes: tuple[float, ...],
+    minutes: Bands,
     profile: str,
     buffer_m: float,
 ) -> Answer:
@@ -115,7 +116,7 @@ def dispatch(
 
 
 def coverage_live(
-    state: VersionState, minutes: tuple[float, ...], positions: tuple[Position, ...], grids: bool
+    state: VersionState, minutes: Bands, positions: tuple[Position, ...], grids: bool
 ) -> Answer:
     """``GET /v1/coverage/live``: response coverage from the stations and posts and from
     the patrol units where they last reported (instead of their segments)."""
@@ -124,7 +125,9 @@ def coverage_live(
     known = [p for p in positions if p.unit in units]
     snaps = model.network.snap_points([p.lon for p in known], [p.lat for p in known], strict=False)
     patrols = Origins(snaps, [p.unit for p in known], ["patrol"] * len(known))
-    origins = combine([model.origins("stations"), model.origins("posts"), patrols])
+    origins = combine(
+        [model.origins(OriginKind.STATIONS), model.origins(OriginKind.POSTS), patrols]
+    )
     coverage = model.evaluate(origins, minutes, label="live")
     answer = coverage.to_json()
     answer["patrols"] = [
@@ -145,33 +148,22 @@ def coverage_officers(state: VersionState) -> Answer:
 
 
 def coverage_response(
-    state: VersionState, minutes: tuple[float, ...], origins: str, weight: str = "residents"
+    state: VersionState, minutes: Bands, origins: OriginKind, weight: Weight
 ) -> Answer:
     return _json(state.coverage().weighted(weight).response(minutes, origins).to_json())
 
 
 def coverage_grids(
-    state: VersionState, minutes: tuple[float, ...], origins: str, weight: str = "residents"
+    state: VersionState, minutes: Bands, origins: OriginKind, weight: Weight
 ) -> Answer:
     return _json(state.coverage().weighted(weight).response(minutes, origins).grid_minutes())
 
 
 def coverage_scenario(state: VersionState, body: bytes) -> Answer:
-    """``POST /v1/coverage/scenario``: the body is parsed here, off the server's loop."""
-    request = parse_json(body)
-    if isinstance(request, dict):
-        body_crs(request)
-    changes = Scenario.from_json(request)
-    origins = request.get("origins", "all")
-    if not isinstance(origins, str):
-        msg = f"origins {shown(origins)}: expected stations, posts, patrols or all"
-        raise InvalidInput(msg)
-    weight = request.get("weight", "residents")
-    if not isinstance(weight, str):
-        msg = f"weight {shown(weight)}: expected residents or events"
-        raise InvalidInput(msg)
-    model = state.coverage().weighted(weight)
-    result = model.scenario(changes, request.get("minutes", "1,3,5"), origins)
+    """``POST /v1/coverage/scenario``: the body is read here, off the server's loop."""
+    request = ScenarioRequest.model_validate(parse_json(body))
+    model = state.coverage().weighted(request.weight)
+    result = model.scenario(request.scenario(), request.minutes, request.origins)
     return _json(result.to_json())
 
 

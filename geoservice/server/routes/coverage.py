@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from geoservice.isochrones import parse_minutes
+from geoservice.coverage import OriginKind, Weight
 from geoservice.server import tasks
 from geoservice.server.deps import Version, ask, current_state, limited_body, requires, service_of
 from geoservice.server.models import (
@@ -20,17 +20,9 @@ from geoservice.server.models import (
     errors,
     json_body,
 )
-from geoservice.server.routes.isochrones import Minutes
+from geoservice.server.params import Minutes, OriginsQuery, WeightQuery
 from geoservice.server.workers import Lane, Task
 
-Origins = Annotated[
-    Literal["stations", "posts", "patrols", "all"],
-    Query(description="Which response origins count."),
-]
-Weight = Annotated[
-    Literal["residents", "events"],
-    Query(description="What a grid weighs: its residents, or the grid events recorded in it."),
-]
 router = APIRouter(prefix="/v1/coverage", tags=["coverage"], dependencies=[requires("planner")])
 
 MAX_SCENARIO_BYTES = 1024 * 1024
@@ -57,12 +49,12 @@ async def officers(request: Request, version: Version) -> Response:
 async def response(
     request: Request,
     version: Version,
-    minutes: Minutes = "1,3,5",
-    origins: Origins = "all",
-    weight: Weight = "residents",
+    minutes: Minutes,
+    origins: OriginsQuery = OriginKind.ALL,
+    weight: WeightQuery = Weight.RESIDENTS,
 ) -> Response:
     """Share of grids, area and residents reached within each band along the roads."""
-    task = Task(tasks.coverage_response, version, (parse_minutes(minutes), origins, weight))
+    task = Task(tasks.coverage_response, version, (minutes, origins, weight))
     return await ask(request, Lane.ANALYSIS, task)
 
 
@@ -75,12 +67,12 @@ async def response(
 async def grids(
     request: Request,
     version: Version,
-    minutes: Minutes = "1,3,5",
-    origins: Origins = "all",
-    weight: Weight = "residents",
+    minutes: Minutes,
+    origins: OriginsQuery = OriginKind.ALL,
+    weight: WeightQuery = Weight.RESIDENTS,
 ) -> Response:
     """Every grid's minutes to reach (for a map): codes and minutes, in code order."""
-    task = Task(tasks.coverage_grids, version, (parse_minutes(minutes), origins, weight))
+    task = Task(tasks.coverage_grids, version, (minutes, origins, weight))
     return await ask(request, Lane.ANALYSIS, task)
 
 
@@ -92,14 +84,14 @@ async def grids(
 )
 async def live(
     request: Request,
-    minutes: Minutes = "1,3,5",
+    minutes: Minutes,
     grids: Annotated[bool, Query(description="Add every grid's minutes (for a map).")] = False,
 ) -> Response:
     """Response coverage now: from stations and posts, and from the patrol units where
     they last reported (not their segments); ``patrols`` lists the positions used."""
     state = await current_state(request)
     positions = tuple(await run_in_threadpool(service_of(request).live.current))
-    task = Task(tasks.coverage_live, state.version, (parse_minutes(minutes), positions, grids))
+    task = Task(tasks.coverage_live, state.version, (minutes, positions, grids))
     return await ask(request, Lane.ANALYSIS, task)
 
 

@@ -6,22 +6,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from geoservice.isochrones import DEFAULT_BUFFER_M, check_buffer, parse_minutes
+from geoservice.isochrones import DEFAULT_BUFFER_M, check_buffer
 from geoservice.points import parse_point
 from geoservice.profiles import DEFAULT_PROFILE, check_profile
 from geoservice.server import tasks
 from geoservice.server.deps import Version, ask, lane_of, requires
 from geoservice.server.documents import GeoJSONResponse
 from geoservice.server.models import Isochrones, errors
+from geoservice.server.params import Minutes
 from geoservice.server.routes.locate import Crs, Lat, Lon
 from geoservice.server.workers import Task
 
 router = APIRouter(prefix="/v1", tags=["isochrones"], dependencies=[requires("dispatch")])
-
-Minutes = Annotated[
-    str,
-    Query(description="Band limits in minutes, comma-separated, each in (0, 60], at most 6."),
-]
 
 
 @router.get(
@@ -36,7 +32,7 @@ async def isochrone_bands(
     version: Version,
     lon: Lon,
     lat: Lat,
-    minutes: Minutes = "1,3,5",
+    minutes: Minutes,
     crs: Crs = None,
     profile: Annotated[str, Query(description="Speed profile: car or foot.")] = DEFAULT_PROFILE,
     buffer_m: Annotated[
@@ -49,6 +45,6 @@ async def isochrone_bands(
     task = Task(
         tasks.isochrone_bands,
         version,
-        (x, y, parse_minutes(minutes), check_profile(profile), check_buffer(buffer_m)),
+        (x, y, minutes, check_profile(profile), check_buffer(buffer_m)),
     )
     return await ask(request, await lane_of(request, version), task)
