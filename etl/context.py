@@ -19,6 +19,7 @@ from etl.report import Report
 from geoservice.crs import DEFAULT_TOLERANCE_M
 from geoservice.datasets import current_version_id
 from geoservice.diff import FEATURE_LAYERS, features_at, officers_at
+from geoservice.store import VersionReader
 from geoservice.synthetic import real_district
 
 if TYPE_CHECKING:
@@ -110,26 +111,15 @@ class Context:
             current = current_version_id(conn)
             if current is None:
                 return []
-            rows = conn.execute(
-                sa.text(
-                    "SELECT l.version_id, l.snapshot_id FROM geoservice.dataset_version_layer l "
-                    "JOIN geoservice.dataset_version v ON v.id = l.version_id "
-                    "WHERE l.layer = :layer AND l.version_id < :current AND v.status <> 'draft' "
-                    "ORDER BY l.version_id DESC"
-                ),
-                {"layer": layer, "current": current},
-            ).all()
-            now = conn.execute(
-                sa.text("SELECT geoservice.snapshot_of(:v, :layer)"),
-                {"v": current, "layer": layer},
-            ).scalar()
-        seen = {now}
+            reader = VersionReader(conn, current)
+            rows = reader.earlier_snapshots(layer)
+            seen = {reader.snapshot_id(layer)}
         out = []
         for version, snapshot_id in rows:
             if snapshot_id in seen:
                 continue
             seen.add(snapshot_id)
-            out.append((int(version), self.layer_at(layer, int(version))))
+            out.append((version, self.layer_at(layer, version)))
             if len(out) == limit:
                 break
         return out

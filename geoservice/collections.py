@@ -1,8 +1,8 @@
 """The dataset's layers as collections of features — for ``/v1/layers``, OGC API – Features
 and vector tiles — read at any dataset version.
 
-Each collection is one snapshot table filtered by ``geoservice.snapshot_of(version, layer)``,
-its features keyed by a column with an index (``code``; a road edge's ``id``), so a page
+Each collection is one layer's rows at a version (a ``VersionReader`` placeholder), its
+features keyed by a column with an index (``code``; a road edge's ``id``), so a page
 of items is one index range scan (``key > the last key of the previous page``), never a
 re-read of the layer. Officers are not a collection: their personal data stays out of
 map answers.
@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from geoservice.errors import InvalidInput, NotFound
 from geoservice.models import BOUNDARY_LAYERS
+from geoservice.store import VersionReader
 
 BBox = tuple[float, float, float, float]
 
@@ -28,7 +28,7 @@ BBox = tuple[float, float, float, float]
 class Collection:
     id: str
     title: str
-    table: str
+    rows: str  # the VersionReader placeholder of its rows
     layer: str  # the snapshot layer
     key: str  # the unique, indexed key of a feature
     columns: tuple[str, ...]  # properties, SQL expressions named by ``AS`` where needed
@@ -36,11 +36,11 @@ class Collection:
     where: str = ""  # extra SQL condition
 
     def select(self, extra: Sequence[str] = ()) -> str:
-        """The collection's rows at version ``:v`` (``extra`` conditions ANDed)."""
-        conditions = [f"t.snapshot_id = geoservice.snapshot_of(:v, '{self.layer}')", *extra]
-        if self.where:
-            conditions.append(self.where)
-        return f"FROM geoservice.{self.table} t WHERE {' AND '.join(conditions)}"
+        """A ``VersionReader`` template's FROM clause of the collection's rows (``extra``
+        conditions ANDed)."""
+        conditions = [*extra, self.where] if self.where else list(extra)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        return f"FROM {{{self.rows}}} t{where}"
 
     @property
     def property_names(self) -> list[str]:
@@ -60,7 +60,7 @@ COLLECTIONS: dict[str, Collection] = {
         layer: Collection(
             id=layer,
             title=BOUNDARY_TITLES[layer],
-            table="boundary",
+            rows=layer,
             layer=layer,
             key="code",
             columns=BOUNDARY_COLUMNS,
@@ -71,7 +71,7 @@ COLLECTIONS: dict[str, Collection] = {
     "station": Collection(
         id="station",
         title="Police stations and unit posts",
-        table="station",
+        rows="station",
         layer="stations",
         key="code",
         columns=("code", "name", "area_code AS parent_code", "kind"),
@@ -80,7 +80,7 @@ COLLECTIONS: dict[str, Collection] = {
     "patrol_segment": Collection(
         id="patrol_segment",
         title="First-class patrol segments",
-        table="patrol_segment",
+        rows="patrol_segment",
         layer="patrols",
         key="code",
         columns=("code", "name", "NULL::text AS parent_code", "level", "team", "team_size"),
@@ -89,7 +89,7 @@ COLLECTIONS: dict[str, Collection] = {
     "road": Collection(
         id="road",
         title="Road network (directed edges, pgRouting's convention)",
-        table="road_edge",
+        rows="road_edge",
         layer="roads",
         key="id",
         columns=("id", "name", "highway", "oneway", "maxspeed_kmh", "length_m"),
@@ -153,7 +153,7 @@ def read_page(
     contains ``search``, or whose key is one of ``codes``; coordinates with ``decimals``
     (8: about 1 mm; 15, the most PostGIS writes, gives the stored doubles back exactly)."""
     extra: list[str] = []
-    params: dict[str, object] = {"v": version}
+    params: dict[str, object] = {}
     if bbox is not None:
         extra.append("t.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)")
         params.update(zip(("minx", "miny", "maxx", "maxy"), bbox, strict=True))
@@ -176,7 +176,7 @@ def read_page(
     sql = f"SELECT {columns}, {geometry} {source.select(extra)} ORDER BY {key}"
     if limit is not None:
         sql += f" LIMIT {int(limit) + 1}"
-    rows = conn.execute(sa.text(sql), params).all()
+    rows = VersionReader(conn, version).all(sql, **params)
     more = limit is not None and len(rows) > limit
     rows = rows[:limit] if limit is not None else rows
     names = source.property_names
@@ -198,11 +198,12 @@ def _escape_like(text: str) -> str:
 
 def extent(conn: Connection, source: Collection, version: int) -> list[float] | None:
     """The collection's bounding box at ``version`` (CRS84), or None when empty."""
-    row = conn.execute(
-        sa.text(
+    row = (
+        VersionReader(conn, version)
+        .execute(
             "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
             f"(SELECT ST_Extent(t.geom) AS e {source.select()}) q"
-        ),
-        {"v": version},
-    ).one()
+        )
+        .one()
+    )
     return None if row[0] is None else [round(float(v), 7) for v in row]

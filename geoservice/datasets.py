@@ -94,10 +94,11 @@ def current_snapshots(conn: Connection) -> dict[str, int]:
     version = current_version_id(conn)
     if version is None:
         return {}
-    return _layers_of(conn, version)
+    return layers_of(conn, version)
 
 
-def _layers_of(conn: Connection, version_id: int) -> dict[str, int]:
+def layers_of(conn: Connection, version_id: int) -> dict[str, int]:
+    """layer -> snapshot id of dataset version ``version_id``."""
     rows = conn.execute(
         sa.select(dataset_version_layer.c.layer, dataset_version_layer.c.snapshot_id).where(
             dataset_version_layer.c.version_id == version_id
@@ -129,7 +130,7 @@ def publish(
         # Publishers queue here; readers are never blocked.
         conn.execute(sa.text("LOCK TABLE geoservice.current_dataset IN SHARE ROW EXCLUSIVE MODE"))
         parent = current_version_id(conn)
-        layers = _layers_of(conn, parent) if parent is not None else {}
+        layers = layers_of(conn, parent) if parent is not None else {}
         version_id = conn.execute(
             sa.insert(dataset_version)
             .values(

@@ -26,23 +26,22 @@ from sqlalchemy.engine import Engine
 from geoservice.datasets import resolve_version
 from geoservice.missing import none_if_missing
 from geoservice.models import BOUNDARY_LAYERS
+from geoservice.store import VersionReader
 
 FEATURE_LAYERS: dict[str, tuple[str, list[str]]] = {
     **{
-        layer: ("boundary", ["code", "name", "parent_code", "kind", "population"])
+        layer: (layer, ["code", "name", "parent_code", "kind", "population"])
         for layer in BOUNDARY_LAYERS
     },
     "stations": ("station", ["code", "name", "kind", "area_code"]),
     "patrols": ("patrol_segment", ["code", "name", "level", "team", "team_size"]),
     "population": ("population", ["code", "residents", "households"]),
 }
+"""Each layer's placeholder in a ``VersionReader`` template and its compared columns."""
 OFFICERS_SQL = """
 SELECT o.code, o.name, o.rank, o.station_code,
        string_agg(u.unit_code, ';' ORDER BY u.unit_code) AS unit_codes
-FROM geoservice.officer o
-LEFT JOIN geoservice.officer_unit u
-  ON u.snapshot_id = geoservice.snapshot_of(:v, 'officers') AND u.officer_code = o.code
-WHERE o.snapshot_id = geoservice.snapshot_of(:v, 'officers')
+FROM {officer} o LEFT JOIN {officer_unit} u ON u.officer_code = o.code
 GROUP BY o.code, o.name, o.rank, o.station_code
 """
 CHANGES = ("added", "removed", "geometry", "attributes")
@@ -153,18 +152,7 @@ def diff_versions(engine: Engine, a: int, b: int) -> Diff:
     """Every layer's changes from version ``a`` to version ``b``."""
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
         a, b = resolve_version(conn, a), resolve_version(conn, b)
-        snapshots: dict[int, dict[str, int]] = {
-            version: dict(
-                conn.execute(
-                    sa.text(
-                        "SELECT layer, snapshot_id FROM geoservice.dataset_version_layer "
-                        "WHERE version_id = :v"
-                    ),
-                    {"v": version},
-                ).all()
-            )
-            for version in (a, b)
-        }
+        snapshots = {version: VersionReader(conn, version).snapshots() for version in (a, b)}
         layers: dict[str, LayerDiff] = {}
         for layer in [*FEATURE_LAYERS, "officers", "roads"]:
             if snapshots[a].get(layer) == snapshots[b].get(layer):
@@ -182,14 +170,10 @@ def diff_versions(engine: Engine, a: int, b: int) -> Diff:
 
 def features_at(conn: sa.Connection, layer: str, version: int) -> gpd.GeoDataFrame:
     """The features of ``layer`` in ``version``, in code order (WGS84)."""
-    table, columns = FEATURE_LAYERS[layer]
-    rows = conn.execute(
-        sa.text(
-            f"SELECT {', '.join(columns)}, ST_AsBinary(geom) FROM geoservice.{table} "
-            f"WHERE snapshot_id = geoservice.snapshot_of(:v, :layer) ORDER BY code"
-        ),
-        {"v": version, "layer": layer},
-    ).all()
+    placeholder, columns = FEATURE_LAYERS[layer]
+    rows = VersionReader(conn, version).all(
+        f"SELECT {', '.join(columns)}, ST_AsBinary(geom) FROM {{{placeholder}}} t ORDER BY code"
+    )
     return gpd.GeoDataFrame(
         [row[:-1] for row in rows],
         columns=columns,
@@ -200,21 +184,12 @@ def features_at(conn: sa.Connection, layer: str, version: int) -> gpd.GeoDataFra
 
 def officers_at(conn: sa.Connection, version: int) -> pd.DataFrame:
     """The officers of ``version`` without personal columns, their units joined by ';'."""
-    result = conn.execute(sa.text(OFFICERS_SQL + " ORDER BY o.code"), {"v": version})
+    result = VersionReader(conn, version).execute(OFFICERS_SQL + " ORDER BY o.code")
     return pd.DataFrame(result.all(), columns=list(result.keys()))
 
 
 def _roads(conn: sa.Connection, a: int, b: int) -> LayerDiff:
-    counts = [
-        conn.execute(
-            sa.text(
-                "SELECT count(*) FROM geoservice.road_edge "
-                "WHERE snapshot_id = geoservice.snapshot_of(:v, 'roads')"
-            ),
-            {"v": v},
-        ).scalar_one()
-        for v in (a, b)
-    ]
+    counts = [VersionReader(conn, v).scalar("SELECT count(*) FROM {road_edge} e") for v in (a, b)]
     return LayerDiff("roads", summary={"edges_a": counts[0], "edges_b": counts[1]})
 
 

@@ -34,6 +34,7 @@ from geoservice.audit import Actor
 from geoservice.crs import AREA_TOLERANCE_M2, DEFAULT_TOLERANCE_M, METRIC_EPSG
 from geoservice.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from geoservice.models import BOUNDARY_LAYERS, dataset_version, dataset_version_layer
+from geoservice.store import VersionReader
 
 EDITABLE = BOUNDARY_LAYERS
 """The collections a draft's OGC API edits: the boundary layers."""
@@ -96,17 +97,16 @@ def etag(row: Any) -> str:
 
 def feature_etag(conn: Connection, version: int, layer: str, code: str) -> str | None:
     """The ETag of ``code`` in the draft's ``layer`` (None when there is no such feature)."""
-    row = conn.execute(
-        sa.text(_FEATURE_SQL.format(where="snapshot_id = geoservice.snapshot_of(:v, :layer)")),
-        {"v": version, "layer": layer, "code": code},
-    ).one_or_none()
+    row = (
+        VersionReader(conn, version)
+        .execute(_FEATURE_COLUMNS + f"FROM {{{layer}}} b WHERE code = :code", code=code)
+        .one_or_none()
+    )
     return None if row is None else etag(row)
 
 
-_FEATURE_SQL = (
-    "SELECT code, name, parent_code, kind, population, ST_AsBinary(geom) AS wkb "
-    "FROM geoservice.boundary WHERE {where} AND code = :code"
-)
+_FEATURE_COLUMNS = "SELECT code, name, parent_code, kind, population, ST_AsBinary(geom) AS wkb "
+_FEATURE_SQL = _FEATURE_COLUMNS + "FROM geoservice.boundary WHERE snapshot_id = :s AND code = :code"
 
 
 def edit(
@@ -142,7 +142,7 @@ def edit(
             None
             if old_snapshot is None
             else conn.execute(
-                sa.text(_FEATURE_SQL.format(where="snapshot_id = :s")),
+                sa.text(_FEATURE_SQL),
                 {"s": old_snapshot, "code": code},
             ).one_or_none()
         )
@@ -171,7 +171,7 @@ def edit(
         if after is None:
             return None
         row = conn.execute(
-            sa.text(_FEATURE_SQL.format(where="snapshot_id = :s")),
+            sa.text(_FEATURE_SQL),
             {"s": new_snapshot, "code": after.code},
         ).one()
         return etag(row)
@@ -217,24 +217,26 @@ def _check(
         f"ST_Area({_metric('{piece}')}) > :area "
         f"AND NOT ST_IsEmpty(ST_Buffer({_metric('{piece}')}, -:half))"
     )
-    params = {"g": wkb, "area": AREA_TOLERANCE_M2, "half": tolerance_m / 2, "v": version}
+    params = {"g": wkb, "area": AREA_TOLERANCE_M2, "half": tolerance_m / 2}
     parent_layer = _parent_layer(layer)
     if parent_layer is not None:
         if feature.parent_code is None:
             msg = f"{noun} {feature.code}: parent_code is missing: name its {NOUNS[parent_layer]}"
             raise InvalidInput(msg)
-        outside = conn.execute(
-            sa.text(
+        outside = (
+            VersionReader(conn, version)
+            .execute(
                 "SELECT ST_Area("
                 + _metric("d")
                 + ") AS area, "
                 + counts.format(piece="d")
                 + " AS counts FROM (SELECT ST_Difference(ST_GeomFromWKB(:g, 4326), p.geom) AS d "
-                "FROM geoservice.boundary p WHERE p.snapshot_id = geoservice.snapshot_of(:v, :pl) "
-                "AND p.code = :parent) q"
-            ),
-            {**params, "pl": parent_layer, "parent": feature.parent_code},
-        ).one_or_none()
+                f"FROM {{{parent_layer}}} p WHERE p.code = :parent) q",
+                **params,
+                parent=feature.parent_code,
+            )
+            .one_or_none()
+        )
         if outside is None:
             msg = (
                 f"{noun} {feature.code}: parent_code {feature.parent_code!r} is not a "
@@ -274,13 +276,10 @@ def _check_unnamed(conn: Connection, version: int, layer: str, code: str) -> Non
     if child_layer is None:
         return
     children = (
-        conn.execute(
-            sa.text(
-                "SELECT code FROM geoservice.boundary "
-                "WHERE snapshot_id = geoservice.snapshot_of(:v, :cl) AND parent_code = :code "
-                "ORDER BY code LIMIT 9"
-            ),
-            {"v": version, "cl": child_layer, "code": code},
+        VersionReader(conn, version)
+        .execute(
+            f"SELECT code FROM {{{child_layer}}} c WHERE parent_code = :code ORDER BY code LIMIT 9",
+            code=code,
         )
         .scalars()
         .all()

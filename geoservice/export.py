@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 
 from geoservice.datasets import resolve_version
 from geoservice.diff import FEATURE_LAYERS, features_at, officers_at
+from geoservice.models import BOUNDARY_LAYERS
 
 BASE_KEY = "base_version"
 """The GeoPackage metadata item naming the exported version (read by ``etl bundle``)."""
@@ -59,7 +60,7 @@ def export_version(engine: Engine, path: Path, version: int | None = None) -> Ex
             path,
             layer=layer,
             driver="GPKG",
-            promote_to_multi=FEATURE_LAYERS[layer][0] == "boundary",
+            promote_to_multi=layer in BOUNDARY_LAYERS,
             **(creation_options(metadata) if first else {}),
         )
         first = False

@@ -34,6 +34,7 @@ from geoservice.journal import Entry, Outage, PositionJournal, Rejected
 from geoservice.locate import LocateIndex
 from geoservice.metrics import POSITIONS_JOURNALED, POSITIONS_REPLAYED
 from geoservice.points import named_items, to_wgs84_points
+from geoservice.store import VersionReader
 
 log = logging.getLogger(__name__)
 
@@ -65,17 +66,11 @@ class Position:
 def patrol_units(engine: Engine, version: int) -> list[PatrolUnit]:
     """The patrol units of a dataset version's patrol segments."""
     with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT code, name, team_size FROM geoservice.patrol_segment "
-                "WHERE snapshot_id = geoservice.snapshot_of(:v, 'patrols') ORDER BY code"
-            ),
-            {"v": version},
-        ).all()
+        rows = VersionReader(conn, version).patrol_segments()
     return [
-        PatrolUnit(f"{code}-{n}", f"{name} {n}组", code)
-        for code, name, size in rows
-        for n in range(1, max(1, int(size) // OFFICERS_PER_UNIT) + 1)
+        PatrolUnit(f"{row.code}-{n}", f"{row.name} {n}组", row.code)
+        for row in rows
+        for n in range(1, max(1, int(row.team_size) // OFFICERS_PER_UNIT) + 1)
     ]
 
 

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 import shapely
-import sqlalchemy as sa
 from numpy.typing import NDArray
 from scipy.sparse import csr_matrix, hstack, identity
 from scipy.sparse.csgraph import dijkstra
@@ -36,6 +35,7 @@ from geoservice.coverage import CoverageModel
 from geoservice.crs import from_metric
 from geoservice.errors import InvalidInput
 from geoservice.network import Network
+from geoservice.store import VersionReader
 
 DEFAULT_SPACING_M = 200.0
 DEFAULT_DEMAND_CELL_M = 200.0
@@ -88,16 +88,12 @@ def central_area(
     InvalidInput
         When that version has no patrol segments.
     """
-    with engine.connect() as conn:
-        wkb = conn.execute(
-            sa.text(
-                "SELECT ST_AsBinary(ST_Buffer(ST_ConvexHull(ST_Collect(geom))::geography, :m)"
-                "::geometry) FROM geoservice.patrol_segment WHERE snapshot_id = "
-                "geoservice.snapshot_of(COALESCE(CAST(:v AS integer), "
-                "(SELECT version_id FROM geoservice.current_dataset)), 'patrols')"
-            ),
-            {"m": margin_m, "v": version},
-        ).scalar()
+    with VersionReader.open(engine, version) as reader:
+        wkb = reader.scalar(
+            "SELECT ST_AsBinary(ST_Buffer(ST_ConvexHull(ST_Collect(geom))::geography, :m)"
+            "::geometry) FROM {patrol_segment} p",
+            m=margin_m,
+        )
     if wkb is None:
         which = "the current dataset" if version is None else f"dataset version {version}"
         msg = f"no patrol segments in {which}: pass a planning area"

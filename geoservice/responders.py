@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 import shapely
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from geoservice.crs import from_metric
 from geoservice.errors import InvalidInput
 from geoservice.network import Network, Reach, Snaps, substring, travel_s
+from geoservice.store import VersionReader
 
 SEARCH_LIMITS_S = (600.0, 3600.0)
 MAX_K = 20
@@ -83,14 +83,12 @@ def place(
 def fixed_responders(engine: Engine, reverse: Network) -> Responders:
     """The stations and unit posts of the network's dataset version."""
     with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT kind, code, name, ST_X(geom), ST_Y(geom) FROM geoservice.station "
-                "WHERE snapshot_id = geoservice.snapshot_of(:v, 'stations') ORDER BY code"
-            ),
-            {"v": reverse.version},
-        ).all()
-    kinds, codes, names, lon, lat = zip(*rows, strict=True) if rows else ((),) * 5
+        rows = VersionReader(conn, reverse.version).stations()
+    kinds = [row.kind for row in rows]
+    codes = [row.code for row in rows]
+    names = [row.name for row in rows]
+    lon = [row.lon for row in rows]
+    lat = [row.lat for row in rows]
     return place(reverse, kinds, codes, names, lon, lat)
 
 

@@ -29,7 +29,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Result, Row
 
-from geoservice.datasets import resolve_version
+from geoservice.datasets import layers_of, resolve_version
 from geoservice.models import BOUNDARY_LAYERS
 
 SOURCES: Final[dict[str, tuple[str, str]]] = {
@@ -96,6 +96,24 @@ class VersionReader:
             sa.text("SELECT geoservice.snapshot_of(:v, :layer)"),
             {"v": self.version, "layer": layer},
         ).scalar()
+
+    def snapshots(self) -> dict[str, int]:
+        """Layer -> snapshot id, for every layer this version has."""
+        return layers_of(self.connection, self.version)
+
+    def earlier_snapshots(self, layer: str) -> list[tuple[int, int]]:
+        """(version, snapshot id) of ``layer`` in the published versions before this one,
+        newest first."""
+        rows = self.connection.execute(
+            sa.text(
+                "SELECT l.version_id, l.snapshot_id FROM geoservice.dataset_version_layer l "
+                "JOIN geoservice.dataset_version d ON d.id = l.version_id "
+                "WHERE l.layer = :layer AND l.version_id < :v AND d.status <> 'draft' "
+                "ORDER BY l.version_id DESC"
+            ),
+            {"layer": layer, "v": self.version},
+        ).all()
+        return [(int(version), int(snapshot)) for version, snapshot in rows]
 
     def names(self, placeholder: str) -> dict[str, str]:
         """Code → name of a boundary level's (or stations', patrol segments') features."""

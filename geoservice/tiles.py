@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import morecantile
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from geoservice.collections import COLLECTIONS, Collection
 from geoservice.errors import InvalidInput
+from geoservice.store import VersionReader
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 MAX_ZOOM = 20
@@ -97,8 +97,8 @@ def render(conn: Connection, layers: Sequence[str], version: int, tile: TileId) 
     )
     parts = " || ".join(f"({_layer_sql(COLLECTIONS[name], tile.z)})" for name in shown)
     sql = bounds + f"SELECT {parts} FROM bounds"
-    params = {"z": tile.z, "x": tile.x, "y": tile.y, "v": version}
-    return bytes(conn.execute(sa.text(sql), params).scalar_one() or b"")
+    reader = VersionReader(conn, version)
+    return bytes(reader.execute(sql, z=tile.z, x=tile.x, y=tile.y).scalar_one() or b"")
 
 
 class TileCache:

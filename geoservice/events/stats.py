@@ -15,6 +15,7 @@ from geoservice.errors import InvalidInput
 from geoservice.events.rules import handler, routing
 from geoservice.locate import LocateIndex
 from geoservice.patrols import CHINA, in_china
+from geoservice.store import VersionReader
 
 STATS_BY = ("town", "unit", "grid", "category", "month")
 
@@ -120,16 +121,9 @@ def names_at(conn: Connection, by: str, version: int | None) -> dict[str, str]:
     from the routing rules)."""
     if by == "category":
         return {code: rule["name"] for code, rule in routing().items()}
-    if by == "month":
+    if by == "month" or version is None:
         return {}
-    rows = conn.execute(
-        sa.text(
-            "SELECT code, name FROM geoservice.boundary "
-            "WHERE snapshot_id = geoservice.snapshot_of(:v, :l)"
-        ),
-        {"v": version, "l": by},
-    ).all()
-    return dict(rows)
+    return VersionReader(conn, version).names(by)
 
 
 def overdue_events(

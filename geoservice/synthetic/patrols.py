@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 
 import numpy as np
 import shapely
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from geoservice.crs import from_metric, to_metric
 from geoservice.locate import LocateIndex
 from geoservice.patrols import PatrolUnit, Position, PositionStore, parse_positions
+from geoservice.store import VersionReader
 
 PATROL_SPEED_KMH = 20.0
 
@@ -31,14 +31,8 @@ class PatrolSimulator:
         self, engine: Engine, version: int, units: list[PatrolUnit], speed_kmh: float
     ) -> None:
         with engine.connect() as conn:
-            rows = conn.execute(
-                sa.text(
-                    "SELECT code, ST_AsBinary(geom) FROM geoservice.patrol_segment "
-                    "WHERE snapshot_id = geoservice.snapshot_of(:v, 'patrols')"
-                ),
-                {"v": version},
-            ).all()
-        lines = {code: shapely.from_wkb(bytes(wkb)) for code, wkb in rows}
+            rows = VersionReader(conn, version).patrol_segments()
+        lines = {row.code: shapely.from_wkb(bytes(row.wkb)) for row in rows}
         self.units = units
         self.metric = {
             code: shapely.linestrings(np.column_stack(to_metric(*np.asarray(line.coords).T)))
