@@ -67,7 +67,7 @@ def main() -> None:
     print(
         f"  build {build_s:.2f} s (target <= 5 s); process memory +{grown:.0f} MB "
         f"(target <= 200 MB); cell table {index.memory_bytes / 1e6:.0f} MB, "
-        f"{index.boundary_cell_share:.1%} boundary cells"
+        f"{index.table.boundary_cell_share:.1%} boundary cells"
     )
 
     lon, lat = points_in_district(index, args.points)
