@@ -15,7 +15,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from geoservice.locate.results import OUTSIDE, STATUS_NAMES, Batch, Found, Grid
+from geoservice.locate.results import OUTSIDE, STATUS_NAMES, Batch, Grid
 
 _LAT = b',"lat":'
 _OUTSIDE_MIDDLE = (
@@ -41,11 +41,14 @@ class Answers:
         self.grids = grids
         self._version_bytes = str(version).encode()
 
-    def one(self, lon: float, lat: float, found: Found) -> dict[str, Any]:
-        """The answer for the point ``lon``, ``lat`` found at ``found``."""
+    def one(
+        self, lon: float, lat: float, grid: int, status: int, distance_m: float | None
+    ) -> dict[str, Any]:
+        """The answer for the point ``lon``, ``lat`` where ``find`` found it: ``grid`` (an
+        index of ``grids``), ``status``, ``distance_m`` (outside only)."""
         point = {"lon": lon, "lat": lat}
-        if found.status == OUTSIDE:
-            assert found.distance_m is not None
+        if status == OUTSIDE:
+            assert distance_m is not None
             return {
                 "status": "outside",
                 "point": point,
@@ -58,15 +61,15 @@ class Answers:
                 "station": None,
                 "post": None,
                 "nearest": {
-                    "grid_code": self.grids[found.grid].code,
-                    "distance_m": float(round_m(found.distance_m)),
+                    "grid_code": self.grids[grid].code,
+                    "distance_m": float(round_m(distance_m)),
                 },
                 "dataset_version": self.version,
             }
         return {
-            "status": STATUS_NAMES[found.status],
+            "status": STATUS_NAMES[status],
             "point": point,
-            **self.grids[found.grid].hierarchy,
+            **self.grids[grid].hierarchy,
             "nearest": None,
             "dataset_version": self.version,
         }
@@ -74,7 +77,7 @@ class Answers:
     def results(self, batch: Batch) -> list[dict[str, Any]]:
         """A batch's answers (dicts), in input order."""
         return [
-            self.one(float(x), float(y), Found(int(g), int(s), None if s != OUTSIDE else float(d)))
+            self.one(float(x), float(y), int(g), int(s), None if s != OUTSIDE else float(d))
             for x, y, g, s, d in zip(
                 batch.lon, batch.lat, batch.grid, batch.status, batch.nearest_m, strict=True
             )

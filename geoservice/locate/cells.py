@@ -11,7 +11,7 @@ against an STRtree of the grids, so only blocks near boundaries are split.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -51,14 +51,14 @@ class CellTable:
     starts: NDArray[np.int64]
     boundary_cell_share: float
     """Boundary cells among the cells some grid touches."""
+    nx: int = field(init=False)
+    ny: int = field(init=False)
 
-    @property
-    def nx(self) -> int:
-        return int(self.cells.shape[1])
-
-    @property
-    def ny(self) -> int:
-        return int(self.cells.shape[0])
+    def __post_init__(self) -> None:
+        """``nx``, ``ny``: the table's shape as plain ints (read by every single lookup)."""
+        ny, nx = self.cells.shape
+        object.__setattr__(self, "nx", int(nx))
+        object.__setattr__(self, "ny", int(ny))
 
     @property
     def memory_bytes(self) -> int:

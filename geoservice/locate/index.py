@@ -188,21 +188,21 @@ class LocateIndex:
         if 0 <= cx < table.nx and 0 <= cy < table.ny:
             value = int(table.cells[cy, cx])
             if value >= 0:
-                return Found(value, INSIDE, None)
+                return value, INSIDE, None
             if value <= -3:  # a boundary cell: exact tests on its few candidates
                 k = -3 - value
                 candidates = table.candidates[table.starts[k] : table.starts[k + 1]]
                 covering = candidates[shapely.intersects_xy(self.polygons[candidates], lon, lat)]
                 if len(covering):  # candidates are in code order: the first is the smallest
-                    return Found(int(covering[0]), BOUNDARY if len(covering) > 1 else INSIDE, None)
+                    return int(covering[0]), BOUNDARY if len(covering) > 1 else INSIDE, None
         batch = self.locate_many(np.array([lon]), np.array([lat]))
         status = int(batch.status[0])
         distance = float(batch.nearest_m[0]) if status == OUTSIDE else None
-        return Found(int(batch.grid[0]), status, distance)
+        return int(batch.grid[0]), status, distance
 
     def locate(self, lon: float, lat: float) -> dict[str, Any]:
         """One WGS84 point's answer (degrees), shaped as the API's (``answers.py``)."""
-        return self.answers.one(lon, lat, self.find(lon, lat))
+        return self.answers.one(lon, lat, *self.find(lon, lat))
 
 
 def _joined_blobs(blobs: NDArray[np.object_]) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,13 +27,9 @@ class Grid:
         return cls(hierarchy["grid"]["code"], hierarchy)
 
 
-class Found(NamedTuple):
-    """Where one point is: a grid (an index into the index's grids), its status, and the
-    distance in metres to that grid (outside only)."""
-
-    grid: int
-    status: int
-    distance_m: float | None
+Found = tuple[int, int, float | None]
+"""Where one point is: a grid (an index into the index's grids), its status, and the
+distance in metres to that grid (outside only; a plain tuple, made per request)."""
 
 
 @dataclass(frozen=True)
