@@ -202,7 +202,8 @@ class LocateIndex:
 
     def locate(self, lon: float, lat: float) -> dict[str, Any]:
         """One WGS84 point's answer (degrees), shaped as the API's (``answers.py``)."""
-        return self.answers.one(lon, lat, *self.find(lon, lat))
+        grid, status, distance_m = self.find(lon, lat)  # unpacked: faster than *
+        return self.answers.one(lon, lat, grid, status, distance_m)
 
 
 def _joined_blobs(blobs: NDArray[np.object_]) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
