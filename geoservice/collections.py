@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from sqlalchemy.engine import Connection
 
-from geoservice.errors import InvalidInput, NotFound
+from geoservice.errors import NotFound
 from geoservice.models import BOUNDARY_LAYERS
 from geoservice.store import VersionReader
 
@@ -109,25 +109,6 @@ def collection(
         msg = f"no {noun} {name!r}; expected one of {', '.join(allowed)}"
         raise NotFound(msg)
     return COLLECTIONS[name]
-
-
-def parse_bbox(value: str | None) -> BBox | None:
-    """``minlon,minlat,maxlon,maxlat`` in WGS84."""
-    if value is None:
-        return None
-    parts = value.split(",")
-    try:
-        box = tuple(float(p) for p in parts)
-    except ValueError:
-        box = ()
-    if len(box) != 4 or any(v != v or abs(v) == float("inf") for v in box):
-        msg = f"bbox {value!r}: expected minlon,minlat,maxlon,maxlat (four numbers)"
-        raise InvalidInput(msg)
-    minx, miny, maxx, maxy = box
-    if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90):
-        msg = f"bbox {value!r}: expected minlon < maxlon within ±180 and minlat < maxlat within ±90"
-        raise InvalidInput(msg)
-    return minx, miny, maxx, maxy
 
 
 @dataclass(frozen=True)

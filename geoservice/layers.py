@@ -8,10 +8,10 @@ from typing import Any
 import orjson
 from sqlalchemy.engine import Engine
 
-from geoservice.collections import LAYERS, BBox, collection, parse_bbox, read_page
+from geoservice.collections import LAYERS, BBox, collection, read_page
 from geoservice.datasets import resolve_version
 
-__all__ = ["check_layer", "parse_bbox", "read_features", "read_layer"]
+__all__ = ["check_layer", "read_features", "read_layer"]
 
 
 def check_layer(layer: str) -> str:

@@ -30,7 +30,7 @@ from geoservice.network import load_network
 from geoservice.server import workers
 from geoservice.server.app import create_app
 from geoservice.server.models import LocateBatch, LocateResult
-from geoservice.server.workers import Answer, Lane, Task, WorkerPool
+from geoservice.server.workers import Answer, Lane, Reads, Task, WorkerPool, handler
 from tests.conftest import TEST_KEYS, auth
 from tests.server import serving
 from tests.tcp_proxy import TcpProxy
@@ -105,17 +105,20 @@ def test_single_answers_parse_strictly_with_the_published_model(demo_client):
 # --- the worker pool ----------------------------------------------------------------------------
 
 
-def die(state) -> Answer:
+@handler(Lane.DISPATCH, Reads.RESOURCES)
+def die(resources) -> Answer:
     os._exit(9)
 
 
-def nap(state, seconds: float, label: str) -> Answer:
+@handler(Lane.DISPATCH, Reads.RESOURCES)
+def nap(resources, seconds: float, label: str) -> Answer:
     """A task that only takes time (run in a worker process)."""
     time.sleep(seconds)
     return Answer("text/plain", f"{label} {os.getpid()}".encode())
 
 
-def hold(state, gate: str, label: str) -> Answer:
+@handler(Lane.ANALYSIS, Reads.RESOURCES)
+def hold(resources, gate: str, label: str) -> Answer:
     """A task that says it has started (the file ``gate``.started) and runs until the file
     ``gate`` exists (run in a worker process)."""
     Path(f"{gate}.started").touch()

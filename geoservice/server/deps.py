@@ -17,7 +17,7 @@ from geoservice.keys import Identity, Role
 from geoservice.patrols import in_china
 from geoservice.server.params import MAX_ID, OptionalMoment
 from geoservice.server.service import Service
-from geoservice.server.workers import Answer, Lane, Task, open_spill
+from geoservice.server.workers import Answer, Handler, Reads, Task, open_spill
 from geoservice.state import VersionState
 
 CHUNK_BYTES = 1 << 20
@@ -67,13 +67,6 @@ async def current_state(request: Request) -> VersionState:
 
 async def current_version(request: Request) -> int:
     return (await current_state(request)).version
-
-
-async def lane_of(request: Request, version: int) -> Lane:
-    """Where a version's work waits: the current version's in the dispatch lane; a
-    planner's read of another one (whose state may take seconds to build) in the analysis
-    lane, which never takes the last worker from dispatch work."""
-    return Lane.DISPATCH if version == await current_version(request) else Lane.ANALYSIS
 
 
 async def read_version(
@@ -140,14 +133,19 @@ def limited_body(limit: int, label: str) -> Callable[[Request], Coroutine[Any, A
     return read
 
 
-async def run(request: Request, lane: Lane, task: Task) -> Answer:
-    """Run ``task`` in a worker; what it made."""
-    return await asyncio.wrap_future(service_of(request).pool.submit(lane, task))
-
-
-async def ask(request: Request, lane: Lane, task: Task) -> Response:
-    """Run ``task`` in a worker and answer with what it made."""
-    return respond(await run(request, lane, task))
+async def ask(
+    request: Request, handler: Handler, *args: Any, version: int | None = None
+) -> Response:
+    """Run ``handler`` with ``args`` in a worker — on ``version``'s state (default: the
+    current version) unless it reads the worker's resources — and answer with what it made.
+    It waits in the handler's lane; dispatch work on another version than the current one
+    waits in the analysis lane (its state may take seconds to build)."""
+    current = await current_version(request)
+    if handler.reads is Reads.STATE and version is None:
+        version = current
+    task = Task(handler, version, args)
+    lane = handler.lane_for(version is None or version == current)
+    return respond(await asyncio.wrap_future(service_of(request).pool.submit(lane, task)))
 
 
 def body_of(answer: Answer) -> bytes:

@@ -19,6 +19,7 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from geoservice.bands import Bands
+from geoservice.collections import BBox
 from geoservice.coverage import OriginKind, Weight
 from geoservice.errors import InvalidGeometry, InvalidInput, shown
 
@@ -75,6 +76,25 @@ def _representable(value: datetime | None) -> datetime | None:
         msg = "a time between the years 1 and 9999 in both UTC and China time is expected"
         raise ValueError(msg) from None
     return value
+
+
+def parse_bbox(value: str | None) -> BBox | None:
+    """``minlon,minlat,maxlon,maxlat`` in WGS84."""
+    if value is None:
+        return None
+    parts = value.split(",")
+    try:
+        box = tuple(float(p) for p in parts)
+    except ValueError:
+        box = ()
+    if len(box) != 4 or any(v != v or abs(v) == float("inf") for v in box):
+        msg = f"bbox {value!r}: expected minlon,minlat,maxlon,maxlat (four numbers)"
+        raise InvalidInput(msg)
+    minx, miny, maxx, maxy = box
+    if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90):
+        msg = f"bbox {value!r}: expected minlon < maxlon within ±180 and minlat < maxlat within ±90"
+        raise InvalidInput(msg)
+    return minx, miny, maxx, maxy
 
 
 def body_crs(request: dict[str, Any]) -> str | None:

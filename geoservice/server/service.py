@@ -27,7 +27,7 @@ from geoservice.keys import KEYS_CHANNEL, KeyStore
 from geoservice.metrics import BUILD_FAILURES, BUILD_SECONDS, DATASET_VERSION
 from geoservice.models import NOTIFY_CHANNEL
 from geoservice.patrols import LivePositions, PositionRecorder, PositionStore
-from geoservice.server import tasks
+from geoservice.server import handlers
 from geoservice.server.workers import START_TIMEOUT_S, Task, WorkerPool
 from geoservice.settings import Settings
 from geoservice.state import StateCache, VersionState
@@ -194,7 +194,7 @@ class Service:
         """Build ``version`` here, then in every worker (each makes it its current one)."""
         built = self.cache.get(version)
         BUILD_SECONDS.labels("server").observe(built.built_s)
-        futures = self.pool.broadcast(Task(tasks.ready, version, current=True))
+        futures = self.pool.broadcast(Task(handlers.ready, version, current=True))
         done, pending = wait(futures, timeout=START_TIMEOUT_S)
         for future in done:
             if future.exception() is not None:

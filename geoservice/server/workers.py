@@ -2,11 +2,12 @@
 
 The server's own process answers ``GET /v1/locate`` from memory on its event loop; a batch,
 an isochrone, a coverage evaluation or a scenario takes tens to thousands of
-milliseconds of CPU and the interpreter lock with it. Such work is a ``Task`` sent to a
-pool of worker processes (``python -m geoservice.server.workers``), each keeping its own
+milliseconds of CPU and the interpreter lock with it. Such work is a ``Task`` — a named
+``Handler`` (``geoservice.server.handlers``: the function and the lane it waits in) with its
+version and arguments — sent to a pool of worker processes, each keeping its own
 per-version state (``StateCache``). Tasks wait in one queue ordered by lane — dispatch
 work (batches, isochrones, responders) before analysis (coverage, scenarios, plans,
-layers) — and, with two workers or more, analysis may occupy all but one of them.
+layers, events) — and, with two workers or more, analysis may occupy all but one of them.
 
 Workers run at a lower CPU priority than the server process. An answer larger than
 ``SPILL_BYTES`` travels through a file in ``/dev/shm`` rather than the pipe, and the
@@ -17,6 +18,7 @@ fails with a 503.
 from __future__ import annotations
 
 import heapq
+import importlib
 import itertools
 import logging
 import os
@@ -31,11 +33,13 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import Enum, IntEnum
+from functools import cached_property
 from multiprocessing.connection import Connection
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 from geoservice.db import one_line
 from geoservice.errors import GeoserviceError, ValidationFailed
@@ -59,13 +63,59 @@ class Lane(IntEnum):
     ANALYSIS = 2
 
 
+class Reads(Enum):
+    """What a handler is given first: one version's state, or the worker's resources."""
+
+    STATE = "state"  # fn(state: VersionState, *args)
+    RESOURCES = "resources"  # fn(resources: Resources, *args)
+
+
 @dataclass(frozen=True)
-class Task:
-    """``fn(state, *args)`` in a worker, ``state`` the ``VersionState`` of ``version``; or,
-    when ``version`` is None, ``fn(engine, *args)`` on the worker's database engine.
-    ``current`` makes that version the worker's current one (kept warm, never evicted)."""
+class Handler:
+    """A function a worker runs and the lane its tasks wait in. A handler travels to the
+    worker by name (its module and attribute), never as pickled code."""
 
     fn: Callable[..., Answer]
+    lane: Lane
+    reads: Reads = Reads.STATE
+
+    @property
+    def name(self) -> str:
+        return self.fn.__name__
+
+    def lane_for(self, current: bool) -> Lane:
+        """Dispatch work on a version other than the current one (a planner's ``version=``,
+        whose state may take seconds to build) waits in the analysis lane instead."""
+        return Lane.ANALYSIS if self.lane == Lane.DISPATCH and not current else self.lane
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return named_handler, (self.fn.__module__, self.fn.__name__)
+
+
+def handler(lane: Lane, reads: Reads = Reads.STATE) -> Callable[[Callable[..., Answer]], Handler]:
+    """Declares a module-level function a worker handler waiting in ``lane``."""
+
+    def declare(fn: Callable[..., Answer]) -> Handler:
+        return Handler(fn, lane, reads)
+
+    return declare
+
+
+def named_handler(module: str, name: str) -> Handler:
+    """The handler ``name`` of ``module`` (how a task's handler is found in the worker)."""
+    found = getattr(importlib.import_module(module), name, None)
+    if not isinstance(found, Handler):
+        msg = f"{module}.{name} is not a worker handler"
+        raise TypeError(msg)
+    return found
+
+
+@dataclass(frozen=True)
+class Task:
+    """``handler`` run on ``version``'s state (or the worker's resources) with ``args``;
+    ``current`` makes that version the worker's current one (kept warm, never evicted)."""
+
+    handler: Handler
     version: int | None
     args: tuple[Any, ...] = ()
     current: bool = False
@@ -277,25 +327,42 @@ def open_spill(answer: Answer) -> Any:
 # --- the worker side --------------------------------------------------------------------------
 
 
-def run_task(task: Task, cache: Any, spill_dir: str) -> Answer | Failure:
+class Resources:
+    """What a worker holds for its handlers: the reader's engine, the per-version states,
+    and the recorder's engine (opened on first use: only the event register writes)."""
+
+    def __init__(self, settings: Settings, cache: Any) -> None:
+        self.settings = settings
+        self.cache = cache
+        self.engine: Engine = cache.engine
+
+    @cached_property
+    def recorder(self) -> Engine:
+        from geoservice.db import create_engine
+
+        return create_engine(self.settings, "recorder", primary=True, pool_size=1)
+
+
+def run_task(task: Task, resources: Resources, spill_dir: str) -> Answer | Failure:
     """Run one task against the cached state of its version; errors become a ``Failure``."""
+    name = task.handler.name
     try:
-        if task.version is None:
-            answer = task.fn(cache.engine, *task.args)
+        if task.handler.reads is Reads.RESOURCES:
+            answer = task.handler.fn(resources, *task.args)
         else:
+            assert task.version is not None
+            cache = resources.cache
             get = cache.make_current if task.current else cache.get
-            answer = task.fn(get(task.version), *task.args)
+            answer = task.handler.fn(get(task.version), *task.args)
     except GeoserviceError as exc:
         problems = exc.problems if isinstance(exc, ValidationFailed) else []
         return Failure(status_of(exc), exc.title, str(exc), problems)
     except sa.exc.SQLAlchemyError as exc:
         status, title, detail = database_problem(exc)
-        log.warning("task %s: database error: %s", getattr(task.fn, "__name__", ""), one_line(exc))
+        log.warning("task %s: database error: %s", name, one_line(exc))
         return Failure(status, title, detail)
     except Exception:
-        log.error(
-            "task %s failed:\n%s", getattr(task.fn, "__name__", task.fn), traceback.format_exc()
-        )
+        log.error("task %s failed:\n%s", name, traceback.format_exc())
         return Failure(
             500, "Internal Server Error", "internal error; the server log has the details"
         )
@@ -319,10 +386,11 @@ def main() -> None:
     settings = Settings.model_validate_json(os.environ["GEOSERVICE_SETTINGS_JSON"])
     engine = create_engine(settings)
     cache = StateCache(engine, full=True, store=StateStore(settings.resolved_state_dir))
+    resources = Resources(settings, cache)
     conn = Connection(fd)
     while True:
         try:
             task = conn.recv()
         except (EOFError, OSError):
             return
-        conn.send(run_task(task, cache, spill_dir))
+        conn.send(run_task(task, resources, spill_dir))

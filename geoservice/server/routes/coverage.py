@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from geoservice.coverage import OriginKind, Weight
-from geoservice.server import tasks
+from geoservice.server import handlers
 from geoservice.server.deps import Version, ask, current_state, limited_body, requires, service_of
 from geoservice.server.models import (
     GridMinutes,
@@ -21,7 +21,6 @@ from geoservice.server.models import (
     json_body,
 )
 from geoservice.server.params import Minutes, OriginsQuery, WeightQuery
-from geoservice.server.workers import Lane, Task
 
 router = APIRouter(prefix="/v1/coverage", tags=["coverage"], dependencies=[requires("planner")])
 
@@ -36,8 +35,7 @@ MAX_SCENARIO_BYTES = 1024 * 1024
 )
 async def officers(request: Request, version: Version) -> Response:
     """Does every unit have its own officer? Per town, heaviest units, misfits."""
-    task = Task(tasks.coverage_officers, version)
-    return await ask(request, Lane.ANALYSIS, task)
+    return await ask(request, handlers.coverage_officers, version=version)
 
 
 @router.get(
@@ -54,8 +52,7 @@ async def response(
     weight: WeightQuery = Weight.RESIDENTS,
 ) -> Response:
     """Share of grids, area and residents reached within each band along the roads."""
-    task = Task(tasks.coverage_response, version, (minutes, origins, weight))
-    return await ask(request, Lane.ANALYSIS, task)
+    return await ask(request, handlers.coverage_response, minutes, origins, weight, version=version)
 
 
 @router.get(
@@ -72,8 +69,7 @@ async def grids(
     weight: WeightQuery = Weight.RESIDENTS,
 ) -> Response:
     """Every grid's minutes to reach (for a map): codes and minutes, in code order."""
-    task = Task(tasks.coverage_grids, version, (minutes, origins, weight))
-    return await ask(request, Lane.ANALYSIS, task)
+    return await ask(request, handlers.coverage_grids, minutes, origins, weight, version=version)
 
 
 @router.get(
@@ -91,8 +87,9 @@ async def live(
     they last reported (not their segments); ``patrols`` lists the positions used."""
     state = await current_state(request)
     positions = tuple(await run_in_threadpool(service_of(request).live.current))
-    task = Task(tasks.coverage_live, state.version, (minutes, positions, grids))
-    return await ask(request, Lane.ANALYSIS, task)
+    return await ask(
+        request, handlers.coverage_live, minutes, positions, grids, version=state.version
+    )
 
 
 @router.post(
@@ -110,5 +107,4 @@ async def scenario(
     """What if patrol points were added, origins removed, roads closed or class speeds
     changed? The answer of ``/response`` for the changed copy, its ``baseline`` and the
     ``difference``; the dataset is not touched."""
-    task = Task(tasks.coverage_scenario, version, (body,))
-    return await ask(request, Lane.ANALYSIS, task)
+    return await ask(request, handlers.coverage_scenario, body, version=version)

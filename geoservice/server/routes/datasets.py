@@ -11,13 +11,12 @@ from starlette.concurrency import run_in_threadpool
 from geoservice import datasets, drafts
 from geoservice.audit import Actor
 from geoservice.export import MEDIA_TYPE
-from geoservice.server import tasks
+from geoservice.server import handlers
 from geoservice.server.deps import ask, identity_of, requires, service_of
 from geoservice.server.documents import BINARY, DiffFeatures, alternatives
+from geoservice.server.handlers import GEOJSON
 from geoservice.server.models import DatasetDiff, DatasetVersion, DraftOpened, errors
 from geoservice.server.params import MAX_ID, Text
-from geoservice.server.tasks import GEOJSON
-from geoservice.server.workers import Lane, Task
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"], dependencies=[requires("planner")])
 
@@ -82,8 +81,7 @@ async def dataset_diff(
 ) -> Response:
     """Per layer, the codes added, removed, with changed geometry and with changed
     attributes from version ``a`` to version ``b`` (roads: their edge counts)."""
-    task = Task(tasks.dataset_diff, None, (a, b, f == "geojson"))
-    return await ask(request, Lane.ANALYSIS, task)
+    return await ask(request, handlers.dataset_diff, a, b, f == "geojson")
 
 
 @router.get(
@@ -99,4 +97,4 @@ async def dataset_export(request: Request, n: Annotated[int, Path(ge=1, le=MAX_I
     """Every layer of version ``n`` as one GeoPackage bundle (officers as a table without
     personal columns, ``base_version`` = n in its metadata): the start of a revision,
     loaded back with ``geoservice etl bundle``."""
-    return await ask(request, Lane.ANALYSIS, Task(tasks.dataset_export, None, (n,)))
+    return await ask(request, handlers.dataset_export, n)

@@ -14,7 +14,8 @@ from geoservice.metrics import POSITIONS_REFUSED
 from geoservice.patrols import Refused, check_positions, refuse_jumps, split_by_age
 from geoservice.points import parse_point
 from geoservice.responders import MAX_K
-from geoservice.server import tasks
+from geoservice.server import handlers
+from geoservice.server.bodies import parse_json
 from geoservice.server.deps import (
     ask,
     current_state,
@@ -33,8 +34,6 @@ from geoservice.server.models import (
 )
 from geoservice.server.params import body_crs
 from geoservice.server.routes.locate import Crs, Lat, Lon
-from geoservice.server.tasks import parse_json
-from geoservice.server.workers import Lane, Task
 
 router = APIRouter(prefix="/v1", tags=["dispatch"])
 
@@ -77,8 +76,7 @@ async def dispatch(
     x, y = parse_point(lon, lat, crs)
     state = await current_state(request)
     positions = tuple(await run_in_threadpool(service_of(request).live.current))
-    task = Task(tasks.dispatch, state.version, (x, y, k, positions, routes))
-    return await ask(request, Lane.DISPATCH, task)
+    return await ask(request, handlers.dispatch, x, y, k, positions, routes, version=state.version)
 
 
 @router.post(

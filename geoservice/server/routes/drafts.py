@@ -30,7 +30,6 @@ from geoservice.collections import (
     Collection,
     collection,
     extent,
-    parse_bbox,
     read_page,
 )
 from geoservice.drafts import EDITABLE, BoundaryFeature
@@ -47,7 +46,7 @@ from geoservice.server import documents
 from geoservice.server.deps import identity_of, limited_body, public_base, requires, service_of
 from geoservice.server.documents import HTML
 from geoservice.server.models import errors
-from geoservice.server.params import OptionalText, Text, geojson_geometry
+from geoservice.server.params import OptionalText, Text, geojson_geometry, parse_bbox
 
 T = TypeVar("T")
 router = APIRouter(prefix="/ogc/drafts/{n}", tags=["drafts"], dependencies=[requires("planner")])

@@ -8,17 +8,12 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from geoservice.errors import InvalidInput
 from geoservice.events import (
-    MAX_EVENTS_PER_REQUEST,
-    answer_rows,
     event_stats,
-    locate_events,
     overdue_events,
-    parse_events,
-    store_events,
 )
-from geoservice.server.deps import identity_of, limited_body, requires, service_of
+from geoservice.server import handlers
+from geoservice.server.deps import ask, identity_of, limited_body, requires, service_of
 from geoservice.server.models import (
     EventsRecorded,
     EventsRequest,
@@ -27,8 +22,7 @@ from geoservice.server.models import (
     errors,
     json_body,
 )
-from geoservice.server.params import OptionalMoment, body_crs
-from geoservice.server.tasks import parse_json
+from geoservice.server.params import OptionalMoment
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -50,27 +44,7 @@ async def record(
 ) -> Response:
     """Record grid events: each checked, located in the dataset version current at its
     time, routed by its category; all or none are recorded. Ids are unique."""
-    service = service_of(request)
-    who = identity_of(request).name
-
-    def run() -> bytes:
-        payload = parse_json(body)
-        if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
-            msg = 'body must be an object {"events": [{"id", "time", "category", ...}]}'
-            raise InvalidInput(msg)
-        items = payload["events"]
-        if not 1 <= len(items) <= MAX_EVENTS_PER_REQUEST:
-            msg = f"{len(items):,} events; send 1 to {MAX_EVENTS_PER_REQUEST:,}"
-            raise InvalidInput(msg)
-        if not all(isinstance(item, dict) for item in items):
-            msg = "every item of events must be an object"
-            raise InvalidInput(msg)
-        events = parse_events(items, "events", body_crs(payload))
-        frame, _ = locate_events(service.engine, events, lambda v: service.cache.get(v).index)
-        store_events(service.recorder, frame, f"api:{who}", replace=False)
-        return orjson.dumps({"recorded": len(frame), "events": answer_rows(frame)})
-
-    return Response(await run_in_threadpool(run), media_type=JSON)
+    return await ask(request, handlers.record_events, body, identity_of(request).name)
 
 
 @router.get(

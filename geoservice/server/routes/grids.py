@@ -11,12 +11,11 @@ from shapely.geometry.base import BaseGeometry
 
 from geoservice import grid_design
 from geoservice.errors import InvalidInput
-from geoservice.server import tasks
+from geoservice.server import handlers
 from geoservice.server.deps import ask, requires
 from geoservice.server.documents import GeoJSONResponse, GridProposal
 from geoservice.server.models import Strict, errors
 from geoservice.server.params import geojson_geometry
-from geoservice.server.workers import Lane, Task
 
 router = APIRouter(prefix="/v1/grids", tags=["grids"], dependencies=[requires("gis")])
 
@@ -115,9 +114,13 @@ async def propose(request: Request, body: ProposeRequest) -> Response:
         tuple(body.large_grids), tuple(body.units), tuple(body.towns), body.all
     )
     rivers = body.rivers.geometries() if body.rivers is not None else []
-    task = Task(
-        tasks.grids_propose,
-        None,
-        (body.version, scope, band, body.keep_fitting, body.weight, rivers),
+    return await ask(
+        request,
+        handlers.grids_propose,
+        body.version,
+        scope,
+        band,
+        body.keep_fitting,
+        body.weight,
+        rivers,
     )
-    return await ask(request, Lane.ANALYSIS, task)

@@ -9,13 +9,12 @@ from fastapi import APIRouter, Query, Request, Response
 from geoservice.isochrones import DEFAULT_BUFFER_M, check_buffer
 from geoservice.points import parse_point
 from geoservice.profiles import DEFAULT_PROFILE, check_profile
-from geoservice.server import tasks
-from geoservice.server.deps import Version, ask, lane_of, requires
+from geoservice.server import handlers
+from geoservice.server.deps import Version, ask, requires
 from geoservice.server.documents import GeoJSONResponse
 from geoservice.server.models import Isochrones, errors
 from geoservice.server.params import Minutes
 from geoservice.server.routes.locate import Crs, Lat, Lon
-from geoservice.server.workers import Task
 
 router = APIRouter(prefix="/v1", tags=["isochrones"], dependencies=[requires("dispatch")])
 
@@ -42,9 +41,7 @@ async def isochrone_bands(
 ) -> Response:
     """Nested bands reached from the origin snapped onto the nearest road (≤ 500 m away)."""
     x, y = parse_point(lon, lat, crs)
-    task = Task(
-        tasks.isochrone_bands,
-        version,
-        (x, y, minutes, check_profile(profile), check_buffer(buffer_m)),
+    profile_name, buffer = check_profile(profile), check_buffer(buffer_m)
+    return await ask(
+        request, handlers.isochrone_bands, x, y, minutes, profile_name, buffer, version=version
     )
-    return await ask(request, await lane_of(request, version), task)

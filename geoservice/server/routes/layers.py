@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from geoservice.layers import check_layer, parse_bbox
-from geoservice.server import tasks
+from geoservice.layers import check_layer
+from geoservice.server import handlers
 from geoservice.server.deps import Version, ask, requires
 from geoservice.server.documents import GeoJSONResponse
 from geoservice.server.models import Layer, errors
-from geoservice.server.workers import Lane, Task
+from geoservice.server.params import parse_bbox
 
 router = APIRouter(prefix="/v1", tags=["layers"], dependencies=[requires("planner")])
 
@@ -30,5 +30,5 @@ async def layer_features(
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS84)")] = None,
 ) -> Response:
     """district, town, unit, large_grid, grid, station or patrol_segment as GeoJSON."""
-    task = Task(tasks.layer_features, version, (check_layer(layer), parse_bbox(bbox)))
-    return await ask(request, Lane.ANALYSIS, task)
+    name, box = check_layer(layer), parse_bbox(bbox)
+    return await ask(request, handlers.layer_features, name, box, version=version)

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from geoservice.crs import parse_crs
 from geoservice.points import wgs84_point
-from geoservice.server import tasks
-from geoservice.server.deps import Version, ask, current_state, lane_of, limited_body, requires
+from geoservice.server import handlers
+from geoservice.server.deps import Version, ask, current_state, limited_body, requires
 from geoservice.server.models import (
     LocateBatch,
     LocateBatchRequest,
@@ -18,7 +18,6 @@ from geoservice.server.models import (
     errors,
     json_body,
 )
-from geoservice.server.workers import Lane, Task
 
 router = APIRouter(prefix="/v1", tags=["locate"], dependencies=[requires("dispatch")])
 
@@ -50,7 +49,7 @@ async def locate_one(
     state = await current_state(request)
     if state.version == version:
         return Response(orjson.dumps(state.index.locate(x, y)), media_type=JSON)
-    return await ask(request, Lane.ANALYSIS, Task(tasks.locate_one, version, (x, y)))
+    return await ask(request, handlers.locate_one, x, y, version=version)
 
 
 @router.post(
@@ -66,5 +65,4 @@ async def locate_batch(
     body: Annotated[bytes, Depends(limited_body(MAX_BODY_BYTES, "request body"))],
 ) -> Response:
     """1 to 100,000 points at once; results in input order (8 MB body at most)."""
-    task = Task(tasks.locate_batch, version, (body,))
-    return await ask(request, await lane_of(request, version), task)
+    return await ask(request, handlers.locate_batch, body, version=version)

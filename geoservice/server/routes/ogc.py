@@ -12,9 +12,9 @@ from morecantile.models import TileMatrixSet
 from starlette.concurrency import run_in_threadpool
 
 from geoservice import ogc
-from geoservice.collections import COLLECTIONS, collection, extent, parse_bbox
+from geoservice.collections import COLLECTIONS, collection, extent
 from geoservice.errors import InvalidInput
-from geoservice.server import documents, tasks
+from geoservice.server import documents, handlers
 from geoservice.server.deps import (
     Version,
     ask,
@@ -25,8 +25,7 @@ from geoservice.server.deps import (
 )
 from geoservice.server.documents import BINARY, HTML, GeoJSONResponse
 from geoservice.server.models import errors
-from geoservice.server.params import OptionalText, Text
-from geoservice.server.workers import Lane, Task
+from geoservice.server.params import OptionalText, Text, parse_bbox
 from geoservice.tiles import BASEMAP, TMS, TileId, render, tilejson
 
 router = APIRouter(prefix="/ogc", tags=["ogc"], dependencies=[requires("planner")])
@@ -151,12 +150,11 @@ async def items(
         raise InvalidInput(msg)
     query = dict(request.query_params)
     html = _wants_html(request, f)
-    task = Task(
-        tasks.ogc_items,
-        None,
-        (_base(request), source.id, version, parse_bbox(bbox), limit, after, q, query, html),
+    box = parse_bbox(bbox)
+    base = _base(request)
+    return await ask(
+        request, handlers.ogc_items, base, source.id, version, box, limit, after, q, query, html
     )
-    return await ask(request, Lane.ANALYSIS, task)
 
 
 @router.get(
@@ -171,8 +169,7 @@ async def item(
 ) -> Response:
     """One feature by its code (a road edge by its id)."""
     source = collection(collection_id)
-    task = Task(tasks.ogc_item, None, (source.id, version, feature_id))
-    return await ask(request, Lane.ANALYSIS, task)
+    return await ask(request, handlers.ogc_item, source.id, version, feature_id)
 
 
 @router.get(

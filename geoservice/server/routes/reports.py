@@ -8,43 +8,21 @@ of CPU), from the current version's coverage model that worker keeps.
 from __future__ import annotations
 
 from typing import Annotated, Literal
-from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from geoservice.reports import (
     MEDIA_TYPES,
-    Format,
-    PeriodKind,
-    bulletin,
-    file_name,
     parse_date,
     parse_format,
     parse_kind,
 )
-from geoservice.server.deps import ask, current_state, requires
+from geoservice.server import handlers
+from geoservice.server.deps import ask, requires
 from geoservice.server.documents import BINARY
 from geoservice.server.models import errors
-from geoservice.server.workers import Answer, Lane, Task
-from geoservice.state import VersionState
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"], dependencies=[requires("planner")])
-
-
-def report_answer(
-    state: VersionState, kind: PeriodKind, day: str, town: str | None, fmt: Format
-) -> Answer:
-    """In a worker: the bulletin's bytes, named for download."""
-    period, data = bulletin(state.engine, state.coverage(), kind, day, town, fmt)
-    name = file_name(period, town, fmt)
-    return Answer(
-        MEDIA_TYPES[fmt],
-        data,
-        headers={
-            "content-disposition": f"attachment; filename=\"{name}\"; filename*=UTF-8''"
-            + quote(name)
-        },
-    )
 
 
 @router.get(
@@ -89,6 +67,4 @@ async def report(
     kind = parse_kind(period)
     day = parse_date(date).isoformat()
     fmt = parse_format(format)
-    state = await current_state(request)
-    task = Task(report_answer, state.version, (kind, day, town, fmt))
-    return await ask(request, Lane.ANALYSIS, task)
+    return await ask(request, handlers.report, kind, day, town, fmt)

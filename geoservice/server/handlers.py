@@ -1,17 +1,22 @@
-"""The heavy answers, as functions a worker process runs on one version's state.
+"""Every answer a worker process makes, and the lane it waits in: the one registry of
+where the heavy routes run (the server's loop answers single lookups itself; database
+reads without heavy work run in the server's thread pool).
 
-Each takes the ``VersionState`` of the request's dataset version and checked parameters,
-and returns the finished HTTP ``Answer`` (JSON bytes): the server process only streams it.
+Each handler is declared with ``@handler(lane)`` and takes the ``VersionState`` of the
+request's dataset version — or, declared ``Reads.RESOURCES``, the worker's ``Resources``
+(its engines and states) — and checked, typed parameters, and returns the finished HTTP
+``Answer`` (JSON bytes): the server process only streams it. Routes call
+``deps.ask(request, handlers.NAME, version, *args)``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy.engine import Engine
 
 from geoservice import grid_design, ogc
 from geoservice.bands import Bands
@@ -20,15 +25,24 @@ from geoservice.coverage import OriginKind, Origins, Weight, combine, officer_co
 from geoservice.datasets import resolve_version
 from geoservice.diff import diff_versions
 from geoservice.errors import InvalidInput, NotFound
+from geoservice.events import (
+    MAX_EVENTS_PER_REQUEST,
+    answer_rows,
+    locate_events,
+    parse_events,
+    store_events,
+)
 from geoservice.export import MEDIA_TYPE, export_bytes
 from geoservice.isochrones import isochrones
 from geoservice.layers import read_features
 from geoservice.network import NoRoadNearby
 from geoservice.patrols import CHINA, Position
+from geoservice.reports import MEDIA_TYPES, Format, PeriodKind, bulletin, file_name
 from geoservice.responders import fastest, place
-from geoservice.server.bodies import batch_points
+from geoservice.server.bodies import batch_points, parse_json
 from geoservice.server.models import ScenarioRequest
-from geoservice.server.workers import Answer
+from geoservice.server.params import body_crs
+from geoservice.server.workers import Answer, Lane, Reads, Resources, handler
 from geoservice.state import VersionState
 
 JSON = "application/json"
@@ -40,6 +54,7 @@ def _json(body: Any, media_type: str = JSON) -> Answer:
     return Answer(media_type, orjson.dumps(body))
 
 
+@handler(Lane.CONTROL)
 def ready(state: VersionState) -> Answer:
     """Nothing but having built ``state`` (a worker warming up for a new version), with
     what dispatch and live coverage read from the database on first use — the patrol
@@ -52,25 +67,20 @@ def ready(state: VersionState) -> Answer:
     return _json({"dataset_version": state.version, "built_s": state.built_s})
 
 
-def parse_json(body: bytes) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        msg = f"body is not valid JSON: {exc}"
-        raise InvalidInput(msg) from None
-
-
+@handler(Lane.DISPATCH)
 def locate_one(state: VersionState, lon: float, lat: float) -> Answer:
     """``GET /v1/locate?version=``: a version other than the server's current one."""
     return _json(state.index.locate(lon, lat))
 
 
+@handler(Lane.DISPATCH)
 def locate_batch(state: VersionState, body: bytes) -> Answer:
     """``POST /v1/locate``: parse, check, locate and write the whole answer."""
     lon, lat = batch_points(parse_json(body))
     return Answer(JSON, state.index.answers.batch_json(state.index.locate_many(lon, lat)))
 
 
+@handler(Lane.DISPATCH)
 def isochrone_bands(
     state: VersionState,
     lon: float,
@@ -84,6 +94,7 @@ def isochrone_bands(
     return _json(result.to_geojson(), GEOJSON)
 
 
+@handler(Lane.DISPATCH)
 def dispatch(
     state: VersionState,
     lon: float,
@@ -115,6 +126,7 @@ def dispatch(
     return _json(answer)
 
 
+@handler(Lane.ANALYSIS)
 def coverage_live(
     state: VersionState, minutes: Bands, positions: tuple[Position, ...], grids: bool
 ) -> Answer:
@@ -143,22 +155,26 @@ def coverage_live(
     return _json(answer)
 
 
+@handler(Lane.ANALYSIS)
 def coverage_officers(state: VersionState) -> Answer:
     return _json(officer_coverage(state.engine, state.version))
 
 
+@handler(Lane.ANALYSIS)
 def coverage_response(
     state: VersionState, minutes: Bands, origins: OriginKind, weight: Weight
 ) -> Answer:
     return _json(state.coverage().weighted(weight).response(minutes, origins).to_json())
 
 
+@handler(Lane.ANALYSIS)
 def coverage_grids(
     state: VersionState, minutes: Bands, origins: OriginKind, weight: Weight
 ) -> Answer:
     return _json(state.coverage().weighted(weight).response(minutes, origins).grid_minutes())
 
 
+@handler(Lane.ANALYSIS)
 def coverage_scenario(state: VersionState, body: bytes) -> Answer:
     """``POST /v1/coverage/scenario``: the body is read here, off the server's loop."""
     request = ScenarioRequest.model_validate(parse_json(body))
@@ -167,33 +183,37 @@ def coverage_scenario(state: VersionState, body: bytes) -> Answer:
     return _json(result.to_json())
 
 
+@handler(Lane.ANALYSIS)
 def layer_features(
     state: VersionState, layer: str, bbox: tuple[float, float, float, float] | None
 ) -> Answer:
     return _json(read_features(state.engine, layer, bbox, state.version), GEOJSON)
 
 
-def dataset_diff(engine: Engine, a: int, b: int, geojson: bool) -> Answer:
+@handler(Lane.ANALYSIS, Reads.RESOURCES)
+def dataset_diff(resources: Resources, a: int, b: int, geojson: bool) -> Answer:
     """``GET /v1/datasets/{a}/diff/{b}`` (no version state: the database's rows); with
     ``geojson``, the changed features (removed ones as they were) for a map."""
-    diff = diff_versions(engine, a, b)
+    diff = diff_versions(resources.engine, a, b)
     if geojson:
         return _json(diff.to_geojson(), GEOJSON)
     return _json(diff.to_json())
 
 
-def dataset_export(engine: Engine, version: int) -> Answer:
+@handler(Lane.ANALYSIS, Reads.RESOURCES)
+def dataset_export(resources: Resources, version: int) -> Answer:
     """``GET /v1/datasets/{n}/export.gpkg``: the version as a GeoPackage bundle."""
     name = f"geoservice-v{version}.gpkg"
     return Answer(
         MEDIA_TYPE,
-        export_bytes(engine, version),
+        export_bytes(resources.engine, version),
         headers={"content-disposition": f'attachment; filename="{name}"'},
     )
 
 
+@handler(Lane.ANALYSIS, Reads.RESOURCES)
 def grids_propose(
-    engine: Engine,
+    resources: Resources,
     version: int | None,
     scope: grid_design.Scope,
     band: grid_design.Band,
@@ -203,6 +223,7 @@ def grids_propose(
 ) -> Answer:
     """``POST /v1/grids/propose``: the report and the proposed grids of the scope;
     ``rivers`` (WGS84 lines and areas) cut blocks besides the roads."""
+    engine = resources.engine
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
         chosen = resolve_version(conn, version)
         proposal = grid_design.propose(
@@ -211,8 +232,9 @@ def grids_propose(
     return _json({"report": proposal.report(), "proposal": proposal.geojson()}, GEOJSON)
 
 
+@handler(Lane.ANALYSIS, Reads.RESOURCES)
 def ogc_items(
-    engine: Engine,
+    resources: Resources,
     base: str,
     collection_id: str,
     version: int,
@@ -226,7 +248,7 @@ def ogc_items(
     """A page of ``/ogc/collections/{id}/items``: GeoJSON, or with ``html`` its table (the
     page is written here, in the worker, so no server's event loop waits for it)."""
     document = ogc.items(
-        engine,
+        resources.engine,
         base,
         COLLECTIONS[collection_id],
         version,
@@ -242,15 +264,56 @@ def ogc_items(
     return _json(document, GEOJSON)
 
 
-def ogc_item(engine: Engine, collection_id: str, version: int, feature_id: str) -> Answer:
+@handler(Lane.ANALYSIS, Reads.RESOURCES)
+def ogc_item(resources: Resources, collection_id: str, version: int, feature_id: str) -> Answer:
     """``/ogc/collections/{id}/items/{feature}``: one feature (404 when there is none)."""
     source = COLLECTIONS[collection_id]
     if source.key == "id" and not feature_id.isdigit():
         msg = f"no feature {feature_id!r} in {collection_id}: road edges have numeric ids"
         raise NotFound(msg)
-    with engine.connect() as conn:
+    with resources.engine.connect() as conn:
         page = read_page(conn, source, version, codes=[feature_id])
     if not page.features:
         msg = f"no feature {feature_id!r} in {collection_id} (dataset version {version})"
         raise NotFound(msg)
     return _json({**page.features[0], "dataset_version": version}, GEOJSON)
+
+
+@handler(Lane.ANALYSIS, Reads.RESOURCES)
+def record_events(resources: Resources, body: bytes, who: str) -> Answer:
+    """``POST /v1/events``: each event checked, located in the dataset version current at
+    its time (that version's index, built here if need be), routed by its category, and
+    stored all or none by the recorder's login."""
+    payload = parse_json(body)
+    if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
+        msg = 'body must be an object {"events": [{"id", "time", "category", ...}]}'
+        raise InvalidInput(msg)
+    items = payload["events"]
+    if not 1 <= len(items) <= MAX_EVENTS_PER_REQUEST:
+        msg = f"{len(items):,} events; send 1 to {MAX_EVENTS_PER_REQUEST:,}"
+        raise InvalidInput(msg)
+    if not all(isinstance(item, dict) for item in items):
+        msg = "every item of events must be an object"
+        raise InvalidInput(msg)
+    events = parse_events(items, "events", body_crs(payload))
+    frame, _ = locate_events(resources.engine, events, lambda v: resources.cache.get(v).index)
+    store_events(resources.recorder, frame, f"api:{who}", replace=False)
+    return _json({"recorded": len(frame), "events": answer_rows(frame)})
+
+
+@handler(Lane.ANALYSIS)
+def report(
+    state: VersionState, kind: PeriodKind, day: str, town: str | None, fmt: Format
+) -> Answer:
+    """``GET /v1/reports/{period}``: the bulletin's bytes from this worker's coverage model
+    (matplotlib and WeasyPrint take seconds of CPU), named for download."""
+    period, data = bulletin(state.engine, state.coverage(), kind, day, town, fmt)
+    name = file_name(period, town, fmt)
+    return Answer(
+        MEDIA_TYPES[fmt],
+        data,
+        headers={
+            "content-disposition": f"attachment; filename=\"{name}\"; filename*=UTF-8''"
+            + quote(name)
+        },
+    )
