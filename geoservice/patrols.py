@@ -5,9 +5,10 @@ last position in memory.
 (``team_size`` per segment); each team rides out in units of ``OFFICERS_PER_UNIT``, coded
 ``<segment>-<n>`` (``XD01-1`` … ``XD01-6``): 102 units on the demo's 17 segments.
 
-**Positions** (``POST /v1/patrols/positions``, ``geoservice demo simulate-patrols``) are
-checked whole before any is kept: known unit codes, numbers inside the district, times
-with an offset (China time without one) at most ``FUTURE_SLACK_S`` ahead. A position
+**Positions** (``POST /v1/patrols/positions``, read at the edge by
+``server/models.PositionsRequest``; ``geoservice demo simulate-patrols``) arrive as
+``Position`` values (WGS84, aware times) and are checked whole before any is kept: known
+unit codes, inside the district, at most ``FUTURE_SLACK_S`` ahead. A position
 older than ``Settings.position_max_age_s`` is ignored (counted, not stored). They go to
 ``patrol_position``, partitioned by day and kept ``Settings.positions_keep_days`` days.
 """
@@ -19,30 +20,27 @@ import logging
 import math
 import threading
 import time as clock
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from geoservice.crs import parse_crs
 from geoservice.db import one_line
-from geoservice.errors import InvalidInput, PayloadTooLarge, shown
+from geoservice.errors import InvalidInput, shown
 from geoservice.journal import Entry, Outage, PositionJournal, Rejected
 from geoservice.locate import LocateIndex
 from geoservice.metrics import POSITIONS_JOURNALED, POSITIONS_REPLAYED
-from geoservice.points import named_items, to_wgs84_points
 from geoservice.store import VersionReader
+from geoservice.times import CHINA
 
 log = logging.getLogger(__name__)
 
 OFFICERS_PER_UNIT = 3
-MAX_POSITIONS = 10_000
 FUTURE_SLACK_S = 60.0
 """A position may be this far ahead of the server's clock (GPS and server clocks differ)."""
-CHINA = timezone(timedelta(hours=8), "CST")
 REFRESH_S = 1.0
 """How often a server process re-reads the last positions others recorded."""
 PRUNE_EVERY_S = 3600.0
@@ -57,6 +55,8 @@ class PatrolUnit:
 
 @dataclass(frozen=True)
 class Position:
+    """A unit's GPS fix: WGS84 longitude and latitude, an aware time."""
+
     unit: str
     lon: float
     lat: float
@@ -74,93 +74,37 @@ def patrol_units(engine: Engine, version: int) -> list[PatrolUnit]:
     ]
 
 
-def in_china(when: datetime) -> datetime:
-    """An aware time as given; a naive one read as China Standard Time (+08:00)."""
-    return when if when.tzinfo is not None else when.replace(tzinfo=CHINA)
-
-
-def parse_time(value: Any, where: str) -> datetime:
-    """An ISO 8601 time; without an offset, China Standard Time."""
-    if not isinstance(value, str):
-        msg = (
-            f"{where} is {shown(value)}; expected an ISO 8601 time such as "
-            "2026-11-29T09:30:00+08:00"
-        )
-        raise InvalidInput(msg)
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        msg = f"{where} {shown(value)} is not an ISO 8601 time (2026-11-29T09:30:00+08:00)"
-        raise InvalidInput(msg) from None
-    return in_china(when)
-
-
-def parse_positions(
-    body: Any, units: set[str], index: LocateIndex, *, now: datetime, max_age_s: float
-) -> tuple[list[Position], int]:
-    """The positions of a request body worth keeping, and how many were too old; a bad
-    value anywhere refuses the whole body, naming it."""
-    return split_by_age(check_positions(body, units, index, now=now), now, max_age_s)
-
-
-def split_by_age(
-    positions: list[Position], now: datetime, max_age_s: float
-) -> tuple[list[Position], int]:
-    """The positions not older than ``max_age_s`` at ``now``, and how many were."""
-    fresh = [p for p in positions if (now - p.time).total_seconds() <= max_age_s]
-    return fresh, len(positions) - len(fresh)
-
-
 def check_positions(
-    body: Any, units: set[str], index: LocateIndex, *, now: datetime
-) -> list[Position]:
-    """Every position of a request body, old ones too; a bad value anywhere refuses the
-    whole body, naming it."""
-    if not isinstance(body, dict) or not isinstance(body.get("positions"), list):
-        msg = 'body must be an object {"positions": [{"unit", "lon", "lat", "time"}, ...]}'
-        raise InvalidInput(msg)
-    items = body["positions"]
-    if not items:
-        msg = "positions is empty; send 1 to 10,000"
-        raise InvalidInput(msg)
-    if len(items) > MAX_POSITIONS:
-        msg = f"{len(items):,} positions is more than the limit of {MAX_POSITIONS:,}"
-        raise PayloadTooLarge(msg)
-    unknown_fields = sorted(set(body) - {"positions", "crs"})
-    if unknown_fields:
-        msg = f"unknown field(s) {unknown_fields}; expected positions and optionally crs"
-        raise InvalidInput(msg)
-    codes, times, points = [], [], []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict) or set(item) != {"unit", "lon", "lat", "time"}:
-            msg = f"positions[{i}] is {shown(item)}; expected an object with unit, lon, lat, time"
-            raise InvalidInput(msg)
-        if item["unit"] not in units:
+    positions: Sequence[Position], units: set[str], index: LocateIndex, *, now: datetime
+) -> None:
+    """Refuse the whole of ``positions`` (WGS84, aware times) when one is not acceptable:
+    a unit not in ``units``, a time more than ``FUTURE_SLACK_S`` ahead of ``now``, or a
+    point outside the district. Raises ``InvalidInput`` naming ``positions[i]``."""
+    for i, p in enumerate(positions):
+        if p.unit not in units:
             msg = (
-                f"positions[{i}].unit {shown(item['unit'])} is not a patrol unit; "
+                f"positions[{i}].unit {shown(p.unit)} is not a patrol unit; "
                 f"expected one of the {len(units)} units such as {min(units, default='none')}"
             )
             raise InvalidInput(msg)
-        when = parse_time(item["time"], f"positions[{i}].time")
-        if (when - now).total_seconds() > FUTURE_SLACK_S:
-            msg = f"positions[{i}].time {item['time']} is ahead of the server's clock ({now})"
+        if (p.time - now).total_seconds() > FUTURE_SLACK_S:
+            msg = f"positions[{i}].time {p.time.isoformat()} is ahead of the server's clock ({now})"
             raise InvalidInput(msg)
-        codes.append(item["unit"])
-        times.append(when)
-        points.append([item["lon"], item["lat"]])
-    try:
-        lon, lat = to_wgs84_points(points, parse_crs(body.get("crs")))
-    except InvalidInput as exc:
-        raise InvalidInput(named_items(str(exc), "positions")) from None
+    lon = np.array([p.lon for p in positions], dtype=np.float64)
+    lat = np.array([p.lat for p in positions], dtype=np.float64)
     outside = np.flatnonzero(index.locate_many(lon, lat, nearest=False).status == 2)
     if len(outside):
         i = int(outside[0])
         msg = f"positions[{i}] ({lon[i]:.6f}, {lat[i]:.6f}) is outside the district"
         raise InvalidInput(msg)
-    return [
-        Position(code, float(x), float(y), when)
-        for code, x, y, when in zip(codes, lon.tolist(), lat.tolist(), times, strict=True)
-    ]
+
+
+def split_by_age(
+    positions: Sequence[Position], now: datetime, max_age_s: float
+) -> tuple[list[Position], int]:
+    """The positions not older than ``max_age_s`` at ``now``, and how many were."""
+    fresh = [p for p in positions if (now - p.time).total_seconds() <= max_age_s]
+    return fresh, len(positions) - len(fresh)
 
 
 JITTER_M = 100.0

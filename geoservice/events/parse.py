@@ -16,8 +16,8 @@ import pandas as pd
 from geoservice.crs import parse_crs
 from geoservice.errors import InvalidInput, ValidationFailed, shown
 from geoservice.events.rules import STATUS_NAMES, category_names, routing
-from geoservice.patrols import CHINA, parse_time
 from geoservice.points import named_items, to_wgs84_points
+from geoservice.times import CHINA, parse_time
 
 MAX_EVENTS_PER_REQUEST = 10_000
 MAX_PROBLEMS = 50

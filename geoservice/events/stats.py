@@ -14,8 +14,8 @@ from geoservice.datasets import current_version_id
 from geoservice.errors import InvalidInput
 from geoservice.events.rules import handler, routing
 from geoservice.locate import LocateIndex
-from geoservice.patrols import CHINA, in_china
 from geoservice.store import VersionReader
+from geoservice.times import CHINA, in_china
 
 STATS_BY = ("town", "unit", "grid", "category", "month")
 

@@ -3,22 +3,25 @@
 Answers are written as JSON bytes by the engine (the hot paths never build these
 objects); the models say what those bytes are, so that integrators can generate clients,
 and the tests parse every answer with them, strictly (``extra="forbid"``). A request model
-with validators (``ScenarioRequest``) also reads its body into the core's types.
+with validators (``ScenarioRequest``, ``PositionsRequest``) also reads its body into the
+core's types.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from geoservice.bands import DEFAULT_BANDS, Bands
 from geoservice.coverage import OriginKind, Scenario, Weight
-from geoservice.crs import parse_crs
-from geoservice.errors import InvalidInput, shown
-from geoservice.points import to_wgs84_points
+from geoservice.crs import InputCRS, parse_crs
+from geoservice.errors import InvalidInput, PayloadTooLarge, shown
+from geoservice.patrols import Position
+from geoservice.points import named_items, to_wgs84_points
 from geoservice.server.params import body_crs
+from geoservice.times import parse_time
 
 
 class Strict(BaseModel):
@@ -114,15 +117,89 @@ class Dispatch(LocateResult):
 
 
 class PositionIn(Strict):
+    """One position as a device sends it (the schema of ``PositionsRequest.positions``)."""
+
     unit: str = Field(examples=["XD01-1"])
     lon: float
     lat: float
     time: str = Field(description="ISO 8601; China time without an offset.")
 
 
+MAX_POSITIONS = 10_000
+"""At most this many positions in one body."""
+POSITION_FIELDS = frozenset(PositionIn.model_fields)
+
+
 class PositionsRequest(Strict):
-    positions: list[PositionIn] = Field(min_length=1, max_length=10_000)
-    crs: str = "wgs84"
+    """A positions body (``POST /v1/patrols/positions``), 1 to 10,000 positions in ``crs``,
+    read into ``Position`` values (WGS84, aware times: China time without an offset); a
+    bad value anywhere refuses the whole body, naming it. Known units, times not ahead and
+    places inside the district are checked next, by ``patrols.check_positions``."""
+
+    crs: InputCRS = Field(
+        default_factory=lambda: parse_crs(None),
+        description="wgs84, cgcs2000, gcj02, bd09 or EPSG:NNNN.",
+        json_schema_extra={"default": "wgs84"},
+    )
+    positions: tuple[Position, ...]
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _an_object_of_positions(cls, body: Any) -> Any:
+        if isinstance(body, dict):
+            body_crs(body)
+        if not isinstance(body, dict) or not isinstance(body.get("positions"), list):
+            msg = 'body must be an object {"positions": [{"unit", "lon", "lat", "time"}, ...]}'
+            raise InvalidInput(msg)
+        items = body["positions"]
+        if not items:
+            msg = f"positions is empty; send 1 to {MAX_POSITIONS:,}"
+            raise InvalidInput(msg)
+        if len(items) > MAX_POSITIONS:
+            msg = f"{len(items):,} positions is more than the limit of {MAX_POSITIONS:,}"
+            raise PayloadTooLarge(msg)
+        unknown_fields = sorted(set(body) - {"positions", "crs"})
+        if unknown_fields:
+            msg = f"unknown field(s) {unknown_fields}; expected positions and optionally crs"
+            raise InvalidInput(msg)
+        return body
+
+    @field_validator("crs", mode="plain", json_schema_input_type=str)
+    @classmethod
+    def _crs(cls, value: str | None) -> InputCRS:
+        return parse_crs(value)
+
+    @field_validator(
+        "positions",
+        mode="plain",
+        json_schema_input_type=Annotated[
+            list[PositionIn], Field(min_length=1, max_length=MAX_POSITIONS)
+        ],
+    )
+    @classmethod
+    def _positions(cls, items: list[Any], info: ValidationInfo) -> tuple[Position, ...]:
+        times = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or item.keys() != POSITION_FIELDS:
+                msg = (
+                    f"positions[{i}] is {shown(item)}; expected an object with unit, lon, lat, time"
+                )
+                raise InvalidInput(msg)
+            if not isinstance(item["unit"], str):
+                msg = f"positions[{i}].unit {shown(item['unit'])}: expected a patrol unit's code"
+                raise InvalidInput(msg)
+            times.append(parse_time(item["time"], f"positions[{i}].time"))
+        points = [[item["lon"], item["lat"]] for item in items]
+        try:
+            lon, lat = to_wgs84_points(points, info.data["crs"])
+        except InvalidInput as exc:
+            raise InvalidInput(named_items(str(exc), "positions")) from None
+        return tuple(
+            Position(item["unit"], x, y, when)
+            for item, x, y, when in zip(items, lon.tolist(), lat.tolist(), times, strict=True)
+        )
 
 
 class PositionsRecorded(Strict):

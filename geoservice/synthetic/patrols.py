@@ -18,7 +18,13 @@ from sqlalchemy.engine import Engine
 
 from geoservice.crs import from_metric, to_metric
 from geoservice.locate import LocateIndex
-from geoservice.patrols import PatrolUnit, Position, PositionStore, parse_positions
+from geoservice.patrols import (
+    PatrolUnit,
+    Position,
+    PositionStore,
+    check_positions,
+    split_by_age,
+)
 from geoservice.store import VersionReader
 
 PATROL_SPEED_KMH = 20.0
@@ -74,13 +80,9 @@ def drive(
     while True:
         elapsed = time.monotonic() - began
         now = datetime.now(UTC)
-        body = {
-            "positions": [
-                {"unit": p.unit, "lon": p.lon, "lat": p.lat, "time": now.isoformat()}
-                for p in simulator.positions(elapsed, now)
-            ]
-        }
-        positions, _ = parse_positions(body, codes, index, now=now, max_age_s=max_age_s)
+        positions = simulator.positions(elapsed, now)
+        check_positions(positions, codes, index, now=now)
+        positions, _ = split_by_age(positions, now, max_age_s)
         store.record(positions)
         yield now, len(positions)
         if elapsed >= seconds:

@@ -4,12 +4,12 @@ patrol units are."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from geoservice.errors import Forbidden, InvalidInput, shown
+from geoservice.errors import Forbidden
 from geoservice.metrics import POSITIONS_REFUSED
 from geoservice.patrols import Refused, check_positions, refuse_jumps, split_by_age
 from geoservice.points import parse_point
@@ -32,26 +32,11 @@ from geoservice.server.models import (
     errors,
     json_body,
 )
-from geoservice.server.params import body_crs
 from geoservice.server.routes.locate import Crs, Lat, Lon
 
 router = APIRouter(prefix="/v1", tags=["dispatch"])
 
 MAX_POSITIONS_BYTES = 2 * 1024 * 1024
-
-
-def positions_payload(body: bytes) -> Any:
-    """The positions body parsed, its ``crs`` and each position's ``unit`` checked to be texts
-    (the rest is checked by ``check_positions``)."""
-    payload = parse_json(body)
-    if isinstance(payload, dict):
-        body_crs(payload)
-        items = payload.get("positions")
-        for i, item in enumerate(items if isinstance(items, list) else ()):
-            if isinstance(item, dict) and not isinstance(item.get("unit", ""), str):
-                msg = f"positions[{i}].unit {shown(item['unit'])}: expected a patrol unit's code"
-                raise InvalidInput(msg)
-    return payload
 
 
 @router.get(
@@ -104,10 +89,9 @@ async def record_positions(
     max_speed_kmh = service.settings.max_speed_kmh
 
     def record() -> tuple[int, int, list[Refused]]:
+        checked = PositionsRequest.model_validate(parse_json(body)).positions
         now = datetime.now(UTC)
-        checked = check_positions(
-            positions_payload(body), set(state.patrol_units()), state.index, now=now
-        )
+        check_positions(checked, set(state.patrol_units()), state.index, now=now)
         # whose positions first, however old: a key never learns more about other units
         foreign = sorted({p.unit for p in checked if not identity.may_post_for(p.unit)})
         if foreign:
