@@ -14,11 +14,11 @@ from starlette.concurrency import run_in_threadpool
 from geoservice.datasets import resolve_version, version_at
 from geoservice.errors import Forbidden, InvalidInput, PayloadTooLarge
 from geoservice.keys import Identity, Role
-from geoservice.patrols import in_china
 from geoservice.server.params import MAX_ID, OptionalMoment
 from geoservice.server.service import Service
 from geoservice.server.workers import Answer, Handler, Reads, Task, open_spill
 from geoservice.state import VersionState
+from geoservice.times import in_china
 
 CHUNK_BYTES = 1 << 20
 
