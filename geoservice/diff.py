@@ -44,7 +44,6 @@ SELECT o.code, o.name, o.rank, o.station_code,
 FROM {officer} o LEFT JOIN {officer_unit} u ON u.officer_code = o.code
 GROUP BY o.code, o.name, o.rank, o.station_code
 """
-CHANGES = ("added", "removed", "geometry", "attributes")
 
 
 @dataclass

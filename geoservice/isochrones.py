@@ -147,7 +147,9 @@ def from_snaps(
     method: Method = "raster",
 ) -> Isochrones:
     """Bands around origins already placed on the network (points, lines, or many at once:
-    all of them together form one origin)."""
+    all of them together form one origin). Minutes given as a plain tuple are checked
+    into ``Bands`` (sorted, bounded) here, so Python callers get the API's rules."""
+    minutes = Bands(minutes)
     buffer_m = check_buffer(buffer_m)
     one = Snaps(
         np.zeros_like(snaps.origin),

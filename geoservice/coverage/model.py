@@ -44,7 +44,9 @@ def evaluate(
     weight: Weight = Weight.RESIDENTS,
 ) -> Coverage:
     """Response coverage of ``grids`` from ``origins`` within each of ``minutes`` (see the
-    module docstring); ``label`` names the origins in the answer."""
+    module docstring; a plain tuple is checked into ``Bands``); ``label`` names the
+    origins in the answer."""
+    minutes = Bands(minutes)
     reach = network.reach(origins.snaps, HORIZON_MINUTES * 60.0)
     seconds = reach.time_at(demand.edge, demand.fraction)
     reached_by = _origin_at(reach, network, demand)

@@ -140,11 +140,12 @@ async def ask(
     current version) unless it reads the worker's resources — and answer with what it made.
     It waits in the handler's lane; dispatch work on another version than the current one
     waits in the analysis lane (its state may take seconds to build)."""
-    current = await current_version(request)
-    if handler.reads is Reads.STATE and version is None:
-        version = current
+    lane = handler.lane
+    if handler.reads is Reads.STATE:
+        current = await current_version(request)
+        version = current if version is None else version
+        lane = handler.lane_for(version == current)
     task = Task(handler, version, args)
-    lane = handler.lane_for(version is None or version == current)
     return respond(await asyncio.wrap_future(service_of(request).pool.submit(lane, task)))
 
 

@@ -6,7 +6,7 @@ Each handler is declared with ``@handler(lane)`` and takes the ``VersionState`` 
 request's dataset version — or, declared ``Reads.RESOURCES``, the worker's ``Resources``
 (its engines and states) — and checked, typed parameters, and returns the finished HTTP
 ``Answer`` (JSON bytes): the server process only streams it. Routes call
-``deps.ask(request, handlers.NAME, version, *args)``.
+``deps.ask(request, handlers.NAME, *args, version=version)``.
 """
 
 from __future__ import annotations
@@ -296,7 +296,7 @@ def record_events(resources: Resources, body: bytes, who: str) -> Answer:
         msg = "every item of events must be an object"
         raise InvalidInput(msg)
     events = parse_events(items, "events", body_crs(payload))
-    frame, _ = locate_events(resources.engine, events, lambda v: resources.cache.get(v).index)
+    frame, _ = locate_events(resources.engine, events, resources.index)
     store_events(resources.recorder, frame, f"api:{who}", replace=False)
     return _json({"recorded": len(frame), "events": answer_rows(frame)})
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from functools import cached_property
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -45,6 +45,10 @@ from geoservice.db import one_line
 from geoservice.errors import GeoserviceError, ValidationFailed
 from geoservice.server.statuses import database_problem, status_of
 from geoservice.settings import Settings
+
+if TYPE_CHECKING:
+    from geoservice.locate import LocateIndex
+    from geoservice.state import StateCache
 
 log = logging.getLogger(__name__)
 
@@ -329,9 +333,10 @@ def open_spill(answer: Answer) -> Any:
 
 class Resources:
     """What a worker holds for its handlers: the reader's engine, the per-version states,
-    and the recorder's engine (opened on first use: only the event register writes)."""
+    and, opened on first use, the recorder's engine and a cache of locate indexes alone
+    (events fall in old versions: their networks and coverage are never needed)."""
 
-    def __init__(self, settings: Settings, cache: Any) -> None:
+    def __init__(self, settings: Settings, cache: StateCache) -> None:
         self.settings = settings
         self.cache = cache
         self.engine: Engine = cache.engine
@@ -341,6 +346,19 @@ class Resources:
         from geoservice.db import create_engine
 
         return create_engine(self.settings, "recorder", primary=True, pool_size=1)
+
+    @cached_property
+    def _indexes(self) -> StateCache:
+        from geoservice.state import StateCache
+
+        return StateCache(self.engine, full=False, store=self.cache.store)
+
+    def index(self, version: int) -> LocateIndex:
+        """``version``'s locate index (the current state's, else one built or mapped alone)."""
+        current = self.cache.current
+        if current is not None and current.version == version:
+            return current.index
+        return self._indexes.get(version).index
 
 
 def run_task(task: Task, resources: Resources, spill_dir: str) -> Answer | Failure:
