@@ -81,19 +81,19 @@ def test_periods() -> None:
     assert (week.first, week.last) == (date(2020, 6, 29), date(2020, 7, 5))
     assert week.label == "2020年第27周（2020年6月29日—2020年7月5日）"
     assert (week.previous().first, week.previous().last) == (date(2020, 6, 22), date(2020, 6, 28))
-    new_year = period_of("weekly", date(2021, 1, 1))
+    new_year = period_of(PeriodKind.weekly, date(2021, 1, 1))
     assert new_year.first == date(2020, 12, 28) and new_year.label.startswith("2020年第53周")
-    quarter = period_of("quarterly", tuesday)
+    quarter = period_of(PeriodKind.quarterly, tuesday)
     assert (quarter.first, quarter.last, quarter.label) == (
         date(2020, 4, 1),
         date(2020, 6, 30),
         "2020年第二季度",
     )
     assert quarter.previous().first == date(2020, 1, 1)
-    assert period_of("quarterly", date(2021, 2, 1)).previous().first == date(2020, 10, 1)
-    month = period_of("monthly", date(2020, 3, 15))
+    assert period_of(PeriodKind.quarterly, date(2021, 2, 1)).previous().first == date(2020, 10, 1)
+    month = period_of(PeriodKind.monthly, date(2020, 3, 15))
     assert (month.previous().first, month.previous().last) == (date(2020, 2, 1), date(2020, 2, 29))
-    day = period_of("daily", date(2020, 3, 1))
+    day = period_of(PeriodKind.daily, date(2020, 3, 1))
     assert day.previous().first == date(2020, 2, 29)
     assert day.end.isoformat() == "2020-03-02T00:00:00+08:00"
 
@@ -376,10 +376,12 @@ def demo_model(demo_readonly, demo_index, demo_network):
 
 def test_a_town_quarter_in_process(demo_model, tmp_path) -> None:
     from geoservice.events import event_stats
-    from geoservice.reports import Format, bulletin, gather, period_of, render
+    from geoservice.reports import Format, bulletin, gather, render
 
     engine = demo_model.engine
-    report = gather(engine, demo_model, period_of("quarterly", date(2020, 6, 30)), "441302002")
+    report = gather(
+        engine, demo_model, period_of(PeriodKind.quarterly, date(2020, 6, 30)), "441302002"
+    )
     assert report.title == "桥西街道网格事件季度分析"
     stats = event_stats(engine, "town", report.current.period.start, report.current.period.end)
     (town,) = [g for g in stats["groups"] if g["key"] == "441302002"]
@@ -400,7 +402,7 @@ def test_a_town_quarter_in_process(demo_model, tmp_path) -> None:
     (row,) = [r for r in rows_starting(text, "本期") if r[1] == "2020-04-01"]
     assert row[3] == f"{town['events']:,}"
     # a day without events: no hot-spot test, empty tables, still a bulletin
-    _, empty = bulletin(engine, demo_model, "daily", "2019-01-01", None, Format.pdf)
+    _, empty = bulletin(engine, demo_model, PeriodKind.daily, date(2019, 1, 1), None, Format.pdf)
     path.write_bytes(empty)
     text = pdf_text(path)
     assert "本期事件过少" in text and "共受理事件 0 件" in text.replace("\n", "")

@@ -37,12 +37,11 @@ def report(
     from geoservice.reports import bulletin, check_town, format_of, parse_date, parse_kind
 
     fmt = format_of(out)  # bad input is refused before any work
-    parse_kind(period)
-    parse_date(date)
+    kind, day = parse_kind(period), parse_date(date)
     engine = open_engine(Settings())
     check_town(engine, town)
     model = CoverageModel.load(engine)
-    chosen, data = bulletin(engine, model, period, date, town, fmt)
+    chosen, data = bulletin(engine, model, kind, day, town, fmt)
     out.write_bytes(data)
     stderr.print(
         f"wrote the {chosen.kind} bulletin of {chosen.first} to {chosen.last} to {out} "

@@ -37,14 +37,6 @@ MEDIA_TYPES = {
 }
 
 
-def parse_format(value: str) -> Format:
-    try:
-        return Format(value.lower().lstrip("."))
-    except ValueError:
-        msg = f"format {value!r} is unknown; expected one of {', '.join(Format)}"
-        raise InvalidInput(msg) from None
-
-
 def format_of(path: Path) -> Format:
     """The format a file name asks for (``.pdf``, ``.xlsx`` or ``.csv``)."""
     try:
@@ -74,16 +66,16 @@ def file_name(period: Period, town: str | None, fmt: Format) -> str:
 def bulletin(
     engine: Engine,
     model: CoverageModel,
-    kind: str,
-    day: str | date | None = None,
+    kind: PeriodKind,
+    day: date,
     town: str | None = None,
     fmt: Format = Format.pdf,
     *,
     as_of: datetime | None = None,
 ) -> tuple[Period, bytes]:
-    """The bulletin of the ``kind`` period holding ``day`` (default today, China time),
-    for the district or one ``town``; its period and its bytes."""
-    period = period_of(parse_kind(kind), parse_date(day))
+    """The bulletin of the ``kind`` period holding ``day``, for the district or one
+    ``town``; its period and its bytes."""
+    period = period_of(kind, day)
     report = gather(engine, model, period, town, as_of=as_of)
     return period, render(report, fmt)
 
@@ -100,7 +92,6 @@ __all__ = [
     "format_of",
     "gather",
     "parse_date",
-    "parse_format",
     "parse_kind",
     "period_of",
 ]

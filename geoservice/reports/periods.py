@@ -85,6 +85,7 @@ def _day(d: date) -> str:
 
 
 def parse_kind(value: str) -> PeriodKind:
+    """A period's name (``daily``, ``weekly``, ``monthly`` or ``quarterly``) as its kind."""
     try:
         return PeriodKind(value)
     except ValueError:
@@ -92,27 +93,23 @@ def parse_kind(value: str) -> PeriodKind:
         raise InvalidInput(msg) from None
 
 
-def parse_date(value: str | date | None, *, today: date | None = None) -> date:
-    """``YYYY-MM-DD``; None is today in China."""
+def parse_date(value: str | None) -> date:
+    """A day given as ``YYYY-MM-DD`` in ``FIRST_DAY`` to ``LAST_DAY``; None is today in China."""
     if value is None:
-        return today or datetime.now(CHINA).date()
-    if isinstance(value, date):
-        day = value
-    else:
-        try:
-            day = date.fromisoformat(value.strip())
-        except ValueError:
-            msg = f"date {value!r} is not a calendar date; expected YYYY-MM-DD such as 2020-06-30"
-            raise InvalidInput(msg) from None
+        return datetime.now(CHINA).date()
+    try:
+        day = date.fromisoformat(value.strip())
+    except ValueError:
+        msg = f"date {value!r} is not a calendar date; expected YYYY-MM-DD such as 2020-06-30"
+        raise InvalidInput(msg) from None
     if not FIRST_DAY <= day <= LAST_DAY:
         msg = f"date {value!r} is outside {FIRST_DAY} to {LAST_DAY}"
         raise InvalidInput(msg)
     return day
 
 
-def period_of(kind: PeriodKind | str, day: date) -> Period:
+def period_of(kind: PeriodKind, day: date) -> Period:
     """The period of ``kind`` holding ``day``."""
-    kind = parse_kind(kind) if not isinstance(kind, PeriodKind) else kind
     if kind is PeriodKind.daily:
         return Period(kind, day, day)
     if kind is PeriodKind.weekly:

@@ -12,6 +12,7 @@ request's dataset version — or, declared ``Reads.RESOURCES``, the worker's ``R
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -303,7 +304,7 @@ def record_events(resources: Resources, body: bytes, who: str) -> Answer:
 
 @handler(Lane.ANALYSIS)
 def report(
-    state: VersionState, kind: PeriodKind, day: str, town: str | None, fmt: Format
+    state: VersionState, kind: PeriodKind, day: date, town: str | None, fmt: Format
 ) -> Answer:
     """``GET /v1/reports/{period}``: the bulletin's bytes from this worker's coverage model
     (matplotlib and WeasyPrint take seconds of CPU), named for download."""

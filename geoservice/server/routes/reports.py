@@ -1,22 +1,18 @@
 """``/v1/reports``: bulletins (daily, weekly, monthly, quarterly) as PDF, Excel or CSV.
 
-The period, date and format are checked on the server's loop; the bulletin is gathered and
-rendered in a worker process on the analysis lane (matplotlib and WeasyPrint take seconds
-of CPU), from the current version's coverage model that worker keeps.
+The period, date and format are parsed here, on the server's loop, into a ``PeriodKind``,
+a ``date`` and a ``Format``; the bulletin is gathered and rendered in a worker process on
+the analysis lane (matplotlib and WeasyPrint take seconds of CPU), from the current
+version's coverage model that worker keeps.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from geoservice.reports import (
-    MEDIA_TYPES,
-    parse_date,
-    parse_format,
-    parse_kind,
-)
+from geoservice.reports import MEDIA_TYPES, Format, PeriodKind, parse_date
 from geoservice.server import handlers
 from geoservice.server.deps import ask, requires
 from geoservice.server.documents import BINARY
@@ -41,7 +37,7 @@ router = APIRouter(prefix="/v1/reports", tags=["reports"], dependencies=[require
 async def report(
     request: Request,
     period: Annotated[
-        Literal["daily", "weekly", "monthly", "quarterly"],
+        PeriodKind,
         Path(description="daily, weekly (ISO week, Monday to Sunday), monthly or quarterly."),
     ],
     date: Annotated[
@@ -54,9 +50,7 @@ async def report(
     town: Annotated[
         str | None, Query(description="One town's code (default: the whole district).")
     ] = None,
-    format: Annotated[
-        Literal["pdf", "xlsx", "csv"], Query(description="pdf, xlsx or csv.")
-    ] = "pdf",
+    format: Annotated[Format, Query(description="pdf, xlsx or csv.")] = Format.pdf,
 ) -> Response:
     """A bulletin for the period holding ``date`` and the one before it: events by
     category and town, closed, open, closure rate, median handling time, on-time rate
@@ -64,7 +58,4 @@ async def report(
     ranked, Getis-Ord Gi* hot spots, 1/3/5-minute coverage with the uncovered grids, and
     what changed in boundaries and stations. Figures equal ``/v1/events/stats`` for the
     same ``from``/``to``; Chinese text."""
-    kind = parse_kind(period)
-    day = parse_date(date).isoformat()
-    fmt = parse_format(format)
-    return await ask(request, handlers.report, kind, day, town, fmt)
+    return await ask(request, handlers.report, period, parse_date(date), town, format)
