@@ -108,18 +108,12 @@ class Isochrones:
         }
 
 
-def check_buffer(buffer_m: float | str | None) -> float:
-    if buffer_m is None:
-        return DEFAULT_BUFFER_M
-    try:
-        value = float(buffer_m)
-    except (TypeError, ValueError):
-        msg = f"buffer_m {shown(buffer_m)} is not a number"
-        raise InvalidInput(msg) from None
-    if not 0 < value <= MAX_BUFFER_M:
+def _check_buffer(buffer_m: float) -> float:
+    """``buffer_m`` if it is in (0, ``MAX_BUFFER_M``] metres."""
+    if not 0 < buffer_m <= MAX_BUFFER_M:
         msg = f"buffer_m {shown(buffer_m)} is out of range; expected (0, {MAX_BUFFER_M:g}] metres"
         raise InvalidInput(msg)
-    return value
+    return buffer_m
 
 
 def isochrones(
@@ -148,9 +142,10 @@ def from_snaps(
 ) -> Isochrones:
     """Bands around origins already placed on the network (points, lines, or many at once:
     all of them together form one origin). Minutes given as a plain tuple are checked
-    into ``Bands`` (sorted, bounded) here, so Python callers get the API's rules."""
+    into ``Bands`` (sorted, bounded) here, and ``buffer_m`` must be in (0, ``MAX_BUFFER_M``],
+    so Python callers get the API's rules."""
     minutes = Bands(minutes)
-    buffer_m = check_buffer(buffer_m)
+    buffer_m = _check_buffer(buffer_m)
     one = Snaps(
         np.zeros_like(snaps.origin),
         snaps.edge,

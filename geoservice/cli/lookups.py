@@ -39,18 +39,19 @@ def isochrones(
     minutes: Annotated[str, typer.Option(help="Band limits, each in (0, 60].")] = "1,3,5",
     crs: CrsOption = None,
     profile: Annotated[str, typer.Option(help="car, foot, or a profile .json file.")] = "car",
-    buffer_m: Annotated[float, typer.Option(help="Band half-width around roads, m.")] = 30.0,
+    buffer_m: Annotated[
+        float, typer.Option(help="Band half-width around roads, m, in (0, 500].")
+    ] = 30.0,
 ) -> None:
     """Isochrone bands as GeoJSON on stdout (the same answer as GET /v1/isochrones)."""
     import orjson
 
     from geoservice.bands import Bands
-    from geoservice.isochrones import check_buffer
     from geoservice.isochrones import isochrones as bands
     from geoservice.network import load_network
     from geoservice.points import parse_point
 
     x, y = parse_point(lon, lat, crs)
     network = load_network(open_engine(Settings()), profile)
-    result = bands(network, x, y, Bands.parse(minutes), buffer_m=check_buffer(buffer_m))
+    result = bands(network, x, y, Bands.parse(minutes), buffer_m=buffer_m)
     typer.echo(orjson.dumps(result.to_geojson()).decode())

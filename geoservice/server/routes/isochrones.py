@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from geoservice.isochrones import DEFAULT_BUFFER_M, check_buffer
+from geoservice.isochrones import DEFAULT_BUFFER_M, MAX_BUFFER_M
 from geoservice.points import parse_point
 from geoservice.profiles import DEFAULT_PROFILE, check_profile
 from geoservice.server import handlers
@@ -35,13 +35,15 @@ async def isochrone_bands(
     crs: Crs = None,
     profile: Annotated[str, Query(description="Speed profile: car or foot.")] = DEFAULT_PROFILE,
     buffer_m: Annotated[
-        float | None,
-        Query(description=f"Band half-width around reached roads, metres ({DEFAULT_BUFFER_M:g})."),
-    ] = None,
+        float,
+        Query(
+            description=f"Band half-width around reached roads, metres, in (0, {MAX_BUFFER_M:g}]."
+        ),
+    ] = DEFAULT_BUFFER_M,
 ) -> Response:
     """Nested bands reached from the origin snapped onto the nearest road (≤ 500 m away)."""
     x, y = parse_point(lon, lat, crs)
-    profile_name, buffer = check_profile(profile), check_buffer(buffer_m)
+    profile_name = check_profile(profile)
     return await ask(
-        request, handlers.isochrone_bands, x, y, minutes, profile_name, buffer, version=version
+        request, handlers.isochrone_bands, x, y, minutes, profile_name, buffer_m, version=version
     )
