@@ -34,15 +34,15 @@ from geoservice.events.parse import (
 )
 from geoservice.events.register import answer_rows, load_events_file, locate_events, store_events
 from geoservice.events.rules import category_names, handler, routing
-from geoservice.events.stats import STATS_BY, event_stats, events_per_grid, overdue_events
+from geoservice.events.stats import StatsBy, event_stats, events_per_grid, overdue_events
 
 __all__ = [
     "MAX_DESCRIPTION_CHARS",
     "MAX_EVENTS_PER_REQUEST",
     "MAX_ID_CHARS",
     "SPAN_BEFORE_FIRST",
-    "STATS_BY",
     "Events",
+    "StatsBy",
     "answer_rows",
     "category_names",
     "event_stats",

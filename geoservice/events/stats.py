@@ -4,6 +4,7 @@ town, unit, grid, category or month, and events per grid for the coverage weight
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -11,20 +12,28 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from geoservice.datasets import current_version_id
-from geoservice.errors import InvalidInput
 from geoservice.events.rules import handler, routing
 from geoservice.locate import LocateIndex
 from geoservice.store import VersionReader
 from geoservice.times import CHINA, in_china
 
-STATS_BY = ("town", "unit", "grid", "category", "month")
+
+class StatsBy(StrEnum):
+    """What the stats group events by."""
+
+    TOWN = "town"
+    UNIT = "unit"
+    GRID = "grid"
+    CATEGORY = "category"
+    MONTH = "month"
+
 
 KEY_SQL = {
-    "town": "e.town_code",
-    "unit": "e.unit_code",
-    "grid": "e.grid_code",
-    "category": "e.category",
-    "month": "to_char(e.time AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')",
+    StatsBy.TOWN: "e.town_code",
+    StatsBy.UNIT: "e.unit_code",
+    StatsBy.GRID: "e.grid_code",
+    StatsBy.CATEGORY: "e.category",
+    StatsBy.MONTH: "to_char(e.time AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')",
 }
 
 
@@ -57,7 +66,7 @@ def deadline_sql() -> str:
 
 def event_stats(
     engine: Engine,
-    by: str,
+    by: StatsBy,
     start: datetime | None = None,
     end: datetime | None = None,
     *,
@@ -66,9 +75,6 @@ def event_stats(
 ) -> dict[str, Any]:
     """Counts, closure rate, median handling hours and overdue per ``by`` value (with
     ``town``, of the events located in that town only)."""
-    if by not in STATS_BY:
-        msg = f"by={by!r}; expected one of {', '.join(STATS_BY)}"
-        raise InvalidInput(msg)
     where, params = window_sql(start, end, town)
     params["as_of"] = as_of or datetime.now(UTC)
     sql = f"""
@@ -116,12 +122,12 @@ def event_stats(
     }
 
 
-def names_at(conn: Connection, by: str, version: int | None) -> dict[str, str]:
+def names_at(conn: Connection, by: StatsBy, version: int | None) -> dict[str, str]:
     """Display names for the keys of ``by`` (boundaries of ``version``; category names
     from the routing rules)."""
-    if by == "category":
+    if by == StatsBy.CATEGORY:
         return {code: rule["name"] for code, rule in routing().items()}
-    if by == "month" or version is None:
+    if by == StatsBy.MONTH or version is None:
         return {}
     return VersionReader(conn, version).names(by)
 

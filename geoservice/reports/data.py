@@ -42,7 +42,7 @@ from geoservice.coverage import Coverage, CoverageModel, OriginKind
 from geoservice.datasets import current_version_id
 from geoservice.diff import diff_versions, features_at
 from geoservice.errors import InvalidInput
-from geoservice.events import event_stats, events_per_grid, handler, routing
+from geoservice.events import StatsBy, event_stats, events_per_grid, handler, routing
 from geoservice.events.stats import deadline_sql, names_at, window_sql
 from geoservice.patrols import CHINA
 from geoservice.plots import class_names, minute_classes
@@ -186,10 +186,12 @@ def period_events(engine: Engine, period: Period, town: str | None) -> pd.DataFr
 def figures(engine: Engine, period: Period, town: str | None, as_of: datetime) -> Figures:
     """The period's figures: ``event_stats`` by category and by town, and from the same
     events the on-time rate and the overall median."""
-    by_category = event_stats(engine, "category", period.start, period.end, as_of=as_of, town=town)
-    by_town = event_stats(engine, "town", period.start, period.end, as_of=as_of, town=town)
+    by_category = event_stats(
+        engine, StatsBy.CATEGORY, period.start, period.end, as_of=as_of, town=town
+    )
+    by_town = event_stats(engine, StatsBy.TOWN, period.start, period.end, as_of=as_of, town=town)
     by_area = (
-        event_stats(engine, "unit", period.start, period.end, as_of=as_of, town=town)
+        event_stats(engine, StatsBy.UNIT, period.start, period.end, as_of=as_of, town=town)
         if town
         else by_town
     )
@@ -408,7 +410,7 @@ def check_town(engine: Engine, town: str | None) -> dict[str, str] | None:
     if town is None:
         return None
     with engine.connect() as conn:
-        names = names_at(conn, "town", current_version_id(conn))
+        names = names_at(conn, StatsBy.TOWN, current_version_id(conn))
     code = town.strip()
     if code not in names:
         known = ", ".join(f"{c} ({n})" for c, n in sorted(names.items()))
@@ -435,8 +437,8 @@ def gather(
     as_of = (as_of or datetime.now(UTC)).astimezone(CHINA)
     code = chosen["code"] if chosen else None
     with engine.connect() as conn:
-        town_names = names_at(conn, "town", model.version)
-        grid_names = names_at(conn, "grid", model.version)
+        town_names = names_at(conn, StatsBy.TOWN, model.version)
+        grid_names = names_at(conn, StatsBy.GRID, model.version)
         towns = features_at(conn, "town", model.version)
         stations = features_at(conn, "stations", model.version)
     current = figures(engine, period, code, as_of)

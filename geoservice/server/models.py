@@ -18,6 +18,7 @@ from geoservice.bands import DEFAULT_BANDS, Bands
 from geoservice.coverage import OriginKind, Scenario, Weight
 from geoservice.crs import InputCRS, parse_crs
 from geoservice.errors import InvalidInput, PayloadTooLarge, shown
+from geoservice.events import StatsBy
 from geoservice.patrols import Position
 from geoservice.points import named_items, to_wgs84_points
 from geoservice.server.params import body_crs
@@ -274,7 +275,7 @@ class EventGroup(Strict):
 
 
 class EventStats(Strict):
-    by: Literal["town", "unit", "grid", "category", "month"]
+    by: StatsBy
     from_: str | None = Field(alias="from")
     to: str | None
     events: int

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from geoservice.events import (
-    event_stats,
-    overdue_events,
-)
+from geoservice.events import StatsBy, event_stats, overdue_events
 from geoservice.server import handlers
 from geoservice.server.deps import ask, identity_of, limited_body, requires, service_of
 from geoservice.server.models import (
@@ -56,7 +53,7 @@ async def record(
 )
 async def stats(
     request: Request,
-    by: Annotated[Literal["town", "unit", "grid", "category", "month"], Query()] = "town",
+    by: Annotated[StatsBy, Query(description="What to group the events by.")] = StatsBy.TOWN,
     start: Annotated[
         OptionalMoment, Query(alias="from", description="From this time (ISO 8601), inclusive.")
     ] = None,
