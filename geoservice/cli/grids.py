@@ -67,6 +67,7 @@ def grids_propose(
     """Propose base grids whose size lies in the band, nested in their large grids, the
     fitting ones kept: a bundle folder for `geoservice etl bundle DIR --draft`."""
     from geoservice import grid_design
+    from geoservice.coverage import Weight
     from geoservice.datasets import resolve_version
 
     if households is not None and residents is not None:
@@ -78,11 +79,15 @@ def grids_propose(
         else grid_design.Band.parse("households", households or "300-500")
     )
     scope = grid_design.Scope(tuple(large_grid or ()), tuple(unit or ()), tuple(town or ()), all_)
+    if weight not in (None, Weight.EVENTS):
+        msg = f"weight {weight!r}: expected events (or none)"
+        raise InvalidInput(msg)
     engine = open_engine(Settings())
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
         chosen = resolve_version(conn, version)
         proposal = grid_design.propose(
-            conn, chosen, scope, band, keep_fitting=keep_fitting, weight=weight,
+            conn, chosen, scope, band, keep_fitting=keep_fitting,
+            weight=None if weight is None else Weight(weight),
             rivers=grid_design.read_rivers(rivers) if rivers is not None else (),
         )  # fmt: skip
         grid_design.write_bundle(conn, proposal, out)

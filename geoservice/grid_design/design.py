@@ -3,7 +3,7 @@ grids that already fit, and follow roads and rivers.
 
 "按照规模适度、方便管理和相对稳定的原则" — moderate size, easy to manage, stable. For each
 large grid in scope, every base grid is sized by the population layer (households or
-residents of the places inside it; with ``weight="events"`` each grid event in the register
+residents of the places inside it; with ``Weight.EVENTS`` each grid event in the register
 counts as one more). Grids within the band stay exactly as they are (``keep_fitting``);
 the others are redrawn from the area they cover together (the *free area*):
 
@@ -61,6 +61,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.engine import Connection
 
+from geoservice.coverage import Weight
 from geoservice.crs import to_metric
 from geoservice.errors import InvalidInput
 from geoservice.grid_design.blocks import Cuts, blocks_of
@@ -90,18 +91,17 @@ def propose(
     band: Band,
     *,
     keep_fitting: bool = True,
-    weight: str | None = None,
+    weight: Weight | None = None,
     rivers: Sequence[BaseGeometry] = (),
 ) -> Proposal:
     """The proposal for the large grids in ``scope`` at ``version``.
 
     Reads only the scope's grids, and the places, events and roads that meet its large
-    grids. ``rivers``: lines or polygons (WGS84) that cut blocks besides the roads (the
-    database holds no water layer; see ``read_rivers``).
+    grids. ``weight``: with ``Weight.EVENTS`` each grid event counts as one more of the
+    band's measure (otherwise the population layer alone). ``rivers``: lines or polygons
+    (WGS84) that cut blocks besides the roads (the database holds no water layer; see
+    ``read_rivers``).
     """
-    if weight not in (None, "events"):
-        msg = f"weight {weight!r}: expected events (or none)"
-        raise InvalidInput(msg)
     reader = VersionReader(conn, version)
     chosen = large_grids_in(reader, scope)
     grids = read_grids(reader, chosen)
@@ -113,7 +113,7 @@ def propose(
         )
         raise InvalidInput(msg)
     counts = households if band.measure == "households" else residents
-    events = read_events(reader, chosen) if weight == "events" else np.empty((0, 2))
+    events = read_events(reader, chosen) if weight == Weight.EVENTS else np.empty((0, 2))
     lines = read_road_lines(reader, chosen)
     roads = Roads(lines)
     cuts = Cuts([*lines, *outlines(rivers)])

@@ -16,6 +16,7 @@ import pyogrio
 from shapely.geometry import MultiPolygon, mapping
 from sqlalchemy.engine import Connection
 
+from geoservice.coverage import Weight
 from geoservice.diff import features_at
 from geoservice.errors import InvalidInput
 from geoservice.export import BASE_KEY, creation_options
@@ -76,7 +77,7 @@ class Proposal:
     version: int
     band: Band
     keep_fitting: bool
-    weight: str | None
+    weight: Weight | None
     plans: list[LargeGridPlan]
     grids: list[Grid]
     """The grids of the large grids in scope as proposed (``write_bundle`` adds the others,

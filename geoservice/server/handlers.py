@@ -219,7 +219,7 @@ def grids_propose(
     scope: grid_design.Scope,
     band: grid_design.Band,
     keep_fitting: bool,
-    weight: str | None,
+    weight: Weight | None,
     rivers: Sequence[BaseGeometry],
 ) -> Answer:
     """``POST /v1/grids/propose``: the report and the proposed grids of the scope;

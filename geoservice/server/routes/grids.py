@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shapely.geometry.base import BaseGeometry
 
 from geoservice import grid_design
+from geoservice.coverage import Weight
 from geoservice.errors import InvalidInput
 from geoservice.server import handlers
 from geoservice.server.deps import ask, requires
@@ -121,6 +122,6 @@ async def propose(request: Request, body: ProposeRequest) -> Response:
         scope,
         band,
         body.keep_fitting,
-        body.weight,
+        None if body.weight is None else Weight(body.weight),
         rivers,
     )
