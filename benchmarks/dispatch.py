@@ -122,7 +122,8 @@ def http(settings: Settings, points: np.ndarray, units, spots: np.ndarray) -> No
     env = {"GEOSERVICE_DATABASE_URL": settings.sqlalchemy_url().render_as_string(False)}
     port = free_port()
     serve = [sys.executable, "-m", "geoservice", "serve", "--port", str(port)]
-    with bench_key("planner") as key, serving(serve, port, env) as base:
+    # admin: since device keys, only admin keys or keys bound to units post positions
+    with bench_key("admin") as key, serving(serve, port, env) as base:
         headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
         now = datetime.now(UTC).isoformat()
         body = {
