@@ -25,18 +25,16 @@ MAX_POINTS = 100_000
 """The most points one list in a request may hold."""
 
 
-def parse_point(
-    lon: str | float | None, lat: str | float | None, crs_name: str | None
-) -> tuple[float, float]:
-    """One point from query strings or command-line arguments (texts, or numbers already
-    read) in the CRS named ``crs_name`` (default WGS84); returns WGS84 lon, lat."""
+def parse_point(lon: str | None, lat: str | None, crs_name: str | None) -> tuple[float, float]:
+    """One point from query strings or command-line arguments (texts; None when missing)
+    in the CRS named ``crs_name`` (default WGS84); returns WGS84 lon, lat."""
     crs = parse_crs(crs_name)
     return wgs84_point(coordinate("lon", lon), coordinate("lat", lat), crs)
 
 
-def coordinate(name: str, raw: str | float | None) -> float:
-    """The number ``raw`` (``name``: ``lon`` or ``lat``, for the message)."""
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
+def coordinate(name: str, raw: str | None) -> float:
+    """The number the text ``raw`` holds (``name``: ``lon`` or ``lat``, for the message)."""
+    if raw is None or not raw.strip():
         msg = f"{name} is missing; expected a number"
         raise InvalidCoordinates(msg)
     try:

@@ -9,10 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from geoservice.crs import parse_crs
 from geoservice.errors import Forbidden
 from geoservice.metrics import POSITIONS_REFUSED
 from geoservice.patrols import Refused, check_positions, refuse_jumps, split_by_age
-from geoservice.points import parse_point
+from geoservice.points import wgs84_point
 from geoservice.responders import MAX_K
 from geoservice.server import handlers
 from geoservice.server.bodies import parse_json
@@ -58,7 +59,7 @@ async def dispatch(
 ) -> Response:
     """The locate answer for an incident and the ``k`` stations, posts and patrol units
     (at their last positions) that reach it first by road, with ETA and road distance."""
-    x, y = parse_point(lon, lat, crs)
+    x, y = wgs84_point(lon, lat, parse_crs(crs))
     state = await current_state(request)
     positions = tuple(await run_in_threadpool(service_of(request).live.current))
     return await ask(request, handlers.dispatch, x, y, k, positions, routes, version=state.version)

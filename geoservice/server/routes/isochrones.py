@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from geoservice.crs import parse_crs
 from geoservice.isochrones import DEFAULT_BUFFER_M, MAX_BUFFER_M
-from geoservice.points import parse_point
+from geoservice.points import wgs84_point
 from geoservice.profiles import DEFAULT_PROFILE, check_profile
 from geoservice.server import handlers
 from geoservice.server.deps import Version, ask, requires
@@ -42,7 +43,7 @@ async def isochrone_bands(
     ] = DEFAULT_BUFFER_M,
 ) -> Response:
     """Nested bands reached from the origin snapped onto the nearest road (≤ 500 m away)."""
-    x, y = parse_point(lon, lat, crs)
+    x, y = wgs84_point(lon, lat, parse_crs(crs))
     profile_name = check_profile(profile)
     return await ask(
         request, handlers.isochrone_bands, x, y, minutes, profile_name, buffer_m, version=version
