@@ -78,11 +78,7 @@ def choropleth(
                     label=f"{outline_label or '勾出的区域'}（{len(edged)} 个）",
                 )
             )
-        if basemap is not None and len(basemap.patrols):
-            from matplotlib.lines import Line2D
-
-            draw(basemap.patrols, ax=ax, color="#00a6e0", linewidth=1.6, zorder=6)
-            handles.append(Line2D([], [], color="#00a6e0", linewidth=1.6, label="一级巡段"))
+        handles += _patrols(ax, basemap)
         handles += furnish(ax, basemap)
         add_legend(ax, handles, "图例")
         add_title(ax, title, basemap.dataset_version if basemap is not None else None)
@@ -103,7 +99,6 @@ def density_map(
     with the patrol segments."""
     from matplotlib import rc_context
     from matplotlib.colors import LogNorm
-    from matplotlib.lines import Line2D
 
     with rc_context(style()):
         fig, ax = canvas(ax, figsize)
@@ -123,10 +118,18 @@ def density_map(
         fig.colorbar(hexes, ax=ax, shrink=0.55, pad=0.01, label=label)
         draw_roads(ax, basemap)
         handles: list[Any] = []
-        if basemap is not None and len(basemap.patrols):
-            draw(basemap.patrols, ax=ax, color="#00a6e0", linewidth=1.6, zorder=6)
-            handles.append(Line2D([], [], color="#00a6e0", linewidth=1.6, label="一级巡段"))
+        handles += _patrols(ax, basemap)
         handles += furnish(ax, basemap)
         add_legend(ax, handles, "图例")
         add_title(ax, title, basemap.dataset_version if basemap is not None else None)
     return fig
+
+
+def _patrols(ax: Axes, basemap: Basemap | None) -> list[Any]:
+    """The patrol segments over a thematic map, and their legend handle (none without)."""
+    from matplotlib.lines import Line2D
+
+    if basemap is None or not len(basemap.patrols):
+        return []
+    draw(basemap.patrols, ax=ax, color="#00a6e0", linewidth=1.6, zorder=6)
+    return [Line2D([], [], color="#00a6e0", linewidth=1.6, label="一级巡段")]
