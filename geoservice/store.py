@@ -57,7 +57,16 @@ def layer_rows(name: str) -> str:
     )
 
 
-_FROM_ITEMS: Final = {name: layer_rows(name) for name in SOURCES}
+class _FromItems(dict[str, str]):
+    """Placeholder -> FROM item; an unknown placeholder is a ``ValueError`` naming it."""
+
+    def __missing__(self, name: str) -> str:
+        known = ", ".join(f"{{{known}}}" for known in self)
+        msg = f"store template names an unknown placeholder {{{name}}}; the known ones: {known}"
+        raise ValueError(msg)
+
+
+_FROM_ITEMS: Final = _FromItems({name: layer_rows(name) for name in SOURCES})
 
 
 @dataclass(frozen=True)
@@ -77,7 +86,8 @@ class VersionReader:
 
     @staticmethod
     def sql(template: str) -> str:
-        """``template`` with its layer placeholders filled in."""
+        """``template`` with its layer placeholders filled in; ``ValueError`` naming an
+        unknown placeholder and the known ones."""
         return template.format_map(_FROM_ITEMS)
 
     def execute(self, template: str, **params: Any) -> Result[Any]:

@@ -108,8 +108,9 @@ def test_templates_keep_doubled_braces_and_refuse_unknown_placeholders():
     sql = VersionReader.sql("SELECT '{{}}'::json, g.code FROM {grid} g")
     assert sql.startswith("SELECT '{}'::json, g.code FROM (SELECT * FROM geoservice.boundary ")
     assert "geoservice.snapshot_of(:v, 'grid')" in sql
-    with pytest.raises(KeyError, match="grids"):
+    with pytest.raises(ValueError, match=r"unknown placeholder \{grids\}; the known ones: ") as no:
         VersionReader.sql("SELECT 1 FROM {grids} g")
+    assert "{grid}, " in str(no.value) and "{road_edge}" in str(no.value)
 
 
 def test_only_the_store_knows_how_versions_map_to_snapshots():
