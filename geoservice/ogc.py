@@ -39,8 +39,11 @@ DRAFT_CONFORMANCE = [c for c in CONFORMANCE if "tiles" not in c] + EDITING
 """A draft's API: Features Part 1 and Part 4 (create, replace, update, delete)."""
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
+JSON = "application/json"
 GEOJSON = "application/geo+json"
+HTML = "text/html"
 MVT = "application/vnd.mapbox-vector-tile"
+"""The media types the documents' links name (the server sends them too)."""
 
 
 def link(href: str, rel: str, kind: str, title: str = "") -> dict[str, str]:
@@ -56,21 +59,21 @@ def landing(base: str) -> dict[str, Any]:
         "description": "Grids, police units, towns, stations, patrol segments and roads of "
         "Huicheng District (惠城区), as OGC API – Features and vector tiles.",
         "links": [
-            link(f"{base}/ogc", "self", "application/json", "this document"),
-            link(f"{base}/ogc?f=html", "alternate", "text/html", "this document as HTML"),
+            link(f"{base}/ogc", "self", JSON, "this document"),
+            link(f"{base}/ogc?f=html", "alternate", HTML, "this document as HTML"),
             link(
                 f"{base}/openapi.json",
                 "service-desc",
                 "application/vnd.oai.openapi+json;version=3.0",
                 "the API definition",
             ),
-            link(f"{base}/docs", "service-doc", "text/html", "the API documentation"),
-            link(f"{base}/ogc/conformance", "conformance", "application/json", "conformance"),
-            link(f"{base}/ogc/collections", "data", "application/json", "the collections"),
+            link(f"{base}/docs", "service-doc", HTML, "the API documentation"),
+            link(f"{base}/ogc/conformance", "conformance", JSON, "conformance"),
+            link(f"{base}/ogc/collections", "data", JSON, "the collections"),
             link(
                 f"{base}/ogc/tileMatrixSets",
                 "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
-                "application/json",
+                JSON,
                 "tile matrix sets",
             ),
         ],
@@ -86,16 +89,16 @@ def draft_landing(base: str, version: int) -> dict[str, Any]:
         "create, replace, update and delete features (OGC API – Features Part 4); "
         f"`geoservice promote {version}` checks the whole draft and makes it current.",
         "links": [
-            link(root, "self", "application/json", "this document"),
-            link(f"{root}?f=html", "alternate", "text/html", "this document as HTML"),
+            link(root, "self", JSON, "this document"),
+            link(f"{root}?f=html", "alternate", HTML, "this document as HTML"),
             link(
                 f"{base}/openapi.json",
                 "service-desc",
                 "application/vnd.oai.openapi+json;version=3.0",
                 "the API definition",
             ),
-            link(f"{root}/conformance", "conformance", "application/json", "conformance"),
-            link(f"{root}/collections", "data", "application/json", "the collections"),
+            link(f"{root}/conformance", "conformance", JSON, "conformance"),
+            link(f"{root}/collections", "data", JSON, "the collections"),
         ],
         "dataset_version": version,
     }
@@ -111,7 +114,7 @@ def describe(
         link(
             f"{href}/tiles",
             "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
-            "application/json",
+            JSON,
             "vector tiles",
         )
     ]
@@ -123,9 +126,9 @@ def describe(
         "storageCrs": CRS84,
         "extent": {"spatial": {"bbox": [bbox] if bbox else [], "crs": CRS84}},
         "links": [
-            link(href, "self", "application/json"),
+            link(href, "self", JSON),
             link(f"{href}/items", "items", GEOJSON, "the features"),
-            link(f"{href}/items?f=html", "items", "text/html", "the features as HTML"),
+            link(f"{href}/items?f=html", "items", HTML, "the features as HTML"),
             *(tiles if root is None else []),
         ],
     }
@@ -136,7 +139,7 @@ def collections(engine: Engine, base: str, version: int) -> dict[str, Any]:
         described = [describe(base, s, extent(conn, s, version)) for s in COLLECTIONS.values()]
     return {
         "collections": described,
-        "links": [link(f"{base}/ogc/collections", "self", "application/json")],
+        "links": [link(f"{base}/ogc/collections", "self", JSON)],
     }
 
 
@@ -172,7 +175,7 @@ def items(
     keep = urlencode([(k, v) for k, v in query.items() if k not in ("after", "f")])
     links = [
         link(f"{href}?{keep}" if keep else href, "self", GEOJSON),
-        link(f"{root}/collections/{source.id}", "collection", "application/json"),
+        link(f"{root}/collections/{source.id}", "collection", JSON),
     ]
     if page.next_key is not None:
         separator = "&" if keep else ""
@@ -198,13 +201,13 @@ def tilesets(base: str, source: Collection) -> dict[str, Any]:
                 "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
                 "tileMatrixSetURI": TMS.uri,
                 "links": [
-                    link(href, "self", "application/json"),
+                    link(href, "self", JSON),
                     link(
                         f"{base}/ogc/tileMatrixSets/WebMercatorQuad",
                         "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
-                        "application/json",
+                        JSON,
                     ),
-                    link(f"{href}/tilejson.json", "describedby", "application/json", "TileJSON"),
+                    link(f"{href}/tilejson.json", "describedby", JSON, "TileJSON"),
                 ],
             }
         ]
@@ -228,9 +231,9 @@ def tileset(base: str, source: Collection) -> dict[str, Any]:
             }
         ],
         "links": [
-            link(href, "self", "application/json"),
+            link(href, "self", JSON),
             link(f"{href}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}", "item", MVT, "a tile"),
-            link(f"{href}/tilejson.json", "describedby", "application/json", "TileJSON"),
+            link(f"{href}/tilejson.json", "describedby", JSON, "TileJSON"),
         ],
     }
 

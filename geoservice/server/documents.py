@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from geoservice.server.models import Geometry
@@ -176,12 +175,6 @@ class DiffFeatures(Document):
     features: list[DiffFeature]
     a: int
     b: int
-
-
-class GeoJSONResponse(JSONResponse):
-    """A GeoJSON answer (RFC 7946): what the schema says ``application/geo+json`` routes send."""
-
-    media_type = "application/geo+json"
 
 
 def alternatives(*models: tuple[str, type[BaseModel]]) -> dict[str, Any]:

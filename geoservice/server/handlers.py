@@ -41,14 +41,11 @@ from geoservice.patrols import CHINA, Position
 from geoservice.reports import MEDIA_TYPES, Format, PeriodKind, bulletin, file_name
 from geoservice.responders import fastest, place
 from geoservice.server.bodies import batch_points, parse_json
+from geoservice.server.media import GEOJSON, HTML, JSON
 from geoservice.server.models import ScenarioRequest
 from geoservice.server.params import body_crs
 from geoservice.server.workers import Answer, Lane, Reads, Resources, handler
 from geoservice.state import VersionState
-
-JSON = "application/json"
-GEOJSON = "application/geo+json"
-HTML_PAGE = "text/html"
 
 
 def _json(body: Any, media_type: str = JSON) -> Answer:
@@ -261,7 +258,7 @@ def ogc_items(
     )
     if html:
         page = ogc.items_html(document, COLLECTIONS[collection_id].title)
-        return Answer(HTML_PAGE, page.encode())
+        return Answer(HTML, page.encode())
     return _json(document, GEOJSON)
 
 

@@ -15,11 +15,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geoservice import errors
 from geoservice.db import one_line
+from geoservice.server.media import PROBLEM_JSON
 from geoservice.server.statuses import database_problem, status_of
 
 log = logging.getLogger(__name__)
-
-PROBLEM_JSON = "application/problem+json"
 
 
 def problem(status: int, detail: str, title: str | None = None, **extra: object) -> JSONResponse:

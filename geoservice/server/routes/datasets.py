@@ -14,7 +14,7 @@ from geoservice.export import MEDIA_TYPE
 from geoservice.server import handlers
 from geoservice.server.deps import ask, identity_of, requires, service_of
 from geoservice.server.documents import BINARY, DiffFeatures, alternatives
-from geoservice.server.handlers import GEOJSON
+from geoservice.server.media import GEOJSON
 from geoservice.server.models import DatasetDiff, DatasetVersion, DraftOpened, errors
 from geoservice.server.params import MAX_ID, Text
 

@@ -45,6 +45,7 @@ from geoservice.models import UNIT_KINDS
 from geoservice.server import documents
 from geoservice.server.deps import identity_of, limited_body, public_base, requires, service_of
 from geoservice.server.documents import HTML
+from geoservice.server.media import GEOJSON, JSON, MERGE_PATCH_JSON, GeoJSONResponse, OrjsonResponse
 from geoservice.server.models import errors
 from geoservice.server.params import OptionalText, Text, geojson_geometry, parse_bbox
 
@@ -64,7 +65,6 @@ FeatureBody = Annotated[bytes, Depends(limited_body(MAX_FEATURE_BYTES, "feature 
 CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 PROPERTIES = ("code", "name", "parent_code", "kind", "population")
 MAX_NAME = 200
-GEOJSON = ogc.GEOJSON
 EDITS = "GET, POST, OPTIONS"
 ITEM_EDITS = "GET, PUT, PATCH, DELETE, OPTIONS"
 
@@ -75,10 +75,6 @@ def _base(request: Request) -> str:
 
 def _root(request: Request, n: int) -> str:
     return f"{_base(request)}/ogc/drafts/{n}"
-
-
-def _json(document: Any, media_type: str = "application/json", **headers: str) -> Response:
-    return Response(orjson.dumps(document), media_type=media_type, headers=headers)
 
 
 def _source(collection_id: str) -> Collection:
@@ -108,7 +104,7 @@ async def landing(request: Request, n: Draft, f: str | None = None) -> Response:
     document = ogc.draft_landing(_base(request), n)
     if f == "html":
         return HTMLResponse(ogc.page_html(document["title"], ogc.links_html(document["links"])))
-    return _json(document)
+    return OrjsonResponse(document)
 
 
 @router.get(
@@ -119,7 +115,7 @@ async def landing(request: Request, n: Draft, f: str | None = None) -> Response:
 )
 def conformance(n: Draft) -> Response:
     """Features Part 1 (core, GeoJSON) and Part 4 (create, replace, update, delete)."""
-    return _json({"conformsTo": ogc.DRAFT_CONFORMANCE})
+    return OrjsonResponse({"conformsTo": ogc.DRAFT_CONFORMANCE})
 
 
 @router.get(
@@ -139,10 +135,10 @@ async def collections(request: Request, n: Draft) -> Response:
         ]
 
     described = await _read(request, n, read)
-    return _json(
+    return OrjsonResponse(
         {
             "collections": described,
-            "links": [ogc.link(f"{root}/collections", "self", "application/json")],
+            "links": [ogc.link(f"{root}/collections", "self", JSON)],
         }
     )
 
@@ -157,14 +153,14 @@ async def one_collection(request: Request, n: Draft, collection_id: str) -> Resp
     """One editable collection of the draft."""
     source = _source(collection_id)
     bbox = await _read(request, n, lambda conn: extent(conn, source, n))
-    return _json(ogc.describe(_base(request), source, bbox, root=_root(request, n)))
+    return OrjsonResponse(ogc.describe(_base(request), source, bbox, root=_root(request, n)))
 
 
 @router.get(
     "/collections/{collection_id}/items",
     operation_id="draft_items",
     response_model=documents.FeaturePage,
-    response_class=documents.GeoJSONResponse,
+    response_class=GeoJSONResponse,
     responses=errors(401, 403, 404, 409, 422, 429),
 )
 async def items(
@@ -195,7 +191,7 @@ async def items(
         root=_root(request, n),
         decimals=EXACT,
     )
-    return _json(document, GEOJSON)
+    return OrjsonResponse(document, media_type=GEOJSON)
 
 
 @router.options(
@@ -230,7 +226,7 @@ def item_options(request: Request, n: Draft, collection_id: str, feature_id: Fea
     "/collections/{collection_id}/items/{feature_id}",
     operation_id="draft_item",
     response_model=documents.Item,
-    response_class=documents.GeoJSONResponse,
+    response_class=GeoJSONResponse,
     responses=errors(401, 403, 404, 409, 429),
 )
 async def item(request: Request, n: Draft, collection_id: str, feature_id: FeatureId) -> Response:
@@ -245,7 +241,9 @@ async def item(request: Request, n: Draft, collection_id: str, feature_id: Featu
     if not features or tag is None:
         msg = f"no {drafts.NOUNS[source.layer]} {feature_id!r} in draft {n}"
         raise NotFound(msg)
-    return _json({**features[0], "dataset_version": n}, GEOJSON, etag=tag)
+    return OrjsonResponse(
+        {**features[0], "dataset_version": n}, media_type=GEOJSON, headers={"etag": tag}
+    )
 
 
 @router.post(
@@ -254,13 +252,13 @@ async def item(request: Request, n: Draft, collection_id: str, feature_id: Featu
     response_class=Response,
     operation_id="draft_create",
     dependencies=[requires("gis")],
-    openapi_extra=documents.body(documents.FeatureIn, GEOJSON, "application/json"),
+    openapi_extra=documents.body(documents.FeatureIn, GEOJSON, JSON),
     responses=errors(401, 403, 404, 409, 413, 415, 422, 429),
 )
 async def create(request: Request, n: Draft, collection_id: str, body: FeatureBody) -> Response:
     """Add a feature (a GeoJSON Feature whose ``properties.code`` is new in the layer)."""
     source = _source(collection_id)
-    _media(request, GEOJSON, "application/json")
+    _media(request, GEOJSON, JSON)
     feature = parse_feature(source.layer, _object(body), None)
 
     def change(stored: BoundaryFeature | None) -> BoundaryFeature:
@@ -279,7 +277,7 @@ async def create(request: Request, n: Draft, collection_id: str, body: FeatureBo
     status_code=204,
     operation_id="draft_replace",
     dependencies=[requires("gis")],
-    openapi_extra=documents.body(documents.FeatureIn, GEOJSON, "application/json"),
+    openapi_extra=documents.body(documents.FeatureIn, GEOJSON, JSON),
     responses=errors(401, 403, 404, 409, 412, 413, 415, 422, 429),
 )
 async def replace(
@@ -292,7 +290,7 @@ async def replace(
 ) -> Response:
     """Replace a feature with a whole GeoJSON Feature."""
     source = _source(collection_id)
-    _media(request, GEOJSON, "application/json")
+    _media(request, GEOJSON, JSON)
     feature = parse_feature(source.layer, _object(body), feature_id)
 
     def change(stored: BoundaryFeature | None) -> BoundaryFeature:
@@ -308,9 +306,7 @@ async def replace(
     status_code=204,
     operation_id="draft_update",
     dependencies=[requires("gis")],
-    openapi_extra=documents.body(
-        documents.FeaturePatch, "application/merge-patch+json", "application/json"
-    ),
+    openapi_extra=documents.body(documents.FeaturePatch, MERGE_PATCH_JSON, JSON),
     responses=errors(401, 403, 404, 409, 412, 413, 415, 422, 429),
 )
 async def update(
@@ -324,7 +320,7 @@ async def update(
     """Change part of a feature: a JSON Merge Patch (RFC 7396) of its GeoJSON — the
     ``geometry``, or some ``properties``."""
     source = _source(collection_id)
-    _media(request, "application/merge-patch+json", "application/json")
+    _media(request, MERGE_PATCH_JSON, JSON)
     changes = parse_patch(source.layer, _object(body), feature_id)
 
     def change(stored: BoundaryFeature | None) -> BoundaryFeature:

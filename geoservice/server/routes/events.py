@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from geoservice.events import StatsBy, event_stats, overdue_events
 from geoservice.server import handlers
 from geoservice.server.deps import ask, identity_of, limited_body, requires, service_of
+from geoservice.server.media import OrjsonResponse
 from geoservice.server.models import (
     EventsRecorded,
     EventsRequest,
@@ -24,7 +24,6 @@ from geoservice.server.params import OptionalMoment
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
 MAX_EVENTS_BYTES = 4 * 1024 * 1024
-JSON = "application/json"
 
 
 @router.post(
@@ -65,7 +64,7 @@ async def stats(
     median handling hours of the closed, and open events past their deadline."""
     engine = service_of(request).engine
     answer = await run_in_threadpool(event_stats, engine, by, start, end)
-    return Response(orjson.dumps(answer), media_type=JSON)
+    return OrjsonResponse(answer)
 
 
 @router.get(
@@ -86,4 +85,4 @@ async def overdue(
     them."""
     engine = service_of(request).engine
     answer = await run_in_threadpool(overdue_events, engine, as_of, limit)
-    return Response(orjson.dumps(answer), media_type=JSON)
+    return OrjsonResponse(answer)

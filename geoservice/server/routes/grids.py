@@ -14,7 +14,8 @@ from geoservice.coverage import Weight
 from geoservice.errors import InvalidInput
 from geoservice.server import handlers
 from geoservice.server.deps import ask, requires
-from geoservice.server.documents import GeoJSONResponse, GridProposal
+from geoservice.server.documents import GridProposal
+from geoservice.server.media import GeoJSONResponse
 from geoservice.server.models import Strict, errors
 from geoservice.server.params import geojson_geometry
 

@@ -12,7 +12,7 @@ from geoservice.points import wgs84_point
 from geoservice.profiles import DEFAULT_PROFILE, check_profile
 from geoservice.server import handlers
 from geoservice.server.deps import Version, ask, requires
-from geoservice.server.documents import GeoJSONResponse
+from geoservice.server.media import GeoJSONResponse
 from geoservice.server.models import Isochrones, errors
 from geoservice.server.params import Minutes
 from geoservice.server.routes.locate import Crs, Lat, Lon

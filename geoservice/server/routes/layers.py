@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from geoservice.layers import check_layer
 from geoservice.server import handlers
 from geoservice.server.deps import Version, ask, requires
-from geoservice.server.documents import GeoJSONResponse
+from geoservice.server.media import GeoJSONResponse
 from geoservice.server.models import Layer, errors
 from geoservice.server.params import parse_bbox
 

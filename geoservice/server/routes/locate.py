@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from geoservice.crs import parse_crs
 from geoservice.points import wgs84_point
 from geoservice.server import handlers
 from geoservice.server.deps import Version, ask, current_state, limited_body, requires
+from geoservice.server.media import OrjsonResponse
 from geoservice.server.models import (
     LocateBatch,
     LocateBatchRequest,
@@ -22,7 +22,6 @@ from geoservice.server.models import (
 router = APIRouter(prefix="/v1", tags=["locate"], dependencies=[requires("dispatch")])
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
-JSON = "application/json"
 
 Lon = Annotated[float, Query(description="Longitude (or easting) in ``crs``.", examples=[114.41])]
 Lat = Annotated[float, Query(description="Latitude (or northing) in ``crs``.", examples=[23.11])]
@@ -48,7 +47,7 @@ async def locate_one(
     x, y = wgs84_point(lon, lat, parse_crs(crs))
     state = await current_state(request)
     if state.version == version:
-        return Response(orjson.dumps(state.index.locate(x, y)), media_type=JSON)
+        return OrjsonResponse(state.index.locate(x, y))
     return await ask(request, handlers.locate_one, x, y, version=version)
 
 

@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from morecantile.models import TileMatrixSet
@@ -23,7 +22,8 @@ from geoservice.server.deps import (
     requires,
     service_of,
 )
-from geoservice.server.documents import BINARY, HTML, GeoJSONResponse
+from geoservice.server.documents import BINARY, HTML
+from geoservice.server.media import JSON, MVT, GeoJSONResponse, OrjsonResponse
 from geoservice.server.models import errors
 from geoservice.server.params import OptionalText, Text, parse_bbox
 from geoservice.tiles import BASEMAP, TMS, TileId, render, tilejson
@@ -32,7 +32,6 @@ router = APIRouter(prefix="/ogc", tags=["ogc"], dependencies=[requires("planner"
 basemap = APIRouter(prefix="/v1/basemap", tags=["map"], dependencies=[requires("dispatch")])
 
 Format = Annotated[Literal["json", "html"] | None, Query(description="json (default) or html.")]
-JSON = "application/json"
 
 
 def _base(request: Request) -> str:
@@ -52,10 +51,6 @@ def _whole(text: str) -> bool:
     return text.isascii() and text.isdigit() and int(text) < 2**63
 
 
-def _json(document: Any, media_type: str = JSON) -> Response:
-    return Response(orjson.dumps(document), media_type=media_type)
-
-
 @router.get(
     "",
     operation_id="ogc_landing",
@@ -67,7 +62,7 @@ def landing(request: Request, f: Format = None) -> Response:
     document = ogc.landing(_base(request))
     if _wants_html(request, f):
         return HTMLResponse(ogc.page_html(document["title"], ogc.links_html(document["links"])))
-    return _json(document)
+    return OrjsonResponse(document)
 
 
 @router.get(
@@ -81,7 +76,7 @@ def conformance(request: Request, f: Format = None) -> Response:
     if _wants_html(request, f):
         items = "".join(f"<li>{c}</li>" for c in ogc.CONFORMANCE)
         return HTMLResponse(ogc.page_html("Conformance", f"<ul>{items}</ul>"))
-    return _json({"conformsTo": ogc.CONFORMANCE})
+    return OrjsonResponse({"conformsTo": ogc.CONFORMANCE})
 
 
 @router.get(
@@ -99,7 +94,7 @@ async def collections(request: Request, version: Version, f: Format = None) -> R
             f"<h2>{c['title']}</h2>" + ogc.links_html(c["links"]) for c in document["collections"]
         )
         return HTMLResponse(ogc.page_html("Collections", body))
-    return _json(document)
+    return OrjsonResponse(document)
 
 
 @router.get(
@@ -121,7 +116,7 @@ async def one_collection(
     document = ogc.describe(_base(request), source, await run_in_threadpool(read))
     if _wants_html(request, f):
         return HTMLResponse(ogc.page_html(source.title, ogc.links_html(document["links"])))
-    return _json(document)
+    return OrjsonResponse(document)
 
 
 @router.get(
@@ -180,7 +175,7 @@ async def item(
 )
 def tile_matrix_sets(request: Request) -> Response:
     href = f"{_base(request)}/ogc/tileMatrixSets/WebMercatorQuad"
-    return _json(
+    return OrjsonResponse(
         {
             "tileMatrixSets": [
                 {"id": TMS.id, "uri": TMS.uri, "links": [ogc.link(href, "self", JSON)]}
@@ -197,7 +192,7 @@ def tile_matrix_sets(request: Request) -> Response:
 )
 def tile_matrix_set() -> Response:
     """WebMercatorQuad, as ``morecantile`` describes it (OGC Two Dimensional Tile Matrix Set)."""
-    return _json(TMS.model_dump(mode="json", exclude_none=True))
+    return OrjsonResponse(TMS.model_dump(mode="json", exclude_none=True))
 
 
 @router.get(
@@ -207,7 +202,7 @@ def tile_matrix_set() -> Response:
     responses=errors(401, 403, 404),
 )
 def collection_tilesets(request: Request, collection_id: str) -> Response:
-    return _json(ogc.tilesets(_base(request), collection(collection_id)))
+    return OrjsonResponse(ogc.tilesets(_base(request), collection(collection_id)))
 
 
 @router.get(
@@ -217,7 +212,7 @@ def collection_tilesets(request: Request, collection_id: str) -> Response:
     responses=errors(401, 403, 404),
 )
 def collection_tileset(request: Request, collection_id: str) -> Response:
-    return _json(ogc.tileset(_base(request), collection(collection_id)))
+    return OrjsonResponse(ogc.tileset(_base(request), collection(collection_id)))
 
 
 @router.get(
@@ -233,14 +228,14 @@ async def collection_tilejson(request: Request, collection_id: str, version: Ver
         f"{_base(request)}/ogc/collections/{source.id}/tiles/WebMercatorQuad/"
         f"{{z}}/{{y}}/{{x}}?version={version}"
     )
-    return _json(await _tilejson(request, source.id, [source.id], url, version))
+    return OrjsonResponse(await _tilejson(request, source.id, [source.id], url, version))
 
 
 @router.get(
     "/collections/{collection_id}/tiles/WebMercatorQuad/{z}/{y}/{x}",
     operation_id="ogc_tile",
     responses={
-        200: {"content": {ogc.MVT: BINARY}, "description": "A Mapbox vector tile."},
+        200: {"content": {MVT: BINARY}, "description": "A Mapbox vector tile."},
         304: {"description": "Not modified (ETag)."},
         **errors(401, 403, 404, 422, 429, 503),
     },
@@ -272,13 +267,15 @@ async def basemap_tilejson(request: Request, version: Version) -> Response:
     url = f"{_base(request)}/v1/basemap/{{z}}/{{x}}/{{y}}"
     if identity_of(request).may("planner"):
         url += f"?version={version}"
-    return _json(await _tilejson(request, "geoservice basemap", list(BASEMAP), url, version))
+    return OrjsonResponse(
+        await _tilejson(request, "geoservice basemap", list(BASEMAP), url, version)
+    )
 
 
 @basemap.get(
     "/{z}/{x}/{y}",
     operation_id="basemap_tile",
-    responses={200: {"content": {ogc.MVT: BINARY}}, **errors(401, 403, 422, 429, 503)},
+    responses={200: {"content": {MVT: BINARY}}, **errors(401, 403, 422, 429, 503)},
     response_class=Response,
 )
 async def basemap_tile(request: Request, version: Version, z: int, x: int, y: int) -> Response:
@@ -316,4 +313,4 @@ async def _tile(
 
         body = await run_in_threadpool(make)
         service.tiles.put(key, body)
-    return Response(body, media_type=ogc.MVT, headers=headers)
+    return Response(body, media_type=MVT, headers=headers)
