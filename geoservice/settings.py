@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     state_dir: Path | None = None
     """Where each dataset version's state (locate tables, road networks) is written once and
     mapped by every process of this host; default ``<data dir>/state``."""
+    dask_scheduler: str | None = None
+    """The address of a Dask scheduler (``tcp://host:8786``) for province-wide analysis;
+    default: a local cluster of this host's cores, started for one analysis."""
 
     @field_validator("public_url")
     @classmethod

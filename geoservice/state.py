@@ -10,9 +10,10 @@ same version id.
 (``version=`` and ``at=`` reads), keeping the last ``keep`` of them (LRU); a draft's
 state is built for each read and not kept, since the draft may be edited after.
 
-With a ``StateStore`` (every server and worker has one), the locate index and the road
-networks of a published version are built once per host and mapped from the state
-directory by every process (``geoservice.state_files``); a draft's are built in memory.
+With a ``StateStore`` (every server and worker has one), the locate index, the road
+networks and the coverage demand of a published version are built once per host and mapped
+from the state directory by every process (``geoservice.state_files``); a draft's are built
+in memory.
 """
 
 from __future__ import annotations
@@ -137,9 +138,19 @@ class VersionState:
             with self._lock:
                 model = self._coverage
                 if model is None:
-                    model = CoverageModel(self.engine, network, self.index)
+                    model = self._load_coverage(network)
                     self._coverage = model
         return model
+
+    def _load_coverage(self, network: Network) -> CoverageModel:
+        files = self.files
+        if files is None or files.roads is None:
+            return CoverageModel(self.engine, network, self.index)
+        built = files.store.open(
+            files.demand(DEFAULT_PROFILE),
+            lambda: CoverageModel(self.engine, network, self.index).to_part(),
+        )
+        return CoverageModel(self.engine, network, self.index, built=built)
 
     def responders(self) -> tuple[Network, Responders]:
         """The reversed car network and the stations and posts placed on it (dispatch)."""
@@ -202,6 +213,11 @@ class StateFiles:
         definition = dataclasses.asdict(load_profile(profile))
         digest = state_key(orjson.dumps(definition, option=orjson.OPT_SORT_KEYS).decode())
         return f"{self.roads}-{profile}-{digest}"
+
+    def demand(self, profile: str) -> str:
+        """The name of the coverage demand (grids, demand points) of this version on the
+        network of ``profile`` (kept and pruned with the version's locate part)."""
+        return f"{self.locate}-demand-{state_key(self.network(profile))}"
 
 
 class StateCache:

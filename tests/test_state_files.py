@@ -189,8 +189,14 @@ def test_a_version_mapped_from_files_answers_as_one_built_in_memory(
     assert np.array_equal(
         network.reach(origin, 300).node_time, from_files.reach(origin, 300).node_time
     )
+    # the coverage demand (grids, demand points): mapped, and the same coverage
+    whole, from_files = built.coverage().response(), mapped.coverage().response()
+    assert np.array_equal(whole.minutes_to_reach, from_files.minutes_to_reach)
+    assert whole.nearest_origin == from_files.nearest_origin
+    assert whole.to_json() == from_files.to_json()
+    assert _mapped(mapped.coverage().demand.edge) and _mapped(mapped.coverage().grids.population)
     # a new current version prunes what no process maps and no kept version needs
     cache = StateCache(engine, full=False, store=store)
     cache.make_current(built.version)
-    assert len(store.names()) == 2  # its locate tables and its car network
+    assert len(store.names()) == 3  # its locate tables, its car network and coverage demand
     engine.dispose()

@@ -18,6 +18,7 @@ from geoservice.cli.base import (
 from geoservice.db import (
     open_engine,
 )
+from geoservice.errors import InvalidInput
 from geoservice.settings import Settings
 
 
@@ -71,6 +72,18 @@ def coverage_response(
     geojson: Annotated[
         Path | None, typer.Option(help="Write the per-grid table as GeoJSON.")
     ] = None,
+    by_district: Annotated[
+        bool,
+        typer.Option(
+            "--by-district",
+            help="Evaluate district by district on Dask (GEOSERVICE_DASK_SCHEDULER, else a "
+            "local cluster); grids beyond the largest band are reported as not reached.",
+        ),
+    ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Worker processes of the local cluster (default: one per core)."),
+    ] = None,
 ) -> None:
     """Share of grids, area and residents reached within each band along the roads."""
     from geoservice.bands import Bands
@@ -78,8 +91,16 @@ def coverage_response(
 
     bands = Bands.parse(minutes)
     kind = OriginKind.parse(origins, "origins")
-    model = CoverageModel.load(open_engine(Settings())).weighted(Weight.parse(weight, "weight"))
-    result = model.response(bands, kind)
+    weighed = Weight.parse(weight, "weight")
+    if by_district:
+        if weighed is not Weight.RESIDENTS:
+            msg = f"--by-district weighs grids by residents only, not --weight {weight!r}"
+            raise InvalidInput(msg)
+        from geoservice.coverage.partitioned import response_by_district
+
+        result = response_by_district(Settings(), bands, kind, n_workers=workers)
+    else:
+        result = CoverageModel.load(open_engine(Settings())).weighted(weighed).response(bands, kind)
     if csv is not None:
         result.table().to_csv(csv, index=False)
     if geojson is not None:

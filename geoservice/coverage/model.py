@@ -6,7 +6,10 @@ notebooks and the what-if scenarios): a grid's residents are spread evenly over 
 road inside gets one point: the road point nearest to it). The grid's
 ``minutes_to_reach`` is the time by which at least half of its demand points are reached
 from the nearest origin (the population-weighted median); the grid is covered within
-``T`` minutes when ``minutes_to_reach <= T``.
+``T`` minutes when ``minutes_to_reach <= T``. Its ``nearest_origin`` is the origin that
+reached the nearer end of that median point's edge first (the edge's source on equal times;
+between origins reaching that end at the same time, the first in the origins' order:
+``network.search.first_origins``).
 """
 
 from __future__ import annotations
@@ -24,10 +27,13 @@ from geoservice.bands import DEFAULT_BANDS, Bands
 from geoservice.coverage.demand import Demand, Grids, demand_points, load_grids
 from geoservice.coverage.kinds import OriginKind, Weight
 from geoservice.coverage.origins import Origins, load_origins
+from geoservice.coverage.parts import demand_from_part, demand_part
 from geoservice.coverage.result import Coverage, changed_grids, difference
 from geoservice.coverage.scenario import Scenario
 from geoservice.locate import LocateIndex, build_index
 from geoservice.network import Network, load_network
+from geoservice.network.search import first_origins
+from geoservice.state_files import MappedPart, Part
 
 HORIZON_MINUTES = 60.0
 """Grids not reached within this are reported with ``minutes_to_reach: null``."""
@@ -42,12 +48,17 @@ def evaluate(
     *,
     label: str = OriginKind.ALL,
     weight: Weight = Weight.RESIDENTS,
+    horizon_minutes: float = HORIZON_MINUTES,
 ) -> Coverage:
     """Response coverage of ``grids`` from ``origins`` within each of ``minutes`` (see the
     module docstring; a plain tuple is checked into ``Bands``); ``label`` names the
-    origins in the answer."""
+    origins in the answer. Grids not reached within ``horizon_minutes`` (at least the
+    largest band) have ``minutes_to_reach`` inf."""
     minutes = Bands(minutes)
-    reach = network.reach(origins.snaps, HORIZON_MINUTES * 60.0)
+    if not horizon_minutes >= minutes[-1]:
+        msg = f"horizon {horizon_minutes!r} min must be at least the largest band"
+        raise ValueError(msg)
+    reach = network.reach(origins.snaps, horizon_minutes * 60.0)
     seconds = reach.time_at(demand.edge, demand.fraction)
     reached_by = _origin_at(reach, network, demand)
     # per grid, the time by which half of its demand points are reached
@@ -67,14 +78,25 @@ def evaluate(
 def _origin_at(reach: Any, network: Network, demand: Demand) -> NDArray[np.int64]:
     """The origin that reaches each demand point's nearer end first (-1 if none)."""
     u, v = network.source[demand.edge], network.target[demand.edge]
-    t_u, t_v = reach.node_time[u], reach.node_time[v]
-    return np.where(t_u <= t_v, reach.node_origin[u], reach.node_origin[v])
+    t_u, t_v = reach.times_of(u), reach.times_of(v)
+    first = np.full(network.n_nodes, -1, dtype=np.int64)
+    first[reach.nodes] = first_origins(reach)
+    return np.where(t_u <= t_v, first[u], first[v])
 
 
 class CoverageModel:
     """Grids, demand points and origins of one dataset version over one network."""
 
-    def __init__(self, engine: Engine, network: Network, index: LocateIndex) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        network: Network,
+        index: LocateIndex,
+        *,
+        built: MappedPart | None = None,
+    ) -> None:
+        """``built``: the grids and demand points as ``to_part`` wrote them (mapped from the
+        state directory), instead of reading the grids and locating the points here."""
         if network.version != index.version:
             msg = (
                 f"the network (dataset version {network.version}) and the locate index "
@@ -86,8 +108,12 @@ class CoverageModel:
         self.index = index
         self.version = index.version
         self.weight = Weight.RESIDENTS
-        self.grids = load_grids(engine, index.version)
-        self.demand = demand_points(network, self.grids, index)
+        if built is None:
+            self.grids = load_grids(engine, index.version)
+            self.demand = demand_points(network, self.grids, index)
+        else:
+            self.grids, self.demand = demand_from_part(built, index)
+        self._built = built  # keeps the mapping (and its shared lock) as long as the model
         self._origins: dict[OriginKind, Origins] = {}
 
     @classmethod
@@ -98,6 +124,10 @@ class CoverageModel:
         and notebooks)."""
         index = build_index(engine, version)
         return cls(engine, load_network(engine, profile, index.version), index)
+
+    def to_part(self) -> Part:
+        """The grids and demand points as a part of the state directory."""
+        return demand_part(self.grids, self.demand, self.version)
 
     def weighted(
         self, weight: Weight, start: datetime | None = None, end: datetime | None = None
@@ -127,10 +157,16 @@ class CoverageModel:
         return self._origins[kind]
 
     def response(
-        self, minutes: Bands = DEFAULT_BANDS, origins: OriginKind = OriginKind.ALL
+        self,
+        minutes: Bands = DEFAULT_BANDS,
+        origins: OriginKind = OriginKind.ALL,
+        *,
+        horizon_minutes: float = HORIZON_MINUTES,
     ) -> Coverage:
         """Coverage from the current origins of one kind."""
-        return self.evaluate(self.origins(origins), minutes, label=origins)
+        return self.evaluate(
+            self.origins(origins), minutes, label=origins, horizon_minutes=horizon_minutes
+        )
 
     def evaluate(
         self,
@@ -139,6 +175,7 @@ class CoverageModel:
         *,
         label: str = OriginKind.ALL,
         network: Network | None = None,
+        horizon_minutes: float = HORIZON_MINUTES,
     ) -> Coverage:
         """Coverage from any origins (placed on this model's network, or ``network``)."""
         return evaluate(
@@ -149,6 +186,7 @@ class CoverageModel:
             minutes,
             label=label,
             weight=self.weight,
+            horizon_minutes=horizon_minutes,
         )
 
     def scenario(

@@ -59,17 +59,8 @@ def reach(network: Network, snaps: Snaps, limit_s: float, *, local: bool | None 
     else:
         graph = subgraph(network.matrix, nodes)
     m, k = len(nodes), snaps.n_origins
-    e = snaps.edge
-    rows, cols, weights = [], [], []
-    for ends, cost, share in (
-        (network.target, network.forward_s, 1.0 - snaps.fraction),
-        (network.source, network.backward_s, snaps.fraction),
-    ):
-        ok = np.isfinite(cost[e]) | (share <= 0)  # standing on an end reaches it
-        rows.append(m + snaps.origin[ok])
-        cols.append(np.searchsorted(nodes, ends[e[ok]]))
-        weights.append(ORIGIN_OFFSET_S + travel_s(share[ok], cost[e[ok]]))
-    virtual = min_csr(np.concatenate(rows), np.concatenate(cols), np.concatenate(weights), m + k)
+    origin, end, weight = origin_arcs(network, snaps)
+    virtual = min_csr(m + origin, np.searchsorted(nodes, end), weight, m + k)
     full = csr_matrix(
         (
             np.concatenate([graph.data, virtual.data]),
@@ -90,6 +81,56 @@ def reach(network: Network, snaps: Snaps, limit_s: float, *, local: bool | None 
     origin = np.where(np.isfinite(time), sources[:m] - m, -1).astype(np.int64)
     edges = None if m == network.n_nodes else _edges_touching(network, nodes)
     return Reach(network, snaps, limit_s, nodes, time, origin, edges, predecessor[:m])
+
+
+def origin_arcs(
+    network: Network, snaps: Snaps
+) -> tuple[NDArray[np.int64], NDArray[np.int64], Array]:
+    """The arcs from the virtual origin nodes: each snapped row's origin, the end of its
+    edge it reaches and the seconds to it plus ``ORIGIN_OFFSET_S``."""
+    e = snaps.edge
+    origins, ends_reached, weights = [], [], []
+    for ends, cost, share in (
+        (network.target, network.forward_s, 1.0 - snaps.fraction),
+        (network.source, network.backward_s, snaps.fraction),
+    ):
+        ok = np.isfinite(cost[e]) | (share <= 0)  # standing on an end reaches it
+        origins.append(snaps.origin[ok])
+        ends_reached.append(ends[e[ok]])
+        weights.append(ORIGIN_OFFSET_S + travel_s(share[ok], cost[e[ok]]))
+    return np.concatenate(origins), np.concatenate(ends_reached), np.concatenate(weights)
+
+
+def first_origins(found: Reach) -> NDArray[np.int64]:
+    """Which origin reached each searched node first, ties going to the lowest origin
+    number: of the origins whose fastest path reaches a node at its earliest time (to the
+    last bit), the first in the origins' order (-1 where none did).
+
+    ``dijkstra(min_only=True)`` names one of them, whichever its heap scanned first, which
+    depends on every other origin searched; this rule does not, so a search from a subset
+    of the origins that keeps their order and every origin that could reach a node within
+    the limit names the same origin there."""
+    network, nodes = found.network, found.nodes
+    m = len(nodes)
+    # exact: dist >= 1 and ORIGIN_OFFSET_S is a multiple of its last bit below 2**53
+    dist = found.time + ORIGIN_OFFSET_S
+    graph = network.matrix if found.edges is None else subgraph(network.matrix, nodes)
+    tail = np.repeat(np.arange(m), np.diff(graph.indptr))
+    head = graph.indices
+    with np.errstate(invalid="ignore"):
+        tight = np.isfinite(dist[tail]) & (dist[tail] + graph.data == dist[head])
+    tail, head = tail[tight], head[tight]
+    origin, end, weight = origin_arcs(network, found.snaps)
+    at = np.minimum(np.searchsorted(nodes, end), m - 1)
+    direct = (nodes[at] == end) & (weight == dist[at])
+    label = found.origin.copy()
+    np.minimum.at(label, at[direct], origin[direct])
+    while True:  # the lowest label along equally fast arcs (one pass without ties)
+        spread = label.copy()
+        np.minimum.at(spread, head, label[tail])
+        if np.array_equal(spread, label):
+            return label
+        label = spread
 
 
 @dataclass(frozen=True)
