@@ -8,9 +8,12 @@ directory (built once per host).
 also runs the state-directory workers from that code, in the same run, for before/after
 figures.
 
-Each "worker" is a fresh process doing what a worker does when a version becomes current
-(``StateCache(full=True).make_current``: locate index, car network, coverage model,
-responders), started one after another and kept alive together, so the figures read from
+Each "worker" does what a worker does when a version becomes current (locate index, car
+network, coverage model, responders), started one after another and kept alive together:
+a fresh interpreter building for itself ("each builds", before the state directory), a fresh
+interpreter mapping the state directory ("fresh interpreters"), and the service's own
+workers, forked from its forkserver ("service workers": ``WorkerPool`` running the
+``ready`` task a server sends on a new version). The figures read from
 ``/proc/<pid>/smaps_rollup`` show what each adds beside the others. USS (private memory) is
 what a process costs the machine on top of the pages it shares; PSS splits the shared pages
 between their users. The run uses the local cluster's current version (``make setup`` and
@@ -26,7 +29,10 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
+
+from geoservice.server.workers import Answer, Lane, Reads, Resources, Task, WorkerPool, handler
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,6 +102,42 @@ def run(mode: str, workers: int, state_dir: str, root: Path = ROOT) -> list[dict
     return rows
 
 
+@handler(Lane.CONTROL, Reads.RESOURCES)
+def pid(resources: Resources) -> Answer:
+    """The worker's process id (run in the worker)."""
+    return Answer("text/plain", str(os.getpid()).encode())
+
+
+def run_pool(workers: int, state_dir: str) -> list[dict[str, float]]:
+    """Start ``workers`` service workers one after another (a ``WorkerPool`` of one each,
+    all forked from this process's forkserver), each made ready on the current version from
+    ``state_dir``; start-to-serve time (s) and USS/PSS/RSS (MB) read while all are alive."""
+    from geoservice.datasets import current_version_id
+    from geoservice.db import create_engine
+    from geoservice.server import handlers
+    from geoservice.settings import Settings
+
+    settings = Settings(state_dir=Path(state_dir))
+    with create_engine(settings).connect() as conn:
+        version = current_version_id(conn)
+    pools, rows = [], []
+    try:
+        for _ in range(workers):
+            began = time.perf_counter()
+            pool = WorkerPool(settings, 1)
+            pools.append(pool)
+            pool.broadcast(Task(handlers.ready, version, current=True))[0].result()
+            serve_s = time.perf_counter() - began
+            worker = int(pool.broadcast(Task(pid, None))[0].result().body)
+            rows.append({"serve_s": serve_s, "pid": worker})
+        for row in rows:
+            row.update(rollup(int(row["pid"])))
+    finally:
+        for pool in pools:
+            pool.close()
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=3)
@@ -108,11 +150,13 @@ def main() -> None:
             with tempfile.TemporaryDirectory(prefix="geoservice-state-bench-") as old_dir:
                 results["baseline"] = run("files", args.workers, old_dir, args.baseline)
         results["files"] = run("files", args.workers, state_dir)
+        results["pool"] = run_pool(args.workers, state_dir)
     print(f"{'':46}" + "".join(f"{f'worker {k + 1}':>10}" for k in range(args.workers)))
     labels = [
         ("memory", "each builds"),
         ("baseline", "baseline files"),
-        ("files", "state directory"),
+        ("files", "fresh interpreters"),
+        ("pool", "service workers"),
     ]
     for mode, label in ((m, label) for m, label in labels if m in results):
         rows = results[mode]
@@ -122,6 +166,8 @@ def main() -> None:
             ("state_uss_mb", "  of it the state, MB"),
             ("pss_mb", "PSS, MB"),
         ):
+            if key not in rows[0]:
+                continue
             print(f"{label + ': ' + name:<46}" + "".join(f"{r[key]:>10.2f}" for r in rows))
         print()
     print(json.dumps(results))

@@ -9,7 +9,9 @@ per-version state (``StateCache``). Tasks wait in one queue ordered by lane — 
 work (batches, isochrones, responders) before analysis (coverage, scenarios, plans,
 layers, events) — and, with two workers or more, analysis may occupy all but one of them.
 
-Workers run at a lower CPU priority than the server process. An answer larger than
+Workers are forked from one forkserver per server process that has already imported what a
+worker runs (``worker_preload``), so they share those modules' pages and start in a fraction
+of a second; they run at a lower CPU priority than the server process. An answer larger than
 ``SPILL_BYTES`` travels through a file in ``/dev/shm`` rather than the pipe, and the
 server streams it to the client in chunks. A worker that dies is replaced; its task
 fails with a 503.
@@ -21,11 +23,9 @@ import heapq
 import importlib
 import itertools
 import logging
+import multiprocessing
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import traceback
@@ -55,8 +55,8 @@ log = logging.getLogger(__name__)
 SPILL_BYTES = 256 * 1024
 WORKER_NICE = 10
 START_TIMEOUT_S = 120.0
-WORKER_ENTRY = "from geoservice.server.workers import main; main()"
-"""How a worker process starts (not ``-m``: its classes must pickle under their own module)."""
+FORKSERVER = multiprocessing.get_context("forkserver")
+FORKSERVER.set_forkserver_preload(["geoservice.server.worker_preload"])
 
 
 class Lane(IntEnum):
@@ -174,19 +174,20 @@ class _Worker:
         self.number = number
         self._settings = settings
         self._spill_dir = spill_dir
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: multiprocessing.process.BaseProcess | None = None
         self.conn: Connection | None = None
         self.start()
 
     def start(self) -> None:
-        ours, theirs = socket.socketpair()
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", WORKER_ENTRY, str(theirs.fileno()), self._spill_dir],
-            pass_fds=[theirs.fileno()],
-            env={**os.environ, "GEOSERVICE_SETTINGS_JSON": self._settings.model_dump_json()},
+        ours, theirs = FORKSERVER.Pipe()
+        self.process = FORKSERVER.Process(
+            target=main,
+            args=(theirs, self._spill_dir, self._settings.model_dump_json()),
+            name=f"geoservice-worker-{self.number}",
         )
+        self.process.start()
         theirs.close()
-        self.conn = Connection(ours.detach())
+        self.conn = ours
 
     def call(self, task: Task) -> Answer | Failure:
         assert self.conn is not None
@@ -194,7 +195,7 @@ class _Worker:
             self.conn.send(task)
             return self.conn.recv()
         except (EOFError, OSError) as exc:
-            code = self.process.poll() if self.process else None
+            code = self.process.exitcode if self.process else None
             log.error("worker %s failed (%s, exit %s); starting a new one", self.number, exc, code)
             self.stop()
             self.start()
@@ -207,11 +208,10 @@ class _Worker:
             self.conn = None
         if self.process is not None:
             self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
+            self.process.join(timeout=10)
+            if self.process.is_alive():
                 self.process.kill()
-                self.process.wait()
+                self.process.join()
             self.process = None
 
 
@@ -392,20 +392,18 @@ def run_task(task: Task, resources: Resources, spill_dir: str) -> Answer | Failu
     return answer
 
 
-def main() -> None:
-    """Entry point of a worker process (``WORKER_ENTRY``, arguments FD SPILL_DIR)."""
+def main(conn: Connection, spill_dir: str, settings_json: str) -> None:
+    """A worker process: answer the tasks that arrive on ``conn`` until it closes."""
     from geoservice.db import create_engine
     from geoservice.state import StateCache
     from geoservice.state_files import StateStore
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s")
     os.nice(WORKER_NICE)
-    fd, spill_dir = int(sys.argv[1]), sys.argv[2]
-    settings = Settings.model_validate_json(os.environ["GEOSERVICE_SETTINGS_JSON"])
+    settings = Settings.model_validate_json(settings_json)
     engine = create_engine(settings)
     cache = StateCache(engine, full=True, store=StateStore(settings.resolved_state_dir))
     resources = Resources(settings, cache)
-    conn = Connection(fd)
     while True:
         try:
             task = conn.recv()
