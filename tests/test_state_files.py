@@ -195,6 +195,9 @@ def test_a_version_mapped_from_files_answers_as_one_built_in_memory(
     assert whole.nearest_origin == from_files.nearest_origin
     assert whole.to_json() == from_files.to_json()
     assert _mapped(mapped.coverage().demand.edge) and _mapped(mapped.coverage().grids.population)
+    assert shapely.equals_exact(
+        built.coverage().grids.polygons, mapped.coverage().grids.polygons, tolerance=0
+    ).all()  # taken from the mapped locate index, not stored twice
     # a new current version prunes what no process maps and no kept version needs
     cache = StateCache(engine, full=False, store=store)
     cache.make_current(built.version)

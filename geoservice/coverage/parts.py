@@ -1,15 +1,13 @@
 """Coverage demand as a part of the state directory (``geoservice/state_files.py``): a
 version's grids and their demand points on one network, written by ``demand_part`` and
 mapped back by ``demand_from_part``, so that a process evaluates coverage without reading
-the grids nor locating every road point again."""
+the grids nor locating every road point again. The grids' polygons are not stored: they are
+the locate index's (the same rows of ``{grid}`` in the same code order), taken from it."""
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import orjson
-import shapely
 from numpy.typing import NDArray
 
 from geoservice.coverage.demand import Demand, Grids
@@ -19,9 +17,7 @@ from geoservice.state_files import MappedPart, Part
 
 
 def demand_part(grids: Grids, demand: Demand, version: int) -> Part:
-    """``grids`` (their polygons as WKB) and ``demand`` as arrays and metadata."""
-    wkb = shapely.to_wkb(grids.polygons)
-    sizes = np.array([len(blob) for blob in wkb], dtype=np.int64)
+    """``grids`` (but their polygons) and ``demand`` as arrays and metadata."""
     arrays = {
         "grid_codes": grids.codes.astype(str),
         "grid_labels": np.frombuffer(
@@ -30,8 +26,6 @@ def demand_part(grids: Grids, demand: Demand, version: int) -> Part:
         ),
         "grid_population": grids.population,
         "grid_area_km2": grids.area_km2,
-        "grid_wkb": np.frombuffer(b"".join(wkb), dtype=np.uint8),
-        "grid_wkb_at": np.concatenate([[0], np.cumsum(sizes)]),
         "demand_grid": demand.grid,
         "demand_edge": demand.edge,
         "demand_fraction": demand.fraction,
@@ -42,20 +36,19 @@ def demand_part(grids: Grids, demand: Demand, version: int) -> Part:
 
 def demand_from_part(built: MappedPart, index: LocateIndex) -> tuple[Grids, Demand]:
     """The grids and demand points of ``built`` (the demand's arrays mapped, none copied),
-    checked to be ``index``'s grids."""
+    checked to be ``index``'s grids, whose polygons they take."""
     codes = built["grid_codes"]
     if built.meta["version"] != index.version or not np.array_equal(codes, index.codes):
         msg = f"state part {built.name} does not hold the grids of version {index.version}"
         raise InvalidInput(msg)
     labels = orjson.loads(built["grid_labels"].tobytes())
-    joined, at = built["grid_wkb"].tobytes(), built["grid_wkb_at"]
     grids = Grids(
         codes=np.asarray(codes),
         names=_objects(labels["names"]),
         towns=_objects(labels["towns"]),
         population=built["grid_population"],
         area_km2=built["grid_area_km2"],
-        polygons=shapely.from_wkb([joined[a:b] for a, b in itertools.pairwise(at)]),
+        polygons=index.polygons,
     )
     demand = Demand(
         built["demand_grid"], built["demand_edge"], built["demand_fraction"], built["demand_weight"]
