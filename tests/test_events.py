@@ -28,15 +28,15 @@ def test_the_demo_year_has_the_reports_figures(demo_client) -> None:
     by_category = strict_json(
         demo_client.get("/v1/events/stats", params={"by": "category"}).content
     )
-    counts = {g["key"]: g["events"] for g in by_category["groups"]}
+    counts = {g["code"]: g["events"] for g in by_category["groups"]}
     assert {k: counts[k] for k in REPORT} == REPORT
     assert by_category["events"] == 11_029
     assert (by_category["closed"], by_category["open"]) == (10_312, 717)
     assert by_category["closure_rate"] == round(10_312 / 11_029, 4)
-    names = {g["key"]: g["name"] for g in by_category["groups"]}
+    names = {g["code"]: g["name"] for g in by_category["groups"]}
     assert names["stability"] == "综治维稳" and names["city"] == "城市管理"
     months = demo_client.get("/v1/events/stats", params={"by": "month"}).json()
-    assert [g["key"] for g in months["groups"]] == [f"2020-{m:02d}" for m in range(1, 13)]
+    assert [g["code"] for g in months["groups"]] == [f"2020-{m:02d}" for m in range(1, 13)]
     towns = demo_client.get("/v1/events/stats", params={"by": "town"}).json()
     assert len(towns["groups"]) == 16 and sum(g["events"] for g in towns["groups"]) == 11_029
     assert all(g["name"] and g["median_handling_hours"] > 0 for g in towns["groups"])
@@ -54,7 +54,7 @@ def test_stats_agree_with_the_csv(demo_client, demo_files) -> None:
     ).dt.total_seconds() / 3600
     by_category = demo_client.get("/v1/events/stats", params={"by": "category"}).json()
     for group in by_category["groups"]:
-        mine = hours[closed.category == group["key"]]
+        mine = hours[closed.category == group["code"]]
         assert group["median_handling_hours"] == pytest.approx(round(mine.median(), 2), abs=0.01)
 
 
@@ -77,7 +77,14 @@ def test_overdue_lists_open_events_past_their_deadline(demo_client, demo_files) 
     stability = next(e for e in answer["events"] if e["category"] == "stability")
     assert stability["route"] == "lead_department" and stability["helpers"]
     other = next(e for e in answer["events"] if e["category"] == "other")
-    assert other["route"] == "town" and other["handler"] == other["town"]
+    assert other["route"] == "town" and other["handler"] == other["town"]["code"]
+    # grid, unit and town named as a locate answer of the current version names them
+    assert answer["dataset_version"] == demo_client.get("/health").json()["dataset_version"]
+    event = rows.set_index("id").loc[first["id"]]
+    located = demo_client.get("/v1/locate", params={"lon": event.lon, "lat": event.lat}).json()
+    assert first["grid"] == located["grid"]
+    assert first["unit"] == {k: located["unit"][k] for k in ("code", "name")}
+    assert first["town"] == located["town"]
 
 
 def test_a_bad_events_file_is_refused_whole_with_every_problem(demo_settings, tmp_path) -> None:
@@ -189,7 +196,10 @@ def test_events_are_located_in_the_version_current_at_their_time(demo_settings, 
     with TestClient(create_app(demo_settings), headers=auth("dispatch")) as client:
         answer = strict_json(client.post("/v1/events", json=events).content)
         assert [e["dataset_version"] for e in answer["events"]] == [1, 2]
-        assert answer["events"][0]["grid"] == answer["events"][1]["grid"]
+        assert answer["events"][0]["grid"]["code"] == answer["events"][1]["grid"]["code"]
+        located = client.get("/v1/locate", params={"lon": 114.41, "lat": 23.1}).json()
+        assert answer["events"][1]["grid"] == located["grid"]
+        assert answer["events"][1]["town"] == located["town"]
         assert answer["events"][1]["route"] == "lead_department"
         again = client.post("/v1/events", json=events)
         assert again.status_code == 409 and "E-before" in again.json()["detail"]

@@ -113,11 +113,11 @@ def test_pdf_figures_equal_the_api(june, client) -> None:
         assert row[-1] == f"{stats['overdue']:,}"
     june_stats = client.get("/v1/events/stats", params={"by": "category", **JUNE}).json()
     may = client.get("/v1/events/stats", params={"by": "category", **MAY}).json()
-    before = {g["key"]: g["events"] for g in may["groups"]}
+    before = {g["code"]: g["events"] for g in may["groups"]}
     assert june_stats["events"] > 500
     for group in june_stats["groups"]:
         (row,) = rows_starting(text, group["name"])
-        assert row[1:3] == [f"{group['events']:,}", f"{before[group['key']]:,}"]
+        assert row[1:3] == [f"{group['events']:,}", f"{before[group['code']]:,}"]
         assert row[4:9] == [
             f"{group['closed']:,}",
             f"{group['open']:,}",
@@ -128,7 +128,7 @@ def test_pdf_figures_equal_the_api(june, client) -> None:
     towns = client.get("/v1/events/stats", params={"by": "town", **JUNE}).json()
     assert len(towns["groups"]) == 16
     for group in towns["groups"]:
-        (row,) = rows_starting(text, group["key"])
+        (row,) = rows_starting(text, group["code"])
         assert row[1] == group["name"]
         assert row[2] == f"{group['events']:,}"
         assert row[5:10] == [
@@ -319,8 +319,8 @@ def test_api_workbook_and_csv(client, june, tmp_path) -> None:
     assert now[3:6] == [stats["events"], stats["closed"], stats["open"]]
     towns = {r[0]: r for r in book["按镇街"].iter_rows(min_row=2, values_only=True) if r[2]}
     for group in stats["groups"]:
-        assert towns[group["key"]][2] == group["events"]
-        assert towns[group["key"]][8] == group["median_handling_hours"]
+        assert towns[group["code"]][2] == group["events"]
+        assert towns[group["code"]][8] == group["median_handling_hours"]
     monthly = client.get("/v1/reports/monthly", params={"date": "2020-06-30", "format": "csv"})
     assert monthly.status_code == 200
     assert monthly.headers["content-type"].startswith("text/csv")
@@ -384,7 +384,7 @@ def test_a_town_quarter_in_process(demo_model, tmp_path) -> None:
     )
     assert report.title == "桥西街道网格事件季度分析"
     stats = event_stats(engine, "town", report.current.period.start, report.current.period.end)
-    (town,) = [g for g in stats["groups"] if g["key"] == "441302002"]
+    (town,) = [g for g in stats["groups"] if g["code"] == "441302002"]
     assert (report.current.events, report.current.closed, report.current.overdue) == (
         town["events"],
         town["closed"],

@@ -48,9 +48,9 @@ def locate_events(
         if first is not None:
             check_times(events, first, datetime.now(UTC))
         version, early = versions_at(conn, events.times)
-    grid = np.empty(len(events), dtype=object)
-    unit = np.empty(len(events), dtype=object)
-    town = np.empty(len(events), dtype=object)
+    levels = ("grid", "unit", "town")
+    codes = {level: np.full(len(events), None, dtype=object) for level in levels}
+    names = {level: np.full(len(events), None, dtype=object) for level in levels}
     problems = []
     for v in np.unique(version).tolist():
         rows = np.flatnonzero(version == v)
@@ -66,9 +66,10 @@ def locate_events(
                 )
                 continue
             hierarchy = index.grids[g].hierarchy
-            grid[row] = hierarchy["grid"]["code"]
-            unit[row] = (hierarchy.get("unit") or {}).get("code")
-            town[row] = (hierarchy.get("town") or {}).get("code")
+            for level in levels:
+                named = hierarchy.get(level) or {}
+                codes[level][row] = named.get("code")
+                names[level][row] = named.get("name")
     if problems:
         msg = f"{len(problems)} event(s) outside the district; nothing was recorded"
         raise ValidationFailed(msg, problems[:MAX_PROBLEMS])
@@ -82,9 +83,8 @@ def locate_events(
             "description": events.descriptions,
             "lon": events.lon,
             "lat": events.lat,
-            "grid_code": grid,
-            "unit_code": unit,
-            "town_code": town,
+            **{f"{level}_code": codes[level] for level in levels},
+            **{f"{level}_name": names[level] for level in levels},
             "dataset_version": version,
         }
     )
@@ -167,15 +167,21 @@ def load_events_file(
 
 
 def answer_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Located events as the API answers them."""
+    """Located events as the API answers them: grid, unit and town as ``{code, name}`` of
+    the version the event was located in (``None`` where the grid has no such parent)."""
     return [
         {
             "id": r.id,
-            "grid": r.grid_code,
-            "unit": r.unit_code,
-            "town": r.town_code,
+            "grid": named(r.grid_code, r.grid_name),
+            "unit": named(r.unit_code, r.unit_name),
+            "town": named(r.town_code, r.town_name),
             "dataset_version": int(r.dataset_version),
             **handler(r.category, r.town_code),
         }
         for r in frame.itertuples()
     ]
+
+
+def named(code: str | None, name: str | None) -> dict[str, str | None] | None:
+    """A feature as answers name it, ``{code, name}``; ``None`` without a code."""
+    return None if code is None else {"code": code, "name": name}

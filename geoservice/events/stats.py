@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from geoservice.datasets import current_version_id
+from geoservice.events.register import named
 from geoservice.events.rules import handler, routing
 from geoservice.locate import LocateIndex
 from geoservice.store import VersionReader
@@ -93,7 +94,7 @@ def event_stats(
         names = names_at(conn, by, version)
     groups = [
         {
-            "key": r["key"],
+            "code": r["key"],
             "name": names.get(r["key"]),
             "events": r["events"],
             "closed": r["closed"],
@@ -136,7 +137,8 @@ def overdue_events(
     engine: Engine, as_of: datetime | None = None, limit: int = 1000
 ) -> dict[str, Any]:
     """Open events past their category's deadline at ``as_of`` (naive: China time;
-    default: now), most overdue first."""
+    default: now), most overdue first; grid, unit and town named as in the current
+    version."""
     as_of = datetime.now(UTC) if as_of is None else in_china(as_of)
     with engine.connect() as conn:
         rows = (
@@ -166,6 +168,10 @@ def overdue_events(
             if len(rows) == limit
             else len(rows)
         )
+        version = current_version_id(conn)
+        names = {
+            by: names_at(conn, by, version) for by in (StatsBy.GRID, StatsBy.UNIT, StatsBy.TOWN)
+        }
     return {
         "as_of": as_of.astimezone(CHINA).isoformat(),
         "overdue": total,
@@ -174,15 +180,16 @@ def overdue_events(
                 "id": r["id"],
                 "time": r["time"].astimezone(CHINA).isoformat(),
                 "category": r["category"],
-                "grid": r["grid_code"],
-                "unit": r["unit_code"],
-                "town": r["town_code"],
+                "grid": named(r["grid_code"], names[StatsBy.GRID].get(r["grid_code"])),
+                "unit": named(r["unit_code"], names[StatsBy.UNIT].get(r["unit_code"])),
+                "town": named(r["town_code"], names[StatsBy.TOWN].get(r["town_code"])),
                 "deadline": r["deadline"].astimezone(CHINA).isoformat(),
                 "days_overdue": round((as_of - r["deadline"]).total_seconds() / 86400, 1),
                 **handler(r["category"], r["town_code"]),
             }
             for r in rows
         ],
+        "dataset_version": version,
     }
 
 

@@ -224,12 +224,12 @@ def figures(engine: Engine, period: Period, town: str | None, as_of: datetime) -
 def with_previous(current: dict[str, Any], previous: dict[str, Any]) -> list[dict[str, Any]]:
     """The groups of ``current`` and, with zero events, those only ``previous`` has (a town
     whose events fell to none still shows, beside its previous count)."""
-    seen = {g["key"] for g in current["groups"]}
+    seen = {g["code"] for g in current["groups"]}
     zero = {"events": 0, "closed": 0, "open": 0, "closure_rate": None}
     extra = [
         {**g, **zero, "median_handling_hours": None, "overdue": 0}
         for g in previous["groups"]
-        if g["key"] not in seen
+        if g["code"] not in seen
     ]
     return [*current["groups"], *extra]
 

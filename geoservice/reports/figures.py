@@ -61,8 +61,8 @@ def category_chart(report: Report) -> bytes:
     """Events per category, this period beside the previous one."""
     from matplotlib import rc_context
 
-    now = {g["key"]: g["events"] for g in report.current.by_category["groups"]}
-    before = {g["key"]: g["events"] for g in report.previous.by_category["groups"]}
+    now = {g["code"]: g["events"] for g in report.current.by_category["groups"]}
+    before = {g["code"]: g["events"] for g in report.previous.by_category["groups"]}
     codes = list(routing())
     with rc_context(_style()):
         fig = Figure(figsize=(7.0, 2.6), layout="constrained")
@@ -127,9 +127,9 @@ def town_chart(report: Report) -> bytes:
         with_previous(report.current.by_area, report.previous.by_area),
         key=lambda g: g["events"],
     )
-    before = {g["key"]: g["events"] for g in report.previous.by_area["groups"]}
+    before = {g["code"]: g["events"] for g in report.previous.by_area["groups"]}
     level = "村（社区）" if report.town else "镇街"
-    names = [g["name"] or report.town_names.get(g["key"] or "", "未定位") for g in groups]
+    names = [g["name"] or report.town_names.get(g["code"] or "", "未定位") for g in groups]
     with rc_context(_style()):
         fig = Figure(figsize=(7.0, max(1.6, 0.24 * len(groups) + 0.8)), layout="constrained")
         ax = fig.add_subplot()
@@ -137,7 +137,7 @@ def town_chart(report: Report) -> bytes:
         bars = ax.barh(y, [g["events"] for g in groups], 0.6, color=NOW, label="本期")
         ax.bar_label(bars, padding=2, fontsize=7)
         ax.scatter(
-            [before.get(g["key"], 0) for g in groups],
+            [before.get(g["code"], 0) for g in groups],
             y,
             marker="|",
             s=120,

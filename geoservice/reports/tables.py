@@ -141,10 +141,10 @@ def tables_of(report: Report) -> list[Table]:
             ),
         )
     ]
-    before = {g["key"]: g["events"] for g in prev.by_category["groups"]}
+    before = {g["code"]: g["events"] for g in prev.by_category["groups"]}
     rows = []
     for code, rule in routing().items():
-        group = next((g for g in cur.by_category["groups"] if g["key"] == code), None)
+        group = next((g for g in cur.by_category["groups"] if g["code"] == code), None)
         rows.append(
             [
                 rule["name"],
@@ -178,7 +178,7 @@ def tables_of(report: Report) -> list[Table]:
             rows,
         )
     )
-    before = {g["key"]: g["events"] for g in prev.by_area["groups"]}
+    before = {g["code"]: g["events"] for g in prev.by_area["groups"]}
     level = "村（社区）" if report.town else "镇街"
     tables.append(
         Table(
@@ -198,11 +198,11 @@ def tables_of(report: Report) -> list[Table]:
             ],
             [
                 [
-                    g["key"],
-                    g["name"] or report.town_names.get(g["key"] or "", "未定位"),
+                    g["code"],
+                    g["name"] or report.town_names.get(g["code"] or "", "未定位"),
                     g["events"],
-                    before.get(g["key"], 0),
-                    _change(g["events"], before.get(g["key"], 0)),
+                    before.get(g["code"], 0),
+                    _change(g["events"], before.get(g["code"], 0)),
                     g["closed"],
                     g["open"],
                     g["closure_rate"],
@@ -211,7 +211,7 @@ def tables_of(report: Report) -> list[Table]:
                 ]
                 for g in sorted(
                     with_previous(cur.by_area, prev.by_area),
-                    key=lambda g: (-g["events"], -before.get(g["key"], 0), str(g["key"])),
+                    key=lambda g: (-g["events"], -before.get(g["code"], 0), str(g["code"])),
                 )
             ],
         )

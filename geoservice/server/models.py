@@ -34,6 +34,14 @@ class Named(Strict):
     name: str
 
 
+class NamedElsewhere(Strict):
+    """A feature kept by code (an event's grid) named from another version than the one it
+    was recorded in: its name is null where that version no longer has the code."""
+
+    code: str
+    name: str | None
+
+
 class Unit(Named):
     kind: Literal["village", "community", "scenic_area"]
 
@@ -248,9 +256,9 @@ class EventsRequest(Strict):
 
 class RoutedEvent(Strict):
     id: str
-    grid: str
-    unit: str | None
-    town: str | None
+    grid: Named = Field(description="The grid the event is in, in the version of its time.")
+    unit: Named | None
+    town: Named | None
     dataset_version: int = Field(description="The version current at the event's time.")
     route: Literal["town", "department", "lead_department"]
     handler: str | None
@@ -264,7 +272,10 @@ class EventsRecorded(Strict):
 
 
 class EventGroup(Strict):
-    key: str | None
+    code: str | None = Field(
+        description="The town, unit, grid or category code, or the month (YYYY-MM); null "
+        "for events without a unit or town."
+    )
     name: str | None
     events: int
     closed: int
@@ -293,9 +304,11 @@ class OverdueEvent(Strict):
     id: str
     time: str
     category: str
-    grid: str
-    unit: str | None
-    town: str | None
+    grid: NamedElsewhere = Field(
+        description="Named as in the current version (null if it has gone)."
+    )
+    unit: NamedElsewhere | None
+    town: NamedElsewhere | None
     deadline: str
     days_overdue: float
     route: str
@@ -308,6 +321,9 @@ class OverdueEvents(Strict):
     as_of: str
     overdue: int
     events: list[OverdueEvent]
+    dataset_version: int | None = Field(
+        description="The version the names come from (the current one)."
+    )
 
 
 class LocateBatchRequest(Strict):
