@@ -55,6 +55,10 @@ def test_every_unit_has_its_officers_in_the_demo(client) -> None:
         body["heaviest_units"][0]["residents_per_officer"]
         >= body["heaviest_units"][-1]["residents_per_officer"]
     )
+    towns = {t["code"]: t["name"] for t in body["by_town"]}
+    for unit in body["heaviest_units"]:
+        assert unit["town"] == {"code": unit["town"]["code"], "name": towns[unit["town"]["code"]]}
+        assert unit["code"].startswith(unit["town"]["code"])
     assert "phone" not in json.dumps(body)
 
 

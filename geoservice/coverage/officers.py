@@ -48,6 +48,7 @@ def officer_coverage(engine: Engine, version: int | None = None) -> dict[str, An
         residents_per_officer=lambda f: f["population"].fillna(0) / f["officers"]
     )
     heaviest = load.sort_values(["residents_per_officer", "code"], ascending=[False, True])
+    town_name = dict(zip(towns["code"], towns["name"], strict=True))
     return {
         "ok": uncovered.empty and unknown.empty,
         "units_total": len(units),
@@ -62,7 +63,7 @@ def officer_coverage(engine: Engine, version: int | None = None) -> dict[str, An
             {
                 "code": u.code,
                 "name": u.name,
-                "town_code": u.parent_code,
+                "town": {"code": u.parent_code, "name": town_name[u.parent_code]},
                 "officers": int(u.officers),
                 "residents": int(u.population or 0),
                 "residents_per_officer": round(float(u.residents_per_officer), 1),

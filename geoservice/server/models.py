@@ -384,7 +384,7 @@ class TownOfficers(Strict):
 class HeavyUnit(Strict):
     code: str
     name: str
-    town_code: str
+    town: Named
     officers: int
     residents: int
     residents_per_officer: float
