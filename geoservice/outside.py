@@ -133,8 +133,8 @@ class OuterEdges:
             lists.append(segment[order])
             counts = np.bincount(cell, minlength=len(points))
             starts.extend((np.cumsum(counts) + starts[-1]).tolist())
-        self.cand = np.concatenate(lists).astype(np.int64)
-        self.cand_start = np.asarray(starts, dtype=np.int64)
+        self.cand = np.concatenate(lists).astype(np.int32)  # halves the state; < 2**31 segments
+        self.cand_start = np.asarray(starts, dtype=np.int32)
 
     def nearest(self, x: Array, y: Array) -> tuple[NDArray[np.int64], Array]:
         """Index of the nearest grid and the distance in metres, for metric points."""

@@ -45,7 +45,7 @@ from numpy.typing import NDArray
 
 log = logging.getLogger(__name__)
 
-FORMAT = 2
+FORMAT = 3
 """Layout of the folders; a change builds every part anew (the name includes it)."""
 MANIFEST = "manifest.json"
 

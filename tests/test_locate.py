@@ -14,6 +14,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from geoservice.crs import parse_crs, wgs84_to_bd09, wgs84_to_gcj02
 from geoservice.errors import InvalidCoordinates, PayloadTooLarge, UnknownCRS
 from geoservice.locate import LocateIndex
+from geoservice.locate.cells import OUTSIDE_CELL, TILE, CellTable, _tiled
 from geoservice.locate.results import Grid
 from geoservice.outside import TIE_M
 from geoservice.points import parse_point, to_wgs84_points
@@ -216,3 +217,39 @@ def test_a_point_in_a_hole_is_outside_with_the_nearest_grid(tiny_index) -> None:
     assert answer["status"] == "outside"
     assert answer["nearest"]["grid_code"] in ("G1", "G2")
     assert answer["dataset_version"] == 7
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(1, 3 * TILE + 5),
+    st.integers(1, 3 * TILE + 5),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([1, 0.01, 0.0]),
+)
+def test_the_tiled_table_answers_every_cell_as_the_dense_one(ny, nx, seed, change) -> None:
+    """The two-level table (a coarse table in front of the tiles that are not all alike)
+    gives every cell the dense table's value, single and vectorised, whatever its shape;
+    a tile of alike cells is stored as one value."""
+    rng = np.random.default_rng(seed)
+    dense = np.full((ny, nx), 7, dtype=np.int32)
+    changed = rng.random((ny, nx)) < change
+    dense[changed] = rng.choice([OUTSIDE_CELL, -3, -4, 0, 12], int(changed.sum()))
+    coarse, tiles = _tiled(dense)
+    table = CellTable(
+        0.0, 0.0, nx, ny, coarse, tiles, np.zeros(0, np.int64), np.zeros(1, np.int64), 0.0
+    )
+    cy, cx = (a.ravel().astype(np.int64) for a in np.indices((ny, nx)))
+    assert (table.values(cx, cy) == dense.ravel()).all()
+    assert [table.value(x, y) for x, y in zip(cx[::7].tolist(), cy[::7].tolist(), strict=True)] == (
+        dense.ravel()[::7].tolist()
+    )
+    if change == 0.0:
+        assert len(tiles) == 0  # alike everywhere: nothing stored but the coarse table
+    assert len(tiles) <= coarse.size
+
+
+def test_the_demo_table_stores_few_of_its_tiles(demo_index) -> None:
+    """Outside the district and inside large grids whole tiles answer alike: they are held
+    by the coarse table only."""
+    table = demo_index.table
+    assert 0 < len(table.tiles) < 0.4 * table.coarse.size

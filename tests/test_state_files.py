@@ -157,7 +157,7 @@ def test_a_version_mapped_from_files_answers_as_one_built_in_memory(
     for state in (first, mapped):
         batch = state.index.locate_many(lon, lat)
         assert state.index.answers.batch_json(batch) == built.index.answers.batch_json(expected)
-    assert isinstance(mapped.index.table.cells, np.memmap)
+    assert isinstance(mapped.index.table.tiles, np.memmap)
     network, from_files = built.network(), mapped.network()
     assert isinstance(from_files.forward_s, np.memmap)
     assert not {"lines", "lines_metric", "tree", "names"} & set(from_files.__dict__)  # not built

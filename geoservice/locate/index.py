@@ -130,7 +130,7 @@ class LocateIndex:
         cy = np.floor((lat - table.y0) / CELL_DEG).astype(np.int64)
         in_box = (cx >= 0) & (cx < table.nx) & (cy >= 0) & (cy < table.ny)
         value = np.full(n, OUTSIDE_CELL, dtype=np.int64)
-        value[in_box] = table.cells[cy[in_box], cx[in_box]]
+        value[in_box] = table.values(cx[in_box], cy[in_box])
         direct = value >= 0
         grid[direct] = value[direct]
         status[direct] = INSIDE
@@ -186,7 +186,7 @@ class LocateIndex:
         cx = math.floor((lon - table.x0) / CELL_DEG)
         cy = math.floor((lat - table.y0) / CELL_DEG)
         if 0 <= cx < table.nx and 0 <= cy < table.ny:
-            value = int(table.cells[cy, cx])
+            value = table.value(cx, cy)
             if value >= 0:
                 return value, INSIDE, None
             if value <= -3:  # a boundary cell: exact tests on its few candidates
