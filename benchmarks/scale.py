@@ -7,8 +7,11 @@ For each N: a database ``geoservice_scale_N`` in the local cluster, loaded once 
 ``geoservice demo --scale N`` (the load is timed); then, each in a fresh process so that
 memory is its own: the locate index build (time, memory) with single and batch locate;
 the road network build with one-origin 1/3/5-minute isochrones (40 random origins); the
-coverage model and one evaluation. A part the machine cannot hold is recorded as such. The
-figures go to ``docs/scaling.json`` and the curves to ``docs/scaling.png``.
+coverage model and one evaluation; coverage district by district on a two-worker Dask
+``LocalCluster`` (``--by-district``: first with an empty state directory, so the workers
+build the version's state, then again mapping it). A part the machine cannot hold is
+recorded as such. The figures go to ``docs/scaling.json`` and the curves to
+``docs/scaling.png``; ``--parts`` measures only some parts (the others' figures stay).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,14 +37,16 @@ def rss_mb() -> float:
         return int(fh.read().split()[1]) * 4096 / 1e6
 
 
-PARTS = ("index", "network", "coverage")
+PARTS = ("index", "network", "coverage", "by_district")
 """Measured each in a process of its own, so that memory is its own and a part the
 machine cannot hold (killed by the kernel) leaves the others' figures."""
 
 
 def measure(url: str, part: str) -> dict[str, float]:
     """One part's figures on the database at ``url``."""
-    from geoservice.coverage import CoverageModel
+    from geoservice.bands import DEFAULT_BANDS
+    from geoservice.coverage import CoverageModel, OriginKind
+    from geoservice.coverage.partitioned import response_by_district
     from geoservice.db import create_engine
     from geoservice.isochrones import isochrones
     from geoservice.locate import build_index
@@ -85,12 +91,19 @@ def measure(url: str, part: str) -> dict[str, float]:
             isochrones(network, x, y, (1, 3, 5))
             times.append(time.perf_counter() - t)
         out["isochrone_p50_ms"] = float(np.median(times) * 1e3)
-    else:
+    elif part == "coverage":
         model = CoverageModel.load(engine)
         out["coverage_model_s"] = time.perf_counter() - start
         start = time.perf_counter()
-        model.response((1, 3, 5), "all")
+        model.response(DEFAULT_BANDS, OriginKind.ALL)
         out["coverage_s"] = time.perf_counter() - start
+    else:
+        with tempfile.TemporaryDirectory(prefix="geoservice-scale-state-") as state_dir:
+            scoped = Settings(database_url=url, state_dir=Path(state_dir))
+            for run in ("cold", "warm"):
+                start = time.perf_counter()
+                response_by_district(scoped, DEFAULT_BANDS, OriginKind.ALL, n_workers=2)
+                out[f"by_district_{run}_s"] = time.perf_counter() - start
     return out
 
 
@@ -108,6 +121,7 @@ def database(admin: sa.Engine, n: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--districts", type=int, nargs="+", default=[1, 20])
+    parser.add_argument("--parts", choices=PARTS, nargs="+", default=list(PARTS))
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -149,9 +163,9 @@ def main() -> None:
             )
             figures["load_s"] = time.perf_counter() - start
         owner.dispose()
-        for part in PARTS:
-            if part == "coverage" and "network_failed" in figures:
-                figures["coverage_failed"] = "not run: it needs the network"
+        for part in args.parts:
+            if part in ("coverage", "by_district") and "network_failed" in figures:
+                figures[f"{part}_failed"] = "not run: it needs the network"
                 continue
             measured = subprocess.run(
                 [sys.executable, "-m", "benchmarks.scale", "--measure", text_url, "--part", part],
@@ -192,9 +206,11 @@ def plot(results: dict[str, dict[str, float]], path: Path) -> None:
         ("single_p50_us", "single locate p50 (µs)", "index"),
         ("isochrone_p50_ms", "one-origin 1/3/5-min isochrone p50 (ms)", "network"),
         ("coverage_s", "coverage evaluation (s)", "coverage"),
+        ("by_district_warm_s", "coverage by district, Dask, state mapped (s)", "by_district"),
     ]
-    figure, axes = plt.subplots(2, 3, figsize=(13, 7))
-    for ax, (key, title, part) in zip(axes.ravel(), series, strict=True):
+    figure, axes = plt.subplots(2, 4, figsize=(17, 7))
+    axes.ravel()[-1].axis("off")
+    for ax, (key, title, part) in zip(axes.ravel(), series, strict=False):
         values = [float(results[str(n)].get(key, np.nan)) for n in ns]
         ax.plot(ns, values, marker="o")
         for n in ns:

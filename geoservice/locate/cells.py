@@ -17,7 +17,7 @@ boundaries, not their bounding box (a province's box is mostly neighbours and se
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,8 +43,9 @@ TILE = 1 << TILE_SHIFT
 table take a quarter of the dense table (5.2 of 21 MB); tiles of 4 or 16 cells take more."""
 TILE_MASK = TILE - 1
 STORED_TILE = 1 << 40
-"""A coarse value ``STORED_TILE + t`` refers to stored tile ``t``; a smaller one is the
-value of every cell of its tile (no cell value comes near it)."""
+"""A coarse value ``STORED_TILE + t * TILE²`` refers to stored tile ``t`` (whose first cell
+is ``t * TILE²`` into the flat tiles); a smaller one is the value of every cell of its tile
+(no cell value comes near it)."""
 
 
 def _joined(parts: list[NDArray]) -> NDArray[np.int64]:
@@ -56,8 +57,8 @@ def _joined(parts: list[NDArray]) -> NDArray[np.int64]:
 class CellTable:
     """Cell ``(cx, cy)``, ``0 <= cx < nx`` and ``0 <= cy < ny``, covers ``x0 + cx * CELL_DEG``
     … ``+ CELL_DEG`` of longitude (and the same in latitude from ``y0``). Its value is
-    ``coarse[cy >> TILE_SHIFT, cx >> TILE_SHIFT]``, unless that is ``STORED_TILE + t``: then
-    ``tiles[t, cy & TILE_MASK, cx & TILE_MASK]``. Boundary cell ``k``'s grids are
+    ``coarse[cy >> TILE_SHIFT, cx >> TILE_SHIFT]``, unless that is ``STORED_TILE + t * TILE²``:
+    then ``tiles[t, cy & TILE_MASK, cx & TILE_MASK]``. Boundary cell ``k``'s grids are
     ``candidates[starts[k]:starts[k + 1]]``, in code (= index) order."""
 
     x0: float
@@ -70,6 +71,17 @@ class CellTable:
     starts: NDArray[np.int32]
     boundary_cell_share: float
     """Boundary cells among the cells some grid touches."""
+    _ntx: int = field(init=False, repr=False, compare=False)
+    _coarse: memoryview = field(init=False, repr=False, compare=False)
+    _tiles: memoryview = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        """Flat views of the two levels: a single lookup reads a ``memoryview`` (a plain
+        ``int`` back, faster than indexing an array) and a batch takes from
+        one-dimensional arrays."""
+        object.__setattr__(self, "_ntx", int(self.coarse.shape[1]))
+        object.__setattr__(self, "_coarse", self.coarse.reshape(-1).data)
+        object.__setattr__(self, "_tiles", self.tiles.reshape(-1).data)
 
     @property
     def memory_bytes(self) -> int:
@@ -80,18 +92,19 @@ class CellTable:
     def value(self, cx: int, cy: int) -> int:
         """The value of cell ``(cx, cy)`` (inside the table): a grid's index (0 and up),
         ``OUTSIDE_CELL``, or ``-3 - k`` for boundary cell ``k``."""
-        value = int(self.coarse[cy >> TILE_SHIFT, cx >> TILE_SHIFT])
+        value: int = self._coarse[(cy >> TILE_SHIFT) * self._ntx + (cx >> TILE_SHIFT)]
         if value >= STORED_TILE:
-            return int(self.tiles[value - STORED_TILE, cy & TILE_MASK, cx & TILE_MASK])
+            value = self._tiles[
+                value - STORED_TILE | (cy & TILE_MASK) << TILE_SHIFT | cx & TILE_MASK
+            ]
         return value
 
     def values(self, cx: NDArray[np.int64], cy: NDArray[np.int64]) -> NDArray[np.int64]:
         """``value`` of many cells (inside the table) at once."""
-        value = self.coarse[cy >> TILE_SHIFT, cx >> TILE_SHIFT]
+        value = self.coarse.reshape(-1)[(cy >> TILE_SHIFT) * self._ntx + (cx >> TILE_SHIFT)]
         stored = np.flatnonzero(value >= STORED_TILE)
-        value[stored] = self.tiles[
-            value[stored] - STORED_TILE, cy[stored] & TILE_MASK, cx[stored] & TILE_MASK
-        ]
+        inner = (cy[stored] & TILE_MASK) << TILE_SHIFT | cx[stored] & TILE_MASK
+        value[stored] = self.tiles.reshape(-1)[value[stored] - STORED_TILE | inner]
         return value
 
     def to_arrays(self) -> tuple[dict[str, NDArray], dict[str, Any]]:
@@ -206,7 +219,7 @@ def _tiled(cells: NDArray[np.int32]) -> tuple[NDArray[np.int64], NDArray[np.int3
         alike = (blocks == first[:, None]).all(axis=1)
         mixed = np.flatnonzero(~alike)
         coarse[ty] = first
-        coarse[ty, mixed] = STORED_TILE + count + np.arange(len(mixed))
+        coarse[ty, mixed] = STORED_TILE + (count + np.arange(len(mixed))) * TILE * TILE
         count += len(mixed)
         stored.append(blocks[mixed].reshape(-1, TILE, TILE))
     tiles = np.concatenate(stored) if stored else np.zeros((0, TILE, TILE), dtype=np.int32)
