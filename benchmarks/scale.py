@@ -64,6 +64,7 @@ def measure(url: str, part: str) -> dict[str, float]:
         out["index_build_s"] = time.perf_counter() - start
         out["index_mb"] = rss_mb() - before
         out["grids"] = len(index.grids)
+        out["index_state_mb"] = sum(a.nbytes for a in index.to_part().arrays.values()) / 1e6
         polygons = index.polygons[rng.integers(0, len(index.polygons), 2000)]
         centres = np.array([p.representative_point().coords[0] for p in polygons])
         lon = np.repeat(centres[:, 0], 500) + rng.normal(0, 0.002, 1_000_000)

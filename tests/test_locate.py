@@ -236,9 +236,9 @@ def test_the_tiled_table_answers_every_cell_as_the_dense_one(ny, nx, seed, chang
     dense[changed] = rng.choice([OUTSIDE_CELL, -3, -4, 0, 12], int(changed.sum()))
     coarse, tiles = _tiled(dense)
     table = CellTable(
-        0.0, 0.0, nx, ny, coarse, tiles, np.zeros(0, np.int64), np.zeros(1, np.int64), 0.0
+        0.0, 0.0, nx, ny, coarse, tiles, np.zeros(0, np.int32), np.zeros(1, np.int32), 0.0
     )
-    cy, cx = (a.ravel().astype(np.int64) for a in np.indices((ny, nx)))
+    cy, cx = (a.ravel().astype(np.int32) for a in np.indices((ny, nx)))
     assert (table.values(cx, cy) == dense.ravel()).all()
     assert [table.value(x, y) for x, y in zip(cx[::7].tolist(), cy[::7].tolist(), strict=True)] == (
         dense.ravel()[::7].tolist()

@@ -126,11 +126,11 @@ class LocateIndex:
         n = len(lon)
         grid = np.full(n, -1, dtype=np.int64)
         status = np.full(n, OUTSIDE, dtype=np.int8)
-        cx = np.floor((lon - table.x0) / CELL_DEG).astype(np.int64)
-        cy = np.floor((lat - table.y0) / CELL_DEG).astype(np.int64)
-        in_box = (cx >= 0) & (cx < table.nx) & (cy >= 0) & (cy < table.ny)
+        cx = np.floor((lon - table.x0) / CELL_DEG)
+        cy = np.floor((lat - table.y0) / CELL_DEG)
+        in_box = (cx >= 0) & (cx < table.nx) & (cy >= 0) & (cy < table.ny)  # NaN: False
         value = np.full(n, OUTSIDE_CELL, dtype=np.int64)
-        value[in_box] = table.values(cx[in_box], cy[in_box])
+        value[in_box] = table.values(cx[in_box].astype(np.int32), cy[in_box].astype(np.int32))
         direct = value >= 0
         grid[direct] = value[direct]
         status[direct] = INSIDE
