@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine
 from geoservice.crs import from_metric
 from geoservice.errors import InvalidInput
 from geoservice.network import Network, Reach, Snaps, substring, travel_s
+from geoservice.state_files import MappedPart, Part
 from geoservice.store import VersionReader
 
 SEARCH_LIMITS_S = (600.0, 3600.0)
@@ -51,6 +52,20 @@ class Responders:
     codes: list[str]
     names: list[str]
     snaps: Snaps
+    mapped: MappedPart | None = field(default=None, repr=False, compare=False)
+    """The state-directory part the arrays are mapped from (held, so it is not pruned)."""
+
+    def to_part(self) -> Part:
+        """The placements as a part of the state directory (``from_part`` reads it)."""
+        arrays = {f: getattr(self.snaps, f) for f in Snaps.__dataclass_fields__}
+        return Part(arrays, {"kinds": self.kinds, "codes": self.codes, "names": self.names})
+
+    @classmethod
+    def from_part(cls, built: MappedPart) -> Responders:
+        """The placements ``to_part`` wrote, their arrays mapped."""
+        snaps = Snaps(*(built[f] for f in Snaps.__dataclass_fields__))
+        meta = built.meta
+        return cls(list(meta["kinds"]), list(meta["codes"]), list(meta["names"]), snaps, built)
 
     def __add__(self, other: Responders) -> Responders:
         shift = len(self.codes)

@@ -11,9 +11,9 @@ same version id.
 state is built for each read and not kept, since the draft may be edited after.
 
 With a ``StateStore`` (every server and worker has one), the locate index, the road
-networks and the coverage demand of a published version are built once per host and mapped
-from the state directory by every process (``geoservice.state_files``); a draft's are built
-in memory.
+networks, the coverage demand and the responders' placements of a published version are
+built once per host and mapped from the state directory by every process
+(``geoservice.state_files``); a draft's are built in memory.
 """
 
 from __future__ import annotations
@@ -161,9 +161,19 @@ class VersionState:
                 built = self._responders
                 if built is None:
                     reverse = network.reversed()
-                    built = reverse, fixed_responders(self.engine, reverse)
+                    built = reverse, self._load_responders(reverse)
                     self._responders = built
         return built
+
+    def _load_responders(self, reverse: Network) -> Responders:
+        files = self.files
+        if files is None or files.roads is None:
+            return fixed_responders(self.engine, reverse)
+        built = files.store.open(
+            files.responders(DEFAULT_PROFILE),
+            lambda: fixed_responders(self.engine, reverse).to_part(),
+        )
+        return Responders.from_part(built)
 
     def patrol_units(self) -> dict[str, PatrolUnit]:
         """This version's patrol units by code."""
@@ -218,6 +228,11 @@ class StateFiles:
         """The name of the coverage demand (grids, demand points) of this version on the
         network of ``profile`` (kept and pruned with the version's locate part)."""
         return f"{self.locate}-demand-{state_key(self.network(profile))}"
+
+    def responders(self, profile: str) -> str:
+        """The name of this version's stations and posts placed on the reversed network of
+        ``profile`` (kept and pruned with the version's locate part)."""
+        return f"{self.locate}-responders-{state_key(self.network(profile))}"
 
 
 class StateCache:

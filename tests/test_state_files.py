@@ -198,8 +198,18 @@ def test_a_version_mapped_from_files_answers_as_one_built_in_memory(
     assert shapely.equals_exact(
         built.coverage().grids.polygons, mapped.coverage().grids.polygons, tolerance=0
     ).all()  # taken from the mapped locate index, not stored twice
+    # the stations and posts placed on the reversed network: mapped, the same placements
+    (_, placed), (_, placed_mapped) = built.responders(), mapped.responders()
+    assert (placed.kinds, placed.codes, placed.names) == (
+        placed_mapped.kinds,
+        placed_mapped.codes,
+        placed_mapped.names,
+    )
+    for name in ("origin", "edge", "fraction", "lon", "lat", "distance_m"):
+        assert np.array_equal(getattr(placed.snaps, name), getattr(placed_mapped.snaps, name))
+        assert _mapped(getattr(placed_mapped.snaps, name))
     # a new current version prunes what no process maps and no kept version needs
     cache = StateCache(engine, full=False, store=store)
     cache.make_current(built.version)
-    assert len(store.names()) == 3  # its locate tables, its car network and coverage demand
+    assert len(store.names()) == 4  # its locate tables, car network, demand and placements
     engine.dispose()
