@@ -50,6 +50,7 @@ def measure(url: str, part: str) -> dict[str, float]:
     from geoservice.db import create_engine
     from geoservice.isochrones import isochrones
     from geoservice.locate import build_index
+    from geoservice.locate.index import labels_part
     from geoservice.network import load_network
     from geoservice.settings import Settings
 
@@ -64,7 +65,8 @@ def measure(url: str, part: str) -> dict[str, float]:
         out["index_build_s"] = time.perf_counter() - start
         out["index_mb"] = rss_mb() - before
         out["grids"] = len(index.grids)
-        out["index_state_mb"] = sum(a.nbytes for a in index.to_part().arrays.values()) / 1e6
+        parts = (index.geometry_part(), labels_part(index.version, index.grids, index.district))
+        out["index_state_mb"] = sum(a.nbytes for p in parts for a in p.arrays.values()) / 1e6
         polygons = index.polygons[rng.integers(0, len(index.polygons), 2000)]
         centres = np.array([p.representative_point().coords[0] for p in polygons])
         lon = np.repeat(centres[:, 0], 500) + rng.normal(0, 0.002, 1_000_000)

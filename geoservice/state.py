@@ -25,6 +25,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 import orjson
 import sqlalchemy as sa
@@ -32,7 +33,7 @@ from sqlalchemy.engine import Engine
 
 from geoservice.coverage import CoverageModel
 from geoservice.datasets import current_version_id, resolve_version
-from geoservice.locate import LocateIndex, build_index
+from geoservice.locate import LocateIndex, build_index, index_labels
 from geoservice.models import dataset_version
 from geoservice.network import Network, load_network
 from geoservice.patrols import PatrolUnit, patrol_units
@@ -93,9 +94,11 @@ class VersionState:
         if files is None:
             index = build_index(engine, version)
         else:
-            index = LocateIndex.from_part(
-                files.store.open(files.locate, lambda: build_index(engine, version).to_part())
+            geometry = files.store.open(
+                files.grids, lambda: build_index(engine, version).geometry_part()
             )
+            labels = files.store.open(files.locate, lambda: index_labels(engine, version))
+            index = LocateIndex.from_parts(geometry, labels)
         networks = {
             name: network.at_version(index.version)
             for other in reuse
@@ -188,35 +191,53 @@ class VersionState:
 class StateFiles:
     """The names of one published version's parts in the state directory.
 
-    Each name carries a digest of what identifies the part's content in this database: the
-    version's (or roads snapshot's) id and creation time, and the database's name — a
+    A part is named after what its content depends on, so that versions sharing it share
+    one folder: the locate index's tables after the grid layer's snapshot (``grids``), its
+    labels after the version (``locate``), the networks after the roads snapshot (``roads``),
+    the coverage demand after the grids and the units and large grids that give their towns,
+    the responders' placements after the stations and the network. Each name also carries a
+    digest of the snapshot's (or version's) creation time and the database's name — a
     throw-away test database or a recreated demo never meets another's folders."""
 
     store: StateStore
     locate: str
+    grids: str
     roads: str | None  # the roads snapshot's prefix; None without roads
+    towns: str  # the digest of the unit and large grid snapshots (which town a grid is in)
+    stations: str  # the digest of the stations snapshot
 
     @classmethod
     def of(
         cls, conn: sa.Connection, store: StateStore, version: int, snapshot: int | None
     ) -> StateFiles | None:
-        """The names of ``version``'s parts (None for a draft, which is never stored)."""
-        row = conn.execute(
+        """The names of ``version``'s parts (None for a draft, which is never stored);
+        ``snapshot``: its roads snapshot."""
+        status, created, database = conn.execute(
             sa.text(
-                "SELECT v.status, v.created_at, current_database(), s.created_at "
-                "FROM geoservice.dataset_version v "
-                "LEFT JOIN geoservice.snapshot s ON s.id = :s WHERE v.id = :v"
+                "SELECT status, created_at, current_database() FROM geoservice.dataset_version "
+                "WHERE id = :v"
             ),
-            {"v": version, "s": snapshot},
+            {"v": version},
         ).one()
-        status, created, database, roads_created = row
         if status == "draft":
             return None
+        layers = VersionReader(conn, version).snapshots()
+        made: dict[int, datetime] = dict(
+            conn.execute(
+                sa.text("SELECT id, created_at FROM geoservice.snapshot WHERE id = ANY(:ids)"),
+                {"ids": list(layers.values())},
+            ).all()
+        )
+
+        def key(layer: str) -> str:
+            snap = layers.get(layer)
+            return state_key(database, snap, made[snap].isoformat() if snap else None)
+
         locate = f"locate-v{version}-{state_key(database, version, created.isoformat())}"
-        roads = None
-        if snapshot is not None:
-            roads = f"roads-s{snapshot}-{state_key(database, snapshot, roads_created.isoformat())}"
-        return cls(store, locate, roads)
+        grids = f"grids-s{layers.get('grid')}-{key('grid')}"
+        roads = None if snapshot is None else f"roads-s{snapshot}-{key('roads')}"
+        towns = state_key(key("unit"), key("large_grid"))
+        return cls(store, locate, grids, roads, towns, key("stations"))
 
     def network(self, profile: str) -> str:
         """The name of the network of ``profile`` on this version's roads."""
@@ -225,14 +246,18 @@ class StateFiles:
         return f"{self.roads}-{profile}-{digest}"
 
     def demand(self, profile: str) -> str:
-        """The name of the coverage demand (grids, demand points) of this version on the
-        network of ``profile`` (kept and pruned with the version's locate part)."""
-        return f"{self.locate}-demand-{state_key(self.network(profile))}"
+        """The name of the coverage demand (grids, demand points) of these grids in their
+        towns on the network of ``profile`` (kept and pruned with the grids' tables)."""
+        return f"{self.grids}-demand-{state_key(self.towns, self.network(profile))}"
 
     def responders(self, profile: str) -> str:
-        """The name of this version's stations and posts placed on the reversed network of
-        ``profile`` (kept and pruned with the version's locate part)."""
-        return f"{self.locate}-responders-{state_key(self.network(profile))}"
+        """The name of these stations and posts placed on the reversed network of
+        ``profile`` (kept and pruned with the roads)."""
+        return f"{self.roads}-responders-{state_key(self.stations, self.network(profile))}"
+
+    def kept(self) -> tuple[str, ...]:
+        """The prefixes of the names this version's parts have."""
+        return tuple(name for name in (self.locate, self.grids, self.roads) if name is not None)
 
 
 class StateCache:
@@ -306,13 +331,7 @@ class StateCache:
                 )
                 for version in versions | ({current} if current is not None else set())
             ]
-        prefixes = tuple(
-            name
-            for files in kept
-            if files is not None
-            for name in (files.locate, files.roads)
-            if name is not None
-        )
+        prefixes = tuple(prefix for files in kept if files is not None for prefix in files.kept())
         return store.prune(name for name in store.names() if name.startswith(prefixes))
 
     def _lookup(self, version: int) -> VersionState | None:

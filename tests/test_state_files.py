@@ -150,7 +150,9 @@ def test_a_version_mapped_from_files_answers_as_one_built_in_memory(
     built = VersionState.build(engine, full=False)
     first = VersionState.build(engine, full=False, store=store)  # builds the files
     mapped = VersionState.build(engine, full=False, store=store)  # maps them
-    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == [first.files.locate]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == sorted(
+        [first.files.grids, first.files.locate]
+    )
     rng = np.random.default_rng(7)
     lon, lat = rng.uniform(114.1, 114.8, 100_000), rng.uniform(22.8, 23.4, 100_000)
     expected = built.index.locate_many(lon, lat)
@@ -211,5 +213,36 @@ def test_a_version_mapped_from_files_answers_as_one_built_in_memory(
     # a new current version prunes what no process maps and no kept version needs
     cache = StateCache(engine, full=False, store=store)
     cache.make_current(built.version)
-    assert len(store.names()) == 4  # its locate tables, car network, demand and placements
+    assert len(store.names()) == 5  # grids' tables, labels, car network, demand, placements
+    engine.dispose()
+
+
+def test_a_version_on_the_same_grids_and_roads_shares_their_parts(
+    demo_settings, broken, tmp_path
+) -> None:
+    """An officers-only publish builds nothing but its labels: the grids' tables, the
+    networks, the coverage demand and the responders' placements are the previous
+    version's folders, and its answers name its own officers."""
+    from geoservice.db import create_engine
+    from tests.cli import run_cli
+
+    engine = create_engine(demo_settings, "owner")
+    store = StateStore(tmp_path)
+    before = VersionState.build(engine, store=store)  # full: coverage and responders too
+    built = set(store.names())
+    loaded = run_cli(
+        "etl", "officers", str(broken["officers_uncovered_unit"]), settings=demo_settings
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    after = VersionState.build(engine, store=store)
+    assert after.version == before.version + 1
+    assert set(store.names()) - built == {after.files.locate}  # only the new labels
+    assert after.files.grids == before.files.grids
+    assert after.files.demand("car") == before.files.demand("car")
+    assert after.files.responders("car") == before.files.responders("car")
+    grid = next(g for g in before.index.grids if g.hierarchy["unit"]["code"] == "441302001001")
+    at = before.index.grids.index(grid)
+    assert grid.hierarchy["officers"] and after.index.grids[at].hierarchy["officers"] == []
+    assert after.index.grids[at].code == grid.code
+    assert _mapped(after.index.table.tiles) and _mapped(after.coverage().demand.edge)
     engine.dispose()

@@ -127,7 +127,7 @@ class CoverageModel:
 
     def to_part(self) -> Part:
         """The grids and demand points as a part of the state directory."""
-        return demand_part(self.grids, self.demand, self.version)
+        return demand_part(self.grids, self.demand)
 
     def weighted(
         self, weight: Weight, start: datetime | None = None, end: datetime | None = None

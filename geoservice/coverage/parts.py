@@ -1,5 +1,6 @@
-"""Coverage demand as a part of the state directory (``geoservice/state_files.py``): a
-version's grids and their demand points on one network, written by ``demand_part`` and
+"""Coverage demand as a part of the state directory (``geoservice/state_files.py``): the
+grids and their demand points on one network (shared by every version on the same grids,
+towns and roads), written by ``demand_part`` and
 mapped back by ``demand_from_part``, so that a process evaluates coverage without reading
 the grids nor locating every road point again. The grids' polygons are not stored: they are
 the locate index's (the same rows of ``{grid}`` in the same code order), taken from it."""
@@ -16,7 +17,7 @@ from geoservice.locate import LocateIndex
 from geoservice.state_files import MappedPart, Part
 
 
-def demand_part(grids: Grids, demand: Demand, version: int) -> Part:
+def demand_part(grids: Grids, demand: Demand) -> Part:
     """``grids`` (but their polygons) and ``demand`` as arrays and metadata."""
     arrays = {
         "grid_codes": grids.codes.astype(str),
@@ -31,14 +32,14 @@ def demand_part(grids: Grids, demand: Demand, version: int) -> Part:
         "demand_fraction": demand.fraction,
         "demand_weight": demand.weight,
     }
-    return Part(arrays, {"version": version})
+    return Part(arrays)
 
 
 def demand_from_part(built: MappedPart, index: LocateIndex) -> tuple[Grids, Demand]:
     """The grids and demand points of ``built`` (the demand's arrays mapped, none copied),
     checked to be ``index``'s grids, whose polygons they take."""
     codes = built["grid_codes"]
-    if built.meta["version"] != index.version or not np.array_equal(codes, index.codes):
+    if not np.array_equal(codes, index.codes):
         msg = f"state part {built.name} does not hold the grids of version {index.version}"
         raise InvalidInput(msg)
     labels = orjson.loads(built["grid_labels"].tobytes())

@@ -51,8 +51,8 @@ class LocateIndex:
         built: MappedPart | None = None,
     ) -> None:
         """``grids`` and their WGS84 ``polygons`` in ascending code order. ``built``: the
-        tables of this index as ``to_part`` wrote them (mapped from the state directory),
-        instead of building them here."""
+        tables of these polygons as ``geometry_part`` wrote them (mapped from the state
+        directory), instead of building them here."""
         self.version = version
         self.grids = grids
         self.codes = np.array([g.code for g in grids])
@@ -82,31 +82,35 @@ class LocateIndex:
 
     # --- as files (the state directory) -------------------------------------------------------
 
-    def to_part(self) -> Part:
-        """This index as arrays and metadata, for the state directory; ``from_part`` reads
-        them back into an equal index without building anything."""
+    def geometry_part(self) -> Part:
+        """The tables of this index that depend on the grids' polygons only — the cell table,
+        the outer edges, the polygons in both CRSs — for the state directory, where every
+        version on the same grid snapshot shares them; ``from_parts`` reads them back."""
         wkb, at = _joined_blobs(shapely.to_wkb(self.polygons))
         metric_wkb, metric_at = _joined_blobs(shapely.to_wkb(self._metric))
-        hierarchies = orjson.dumps([g.hierarchy for g in self.grids])
         table, table_meta = self.table.to_arrays()
         arrays = {
             **table,
+            "codes": self.codes.astype(str),
             "wkb": wkb,
             "wkb_at": at,
             "metric_wkb": metric_wkb,
             "metric_at": metric_at,
-            "hierarchies": np.frombuffer(hierarchies, dtype=np.uint8),
             **{f"outer_{k}": v for k, v in self._outer.to_arrays().items()},
         }
-        return Part(arrays, {"version": self.version, "district": self.district, **table_meta})
+        return Part(arrays, table_meta)
 
     @classmethod
-    def from_part(cls, built: MappedPart) -> LocateIndex:
-        """The index ``to_part`` wrote, its tables mapped rather than copied."""
-        hierarchies = orjson.loads(built["hierarchies"].tobytes())
-        grids = [Grid.of(h) for h in hierarchies]
-        polygons = shapely.from_wkb(_blobs(built["wkb"], built["wkb_at"]))
-        return cls(int(built.meta["version"]), grids, polygons, built.meta["district"], built=built)
+    def from_parts(cls, geometry: MappedPart, labels: MappedPart) -> LocateIndex:
+        """The index of ``labels``' version on the tables of ``geometry`` (mapped rather
+        than copied), which must be of the same grids."""
+        grids = [Grid.of(h) for h in orjson.loads(labels["hierarchies"].tobytes())]
+        if not np.array_equal(geometry["codes"], [g.code for g in grids]):
+            msg = f"state parts {geometry.name} and {labels.name} are not of the same grids"
+            raise IndexBuildError(msg)
+        polygons = shapely.from_wkb(_blobs(geometry["wkb"], geometry["wkb_at"]))
+        meta = labels.meta
+        return cls(int(meta["version"]), grids, polygons, meta["district"], built=geometry)
 
     @property
     def memory_bytes(self) -> int:
@@ -204,6 +208,14 @@ class LocateIndex:
         """One WGS84 point's answer (degrees), shaped as the API's (``answers.py``)."""
         grid, status, distance_m = self.find(lon, lat)  # unpacked: faster than *
         return self.answers.one(lon, lat, grid, status, distance_m)
+
+
+def labels_part(version: int, grids: list[Grid], district: dict[str, str]) -> Part:
+    """What a version says of its grids (in code order: their hierarchies, officers,
+    stations and posts) and its district, as a state part; ``from_parts`` reads it."""
+    hierarchies = orjson.dumps([g.hierarchy for g in grids])
+    arrays = {"hierarchies": np.frombuffer(hierarchies, dtype=np.uint8)}
+    return Part(arrays, {"version": version, "district": district})
 
 
 def _joined_blobs(blobs: NDArray[np.object_]) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:

@@ -1,5 +1,6 @@
 """A dataset version's ``LocateIndex`` from PostGIS: its grids, each grid's hierarchy up to
-the district, the units' officers and the towns' stations and units' posts."""
+the district, the units' officers and the towns' stations and units' posts — or only those
+labels (``index_labels``), for a version whose grids' tables are already built."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from typing import Any
 import shapely
 from sqlalchemy.engine import Engine
 
-from geoservice.locate.index import IndexBuildError, LocateIndex
+from geoservice.locate.index import IndexBuildError, LocateIndex, labels_part
 from geoservice.locate.results import Grid
+from geoservice.state_files import Part
 from geoservice.store import VersionReader
 
 HIERARCHY_SQL = """
-SELECT g.code, g.name, ST_AsBinary(g.geom) AS wkb,
+SELECT g.code, g.name,
        lg.code AS large_grid_code, lg.name AS large_grid_name,
        u.code AS unit_code, u.name AS unit_name, u.kind AS unit_kind,
        t.code AS town_code, t.name AS town_name,
@@ -25,6 +27,7 @@ LEFT JOIN {town} t ON t.code = u.parent_code
 LEFT JOIN {district} d ON d.code = t.parent_code
 ORDER BY g.code
 """
+POLYGONS_SQL = "SELECT code, ST_AsBinary(geom) AS wkb FROM {grid} g ORDER BY code"
 OFFICERS_SQL = """
 SELECT ou.unit_code, o.code, o.name
 FROM {officer_unit} ou
@@ -38,10 +41,25 @@ def build_index(engine: Engine, version: int | None = None) -> LocateIndex:
     index. ``IndexBuildError`` when it has no grids or a grid has no complete chain up to
     the district."""
     with VersionReader.open(engine, version) as reader:
-        version = reader.version
-        rows = reader.all(HIERARCHY_SQL)
-        officer_rows = reader.all(OFFICERS_SQL)
-        station_rows = reader.stations()
+        grids, district = _labels(reader)
+        rows = sorted(reader.all(POLYGONS_SQL), key=lambda row: row.code)
+    polygons = shapely.from_wkb([bytes(row.wkb) for row in rows])
+    return LocateIndex(reader.version, grids, polygons, district)
+
+
+def index_labels(engine: Engine, version: int) -> Part:
+    """``version``'s labels part (``labels_part``), read without the polygons."""
+    with VersionReader.open(engine, version) as reader:
+        grids, district = _labels(reader)
+    return labels_part(reader.version, grids, district)
+
+
+def _labels(reader: VersionReader) -> tuple[list[Grid], dict[str, str]]:
+    """The reader's grids in code order with their hierarchies, and its district."""
+    version = reader.version
+    rows = reader.all(HIERARCHY_SQL)
+    officer_rows = reader.all(OFFICERS_SQL)
+    station_rows = reader.stations()
     rows = sorted(rows, key=lambda row: row.code)  # code order, whatever the collation
     if not rows:
         msg = f"dataset version {version} has no grids"
@@ -76,6 +94,4 @@ def build_index(engine: Engine, version: int | None = None) -> LocateIndex:
         )
         for row in rows
     ]
-    polygons = shapely.from_wkb([bytes(row.wkb) for row in rows])
-    district = {"code": rows[0].district_code, "name": rows[0].district_name}
-    return LocateIndex(version, grids, polygons, district)
+    return grids, {"code": rows[0].district_code, "name": rows[0].district_name}
