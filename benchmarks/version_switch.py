@@ -4,10 +4,10 @@
 
 Serves the local cluster's current version (``make setup`` and ``geoservice demo`` first)
 with ``--workers`` server processes, each with its two analysis workers, on a fresh state
-directory. Then publishes through the ETL, as GIS staff do, alternately one of two officers
-files (one officer renamed: a version on the same grids, roads and stations) and one of two
-grid layers (one grid renamed: a new grid snapshot, so the grids' tables and the coverage
-demand are built anew). For each publish it times, from the ETL command's return (its
+directory. Then publishes through the ETL, as GIS staff do, officers files (one officer
+renamed: a version on the same grids, roads and stations) and grid layers (one grid
+renamed: a new grid snapshot, so the grids' tables and the coverage demand are built
+anew). For each publish it times, from the ETL command's return (its
 commit is its last step) until 40 lookups in a row, spread over the server processes,
 answer with the new ``dataset_version`` (a server switches only when it and all its
 workers have built the version, so that is every process). The first publish of each kind
@@ -36,24 +36,33 @@ from geoservice.settings import Settings
 IN_A_ROW = 40
 
 
-def variants(demo: Path, out: Path) -> dict[str, list[list[str]]]:
-    """Per kind of publish, the two ETL commands that alternate (each a change)."""
-    officers = pd.read_csv(demo / "officers.csv", dtype=str)
-    renamed = officers.copy()
-    renamed.loc[0, "name"] = renamed.loc[0, "name"] + "甲"
-    paths = [out / "officers_a.csv", out / "officers_b.csv"]
-    officers.to_csv(paths[0], index=False)
-    renamed.to_csv(paths[1], index=False)
-    grids = gpd.read_file(demo / "huicheng_boundaries.gpkg", layer="grid")
-    layers = [out / "grids_a.gpkg", out / "grids_b.gpkg"]
-    grids.to_file(layers[0], layer="grid")
-    grids.loc[0, "name"] = grids.loc[0, "name"] + "甲"
-    grids.to_file(layers[1], layer="grid")
-    etl = [sys.executable, "-m", "geoservice", "etl"]
-    return {
-        "officers only": [[*etl, "officers", str(p)] for p in paths],
-        "grid layer": [[*etl, "boundaries", str(p), "--layer", "grid"] for p in layers],
-    }
+class Publishes:
+    """ETL commands that each change the data: round ``k`` renames one officer (or one
+    grid) to a name no earlier round gave it."""
+
+    def __init__(self, demo: Path, out: Path) -> None:
+        self.officers = pd.read_csv(demo / "officers.csv", dtype=str)
+        self.grids = gpd.read_file(demo / "huicheng_boundaries.gpkg", layer="grid")
+        self.out = out
+        self.stamp = time.strftime("%H%M%S")
+
+    def command(self, kind: str, k: int) -> list[str]:
+        etl = [sys.executable, "-m", "geoservice", "etl"]
+        suffix = f"·{self.stamp}·{k}"
+        if kind == "officers only":
+            table = self.officers.copy()
+            table.loc[0, "name"] += suffix
+            path = self.out / f"officers_{k}.csv"
+            table.to_csv(path, index=False)
+            return [*etl, "officers", str(path)]
+        layer = self.grids.copy()
+        layer.loc[0, "name"] += suffix
+        path = self.out / f"grids_{k}.gpkg"
+        layer.to_file(path, layer="grid")
+        return [*etl, "boundaries", str(path), "--layer", "grid"]
+
+
+KINDS = ("officers only", "grid layer")
 
 
 def version_seen(base: str, key: str) -> int:
@@ -67,7 +76,9 @@ def version_seen(base: str, key: str) -> int:
 def switch_s(base: str, key: str, command: list[str], deadline_s: float = 120.0) -> float:
     """Seconds from ``command``'s return until ``IN_A_ROW`` lookups answer its version."""
     before = version_seen(base, key)
-    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
     committed = time.perf_counter()
     streak = 0
     while streak < IN_A_ROW:
@@ -94,11 +105,13 @@ def main() -> None:
     serve += ["--workers", str(args.workers)]
     env = {"GEOSERVICE_STATE_DIR": str(state_dir)}
     try:
-        commands = variants(demo, work)
+        publishes = Publishes(demo, work)
         with bench_key("dispatch") as key, serving(serve, port, env) as base:
             print(f"{args.workers} server processes, 2 analysis workers each, demo data")
-            for kind, pair in commands.items():
-                times = [switch_s(base, key, pair[(k + 1) % 2]) for k in range(args.rounds + 1)]
+            for kind in KINDS:
+                times = [
+                    switch_s(base, key, publishes.command(kind, k)) for k in range(args.rounds + 1)
+                ]
                 rest = np.array(times[1:])
                 print(
                     f"  {kind:<14} every process on the new version "
