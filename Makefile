@@ -54,6 +54,7 @@ bench: setup
 	$(BIN)/python -m benchmarks.mixed
 	$(BIN)/python -m benchmarks.isochrones
 	$(BIN)/python -m benchmarks.dispatch
+	$(BIN)/python -m benchmarks.version_switch
 	$(BIN)/python -m benchmarks.planning
 	$(BIN)/python -m benchmarks.tiles
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
