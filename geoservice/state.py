@@ -34,12 +34,13 @@ from sqlalchemy.engine import Engine
 from geoservice.coverage import CoverageModel
 from geoservice.datasets import current_version_id, resolve_version
 from geoservice.locate import LocateIndex, build_index, index_labels
+from geoservice.locate.index import labels_part
 from geoservice.models import dataset_version
 from geoservice.network import Network, load_network
 from geoservice.patrols import PatrolUnit, patrol_units
 from geoservice.profiles import DEFAULT_PROFILE, check_profile, load_profile
 from geoservice.responders import Responders, fixed_responders
-from geoservice.state_files import StateStore, state_key
+from geoservice.state_files import Part, StateStore, state_key
 from geoservice.store import VersionReader
 
 log = logging.getLogger(__name__)
@@ -94,11 +95,7 @@ class VersionState:
         if files is None:
             index = build_index(engine, version)
         else:
-            geometry = files.store.open(
-                files.grids, lambda: build_index(engine, version).geometry_part()
-            )
-            labels = files.store.open(files.locate, lambda: index_labels(engine, version))
-            index = LocateIndex.from_parts(geometry, labels)
+            index = _mapped_index(engine, version, files)
         networks = {
             name: network.at_version(index.version)
             for other in reuse
@@ -185,6 +182,26 @@ class VersionState:
             units = {u.code: u for u in patrol_units(self.engine, self.version)}
             self._units = units
         return units
+
+
+def _mapped_index(engine: Engine, version: int, files: StateFiles) -> LocateIndex:
+    """``version``'s index mapped from its two parts, each built first if this host has not
+    built it: the grids' tables by building the whole index, the labels from that index
+    when it was just built, else read alone (without the polygons)."""
+    built: list[LocateIndex] = []
+
+    def geometry() -> Part:
+        built.append(build_index(engine, version))
+        return built[0].geometry_part()
+
+    def labels() -> Part:
+        if built:  # its hierarchies were read a moment ago
+            return labels_part(built[0].version, built[0].grids, built[0].district)
+        return index_labels(engine, version)
+
+    return LocateIndex.from_parts(
+        files.store.open(files.grids, geometry), files.store.open(files.locate, labels)
+    )
 
 
 @dataclass(frozen=True)
